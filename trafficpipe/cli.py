@@ -1,0 +1,113 @@
+"""The `trafficpipe` command: a thin layer over the library. Each subcommand lives next to the code it drives."""
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from . import __version__
+from .errors import TrafficpipeError
+from .log import logger, setup_logging
+
+#: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
+SUBCOMMANDS = (
+    ("detect", "trafficpipe.commands.detect"),
+    ("bench", "trafficpipe.bench.cli"),
+    ("eval", "trafficpipe.eval.cli"),
+    ("build-engine", "trafficpipe.engines.build_cli"),
+    ("train", "trafficpipe.training.cli"),
+    ("export", "trafficpipe.training.export_cli"),
+)
+
+
+def add_model_options(p, conf=0.3):
+    """The model/engine options shared by detect, bench and eval."""
+    g = p.add_argument_group("model and engine")
+    g.add_argument("--model", default=None,
+                   help="ONNX file, file name in the model folders, or alias (picodet-s-416, picodet-s-320, yolox-nano); "
+                        "default: the default model")
+    g.add_argument("--arch", default=None, help="detector family when the file name does not tell (picodet, yolox, ssd-nms)")
+    g.add_argument("--engine", default="onnxruntime", choices=("auto", "onnxruntime", "torch", "tensorrt"),
+                   help="inference engine (default onnxruntime; auto = tensorrt where installed)")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (GPU engines)")
+    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
+    g.add_argument("--classes", default=None, help="comma-separated traffic classes to report (default: all of "
+                   "vehicle,pedestrian,bicycle,road_sign,traffic_light)")
+    g.add_argument("--conf", type=float, default=conf, help="score threshold (default %(default)s)")
+    g.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
+    g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
+                   help="TensorRT plugin library to load (repeatable)")
+    g.add_argument("--cuda-graphs", dest="cuda_graphs", action="store_true", default=None,
+                   help="torch engine: capture CUDA graphs (default: on)")
+    g.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="torch engine: run eagerly")
+
+
+def engine_options(args):
+    # type: (argparse.Namespace) -> dict
+    """Engine keyword options from parsed arguments (only those an engine other than ONNX Runtime takes)."""
+    opts = {}
+    if args.engine == "tensorrt":
+        if args.plugin_lib:
+            opts["plugin_libs"] = args.plugin_lib
+    if args.engine == "torch" and args.cuda_graphs is not None:
+        opts["cuda_graphs"] = args.cuda_graphs
+    return opts
+
+
+def make_detector(args, **overrides):
+    """A Detector from the shared model options."""
+    from .detector import Detector
+    kw = dict(model=args.model, engine=args.engine, precision=args.precision, classes=args.classes, conf=args.conf,
+              iou=args.iou, arch=args.arch, threads=args.threads)
+    kw.update(engine_options(args))
+    kw.update(overrides)
+    return Detector(**kw)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="trafficpipe", description="Traffic-object detection pipeline.")
+    parser.add_argument("--version", action="version", version="trafficpipe " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module in SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:
+            if e.name and module.startswith(e.name):
+                continue  # subcommand not part of this build
+            raise
+        p = mod.add_parser(sub)
+        p.set_defaults(_run=mod.run)
+        p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+        p.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    return parser
+
+
+def main(argv=None):
+    # type: (list) -> int
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level.upper(), args.debug)
+    try:
+        return int(args._run(args) or 0)
+    except TrafficpipeError as e:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write("trafficpipe: error: %s\n" % e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("trafficpipe: interrupted\n")
+        return 130
+    except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            logger.debug("unexpected error", exc_info=True)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        sys.stderr.write("trafficpipe: error: %s%s (run with --debug for the traceback)\n"
+                         % (type(e).__name__, (": " + first) if first else ""))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""`trafficpipe detect SRC [SRC ...] --out DIR`: run the pipeline and write annotated outputs."""
+import os
+import sys
+
+from ..errors import SourceError, TruncatedInput
+from ..log import logger
+from ..sinks.files import SINK_KINDS
+
+
+def add_parser(sub):
+    from ..cli import add_model_options
+    p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
+                       description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
+                                   "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N.")
+    p.add_argument("sources", nargs="+", metavar="SRC")
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.add_argument("--save", default=None,
+                   help="comma-separated outputs from %s (default: video,jsonl for videos and streams, images,jsonl "
+                        "for image sets)" % ",".join(SINK_KINDS))
+    add_model_options(p)
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")
+    g.add_argument("--batch-timeout", type=float, default=0.0,
+                   help="seconds to wait for a batch to fill when no frame is queued (default 0)")
+    g.add_argument("--contexts", type=int, default=1, help="execution contexts; sources are spread over them "
+                   "(default 1; use one per camera on GPU)")
+    g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
+    g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
+    g.add_argument("--live-queue-size", type=int, default=2,
+                   help="per-source queue capacity for live sources, oldest dropped first (default 2)")
+    g.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
+    g.add_argument("--retries", type=int, default=5, help="reconnect attempts of a live source (default 5)")
+    g.add_argument("--retry-delay", type=float, default=0.5, help="first reconnect delay in seconds, doubled each "
+                   "attempt (default 0.5)")
+    g.add_argument("--backend", default="auto", choices=("auto", "opencv", "jetson"),
+                   help="capture backend (default auto: jetson_utils for csi:// where available, else OpenCV)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args):
+    from ..cli import make_detector
+    from ..pipeline import Pipeline
+    from ..sources.factory import open_source
+    from ..sources.images import ImageSource
+
+    kinds = [k.strip() for k in args.save.split(",")] if args.save else None
+    if kinds:
+        bad = [k for k in kinds if k not in SINK_KINDS]
+        if bad:
+            raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
+    sources = []
+    try:
+        for uri in args.sources:
+            sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay))
+        detector = make_detector(args)
+    except BaseException:
+        for s in sources:
+            s.close()
+        raise
+    outputs = kinds or ["video", "images", "jsonl"]
+    total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
+    if args.max_frames and total:
+        total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)
+    bar = _progress(total, args.no_progress)
+    pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
+                    batch_timeout=args.batch_timeout, contexts=args.contexts,
+                    preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
+                    queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
+                    on_frame=(lambda f: bar.update(1)) if bar is not None else None)
+    try:
+        summary = pipe.run()
+    finally:
+        if bar is not None:
+            bar.close()
+        detector.close()
+    _report(summary)
+    problems = [s for s in summary.sources if s["error"]]
+    if problems:
+        for s in problems[1:]:
+            logger.error("{}: {}", s["name"], s["error"])
+        first = problems[0]
+        if first["truncated"]:
+            raise TruncatedInput("%s: %s (the frames before it were written)" % (first["name"], first["error"]))
+        raise SourceError("%s" % first["error"])
+    return 0
+
+
+def _progress(total, disabled):
+    if disabled or not sys.stderr.isatty() and os.environ.get("TRAFFICPIPE_PROGRESS") != "1":
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total or None, unit="frame", dynamic_ncols=True, mininterval=0.5)
+
+
+def _report(summary):
+    for s in summary.sources:
+        logger.info("{}: {} frames in, {} written, {} dropped, {} reconnects, {:.1f} fps{}", s["name"], s["frames_in"],
+                    s["frames_out"], s["dropped"], s["reconnects"], s["fps"], (" [%s]" % s["state"]))
+    logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,
+                summary.out_dir)

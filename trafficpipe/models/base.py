@@ -1,0 +1,107 @@
+"""The model-adapter contract: input spec, preprocess into an engine buffer, decode raw outputs into Detections."""
+import numpy as np
+
+from ..errors import ModelError
+from .classes import COCO_CLASSES, DEFAULT_CLASSES, ClassMap
+from .detections import Detections
+from .nms import batched_nms
+
+
+class ModelAdapter(object):
+    """Knows one detector family: how to fill its input and how to decode its outputs.
+
+    Engines know nothing of adapters; an adapter knows nothing of engines beyond the tensor specs it is given.
+    `preprocess(image, out)` writes one BGR uint8 image into `out` (one batch item of the engine's input buffer, no batch
+    axis) and returns the small `meta` that `postprocess(outputs, meta)` needs to map boxes back to image pixels.
+    `outputs` is the list of the engine's outputs for that one image (engine output order, batch axis removed).
+    """
+
+    family = ""
+    model_classes = COCO_CLASSES  # type: tuple
+    layout = "NCHW"
+
+    def __init__(self, input_specs, output_specs, classes=DEFAULT_CLASSES, conf=0.3, iou=0.45, max_det=300,
+                 max_candidates=3000, class_mapping=None):
+        if len(input_specs) != 1:
+            raise ModelError("%s models take one input, this one has %d" % (self.family, len(input_specs)))
+        self.input = input_specs[0]
+        self.output_specs = list(output_specs)
+        shape = tuple(self.input.shape)
+        if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or not isinstance(shape[3], int):
+            raise ModelError("unexpected input shape %s for a %s model: expected [N,3,H,W] with fixed H and W"
+                             % (list(shape), self.family))
+        self.height, self.width = shape[2], shape[3]
+        self.conf = float(conf)
+        self.iou = float(iou)
+        self.max_det = int(max_det)
+        self.max_candidates = int(max_candidates)
+        self.class_map = ClassMap(self.model_classes, classes, class_mapping)
+        self.classes = tuple(classes)
+        self._class_ids = np.asarray(self.class_map.class_ids, np.int32)
+        self._columns = np.asarray(self.class_map.flat_columns, np.int64)
+        self._starts = np.asarray(self.class_map.group_starts, np.int64)
+        self.check_outputs()
+
+    # -- contract -------------------------------------------------------------------------------------------------
+    @property
+    def input_shape(self):
+        """(C, H, W) of one image."""
+        return tuple(self.input.shape[1:])
+
+    def check_outputs(self):
+        """Raise ModelError when the engine's outputs do not fit this family."""
+
+    def preprocess(self, image, out):
+        raise NotImplementedError
+
+    def postprocess(self, outputs, meta):
+        raise NotImplementedError
+
+    # -- shared helpers -------------------------------------------------------------------------------------------
+    def traffic_scores(self, scores):
+        # type: (np.ndarray) -> np.ndarray
+        """Model class scores [N, C_model] -> traffic class scores [N, K] (max over each class's COCO columns)."""
+        sub = scores[:, self._columns]
+        if self.class_map.identity:
+            return sub
+        return np.maximum.reduceat(sub, self._starts, axis=1)
+
+    def select(self, scores, scale=None):
+        # type: (np.ndarray, np.ndarray) -> tuple
+        """Best traffic class per candidate over `conf`: (row indices, scores, class ids), at most max_candidates.
+
+        `scale` [N,1] (e.g. YOLOX objectness) multiplies the traffic scores after the column selection.
+        """
+        ts = self.traffic_scores(scores)
+        if scale is not None:
+            ts = ts * scale
+        if ts.shape[1] == 0:
+            return np.zeros((0,), np.int64), np.zeros((0,), np.float32), np.zeros((0,), np.int32)
+        best_k = ts.argmax(1)
+        best = ts[np.arange(ts.shape[0]), best_k]
+        rows = np.nonzero(best >= self.conf)[0]
+        if rows.size > self.max_candidates:
+            top = np.argpartition(-best[rows], self.max_candidates)[:self.max_candidates]
+            rows = rows[top]
+        return rows, best[rows].astype(np.float32), self._class_ids[best_k[rows]]
+
+    def finish(self, boxes, scores, class_ids, width, height):
+        # type: (np.ndarray, np.ndarray, np.ndarray, int, int) -> Detections
+        """Clip to the image, drop empty boxes, run per-class NMS."""
+        if scores.shape[0] == 0:
+            return Detections()
+        np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        if not ok.all():
+            boxes, scores, class_ids = boxes[ok], scores[ok], class_ids[ok]
+        keep = batched_nms(boxes, scores, class_ids, self.iou, self.max_det)
+        return Detections(boxes[keep].astype(np.float32), scores[keep], class_ids[keep])
+
+
+def grid_centers(height, width, stride, offset):
+    # type: (int, int, int, float) -> tuple
+    """Row-major cell coordinates of one feature level: (col + offset, row + offset) as two flat float32 arrays."""
+    rows, cols = -(-height // stride), -(-width // stride)
+    yy, xx = np.meshgrid(np.arange(rows, dtype=np.float32), np.arange(cols, dtype=np.float32), indexing="ij")
+    return (xx.reshape(-1) + offset), (yy.reshape(-1) + offset)

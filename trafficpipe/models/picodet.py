@@ -1,0 +1,61 @@
+"""PP-PicoDet-S (PaddleDetection export): RGB, plain resize, mean/std, 4 score maps + 4 DFL box maps."""
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from .base import ModelAdapter, grid_centers
+
+_MEAN = np.array([123.675, 116.28, 103.53], np.float32)
+_INV_STD = 1.0 / np.array([58.395, 57.12, 57.375], np.float32)
+_STRIDES = (8, 16, 32, 64)
+_BINS = 8
+
+
+class PicoDetAdapter(ModelAdapter):
+    """Decodes PicoDet's outputs: for stride s, centre ((col+.5)s, (row+.5)s), per side softmax over 8 bins, Σ i·p_i·s."""
+
+    family = "picodet"
+
+    def check_outputs(self):
+        shapes = [tuple(o.shape) for o in self.output_specs]
+        if len(shapes) != 8:
+            raise ModelError("a PicoDet model has 8 outputs (4 score maps, 4 box maps); this one has %d" % len(shapes))
+        self._levels = []
+        for i, s in enumerate(_STRIDES):
+            cx, cy = grid_centers(self.height, self.width, s, 0.5)
+            n = cx.shape[0]
+            score_shape, box_shape = shapes[i], shapes[4 + i]
+            if score_shape[-2:] != (n, len(self.model_classes)) or box_shape[-2:] != (n, 4 * _BINS):
+                raise ModelError("PicoDet output %d has shape %s/%s, expected [1,%d,80]/[1,%d,32] for a %dx%d input"
+                                 % (i, list(score_shape), list(box_shape), n, n, self.width, self.height))
+            self._levels.append((cx * s, cy * s, float(s)))
+        self._bins = np.arange(_BINS, dtype=np.float32)
+
+    def preprocess(self, image, out):
+        h, w = image.shape[:2]
+        resized = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        for c in range(3):  # BGR source -> RGB planes, normalised in place
+            np.subtract(resized[:, :, 2 - c], _MEAN[c], out=out[c], casting="unsafe")
+            np.multiply(out[c], _INV_STD[c], out=out[c])
+        return (w / float(self.width), h / float(self.height), w, h)
+
+    def postprocess(self, outputs, meta):
+        sx, sy, w, h = meta
+        boxes, scores, class_ids = [], [], []
+        for i, (cx, cy, s) in enumerate(self._levels):
+            sc = outputs[i].reshape(-1, outputs[i].shape[-1])
+            rows, best, cls = self.select(sc)
+            if rows.size == 0:
+                continue
+            logits = outputs[4 + i].reshape(-1, 4, _BINS)[rows]
+            logits = logits - logits.max(-1, keepdims=True)
+            p = np.exp(logits)
+            dist = (p @ self._bins) / p.sum(-1) * s  # [k,4] = left, top, right, bottom
+            x, y = cx[rows], cy[rows]
+            b = np.stack([(x - dist[:, 0]) * sx, (y - dist[:, 1]) * sy, (x + dist[:, 2]) * sx, (y + dist[:, 3]) * sy], 1)
+            boxes.append(b)
+            scores.append(best)
+            class_ids.append(cls)
+        if not boxes:
+            return self.finish(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int32), w, h)
+        return self.finish(np.concatenate(boxes).astype(np.float32), np.concatenate(scores), np.concatenate(class_ids), w, h)

@@ -1,0 +1,76 @@
+"""Stop flag, first-error capture and the worker-thread runner shared by every stage."""
+import sys
+import threading
+
+from ..log import logger
+from .queues import Stopped
+
+
+class Control(object):
+    """Shared by all stages: `stop` is set on the first error, on Ctrl-C, or by `Pipeline.stop()`."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.error = None  # type: BaseException
+        self.error_stage = None  # type: str
+        self._lock = threading.Lock()
+
+    def fail(self, exc, stage):
+        """Record `exc` if it is the first error, and stop every stage."""
+        with self._lock:
+            if self.error is None:
+                self.error = exc
+                self.error_stage = stage
+                logger.debug("stage {} failed: {!r}", stage, exc)
+        self.stop.set()
+
+
+class Stage(object):
+    """A named stage running `work(worker_id)` in `workers` threads. Errors go to `control.fail`."""
+
+    name = "stage"
+
+    def __init__(self, control, workers=1, name=None):
+        from .metrics import StageStats
+        self.control = control
+        self.workers = max(1, int(workers))
+        if name:
+            self.name = name
+        self.stats = StageStats(self.name, self.workers)
+        self.threads = []  # type: list
+
+    def start(self):
+        self.threads = [threading.Thread(target=self._run, args=(i,), name="%s-%d" % (self.name, i))
+                        for i in range(self.workers)]
+        for t in self.threads:
+            t.daemon = True
+            t.start()
+
+    def _run(self, wid):
+        try:
+            self.work(wid)
+        except Stopped:
+            pass
+        except BaseException as e:  # noqa: B902 - any failure stops the pipeline and is re-raised by run()
+            if getattr(e, "__traceback__", None) is None:
+                e.__traceback__ = sys.exc_info()[2]
+            self.control.fail(e, self.name)
+        finally:
+            try:
+                self.finish(wid)
+            except BaseException as e:  # noqa: B902
+                self.control.fail(e, self.name)
+
+    def work(self, wid):
+        raise NotImplementedError
+
+    def finish(self, wid):
+        """Called in each worker thread when it ends, error or not (close what the worker owns)."""
+
+    def alive(self):
+        # type: () -> bool
+        return any(t.is_alive() for t in self.threads)
+
+    def join(self, timeout):
+        for t in self.threads:
+            t.join(timeout)

@@ -1,0 +1,45 @@
+"""The frame record that travels through every stage, and the end-of-stream marker."""
+
+
+class Frame(object):
+    """One captured image and everything the stages add to it.
+
+    `index` is the capture index (gaps where a live source dropped frames); `seq` is the gapless per-source order
+    assigned when the frame enters preprocessing, which the writer restores. `t` holds per-stage timestamps
+    (time.perf_counter) keyed by stage name: (start, end).
+    """
+
+    __slots__ = ("source_id", "index", "seq", "t_capture", "pts", "image", "meta", "slot", "slot_pos", "outputs",
+                 "detections", "t", "path")
+
+    def __init__(self, source_id, index, t_capture, image, pts=None):
+        self.source_id = source_id
+        self.index = index
+        self.seq = -1
+        self.t_capture = t_capture
+        self.pts = pts  # seconds from the start of the source (file time or wall time)
+        self.image = image
+        self.meta = None
+        self.slot = None
+        self.slot_pos = -1
+        self.outputs = None  # raw outputs kept only when the pipeline is asked to (keep_outputs)
+        self.detections = None
+        self.t = {}
+        self.path = None  # the image file, for image-set sources
+
+    def __repr__(self):
+        return "Frame(source=%d, index=%d, seq=%d)" % (self.source_id, self.index, self.seq)
+
+
+class EndOfStream(object):
+    """Sent by a source after its last frame. `count` (the number of frames sent on) is filled in by preprocess."""
+
+    __slots__ = ("source_id", "count", "error")
+
+    def __init__(self, source_id, error=None):
+        self.source_id = source_id
+        self.count = -1
+        self.error = error
+
+    def __repr__(self):
+        return "EndOfStream(source=%d, count=%d)" % (self.source_id, self.count)

@@ -1,0 +1,38 @@
+"""Per-stage timing: one mechanism shared by the pipeline summary and `trafficpipe bench`."""
+import numpy as np
+
+
+def percentiles(values, qs=(50, 95, 99)):
+    # type: (list, tuple) -> dict
+    """{"p50": .., "p95": .., "p99": ..} of `values` (linear interpolation); zeros when empty."""
+    if len(values) == 0:
+        return {"p%d" % q: 0.0 for q in qs}
+    arr = np.asarray(values, np.float64)
+    return {"p%d" % q: float(v) for q, v in zip(qs, np.percentile(arr, qs))}
+
+
+class StageStats(object):
+    """Work done by one stage: a duration per work item (a frame, or a batch slot) and the frames it covered.
+
+    `record` is called from the stage's worker threads; list.append is atomic under the GIL.
+    """
+
+    def __init__(self, name, workers=1):
+        self.name = name
+        self.workers = workers
+        self.durations = []  # type: list
+        self.frames = []  # type: list
+
+    def record(self, seconds, frames=1):
+        self.durations.append(seconds)
+        self.frames.append(frames)
+
+    def summary(self, wall):
+        # type: (float) -> dict
+        busy = float(sum(self.durations))
+        n_frames = int(sum(self.frames))
+        per_item = percentiles([d * 1000.0 for d in self.durations])
+        return {"workers": self.workers, "items": len(self.durations), "frames": n_frames, "busy_s": busy,
+                "busy_fraction": busy / (wall * self.workers) if wall > 0 else 0.0,
+                "ms_per_frame": busy * 1000.0 / n_frames if n_frames else 0.0,
+                "latency_ms": per_item}

@@ -1,0 +1,172 @@
+"""Pipeline assembly: sources -> capture -> preprocess -> infer -> postprocess -> write, and its run summary."""
+import os
+import time
+
+from ..log import logger
+from ..sinks.files import make_sinks
+from ..sources.base import SourceState
+from ..sources.factory import open_source
+from ..sources.images import ImageSource
+from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
+from .control import Control
+from .metrics import percentiles
+from .queues import StageQueue
+
+STAGE_ORDER = ("capture", "preprocess", "infer", "postprocess", "write")
+
+
+class RunSummary(dict):
+    """What `Pipeline.run()` returns: frames in/out/dropped, wall time, fps, per-stage and per-source figures."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key)
+
+
+class Pipeline(object):
+    """A threaded detection pipeline over one or more sources, with one detector shared by all.
+
+    `sources`: URIs or opened Source objects. `outputs`: sink kinds ("video", "jsonl", "images", "txt") written under
+    `out_dir` per source; `sinks` may instead give extra Sink lists per source. `batch` frames per inference call,
+    `contexts` execution contexts (sources are spread over them), `slots` per context (default enough to keep every
+    worker busy), `queue_size` per-source capacity of the file queues, `live_queue_size` for live sources (drop-oldest).
+    """
+
+    def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
+                 slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
+                 live_queue_size=2, batch_timeout=0.0, depth=2, max_frames=None, keep_outputs=False, on_frame=None,
+                 draw=None):
+        if not isinstance(sources, (list, tuple)):
+            sources = [sources]
+        self.detector = detector
+        self.sources = []
+        try:
+            for s in sources:
+                self.sources.append(open_source(s) if isinstance(s, str) else s)
+        except Exception:
+            for s in self.sources:
+                s.close()
+            raise
+        _unique_names(self.sources)
+        self.out_dir = out_dir
+        self.outputs = tuple(outputs) if out_dir else ()
+        self.extra_sinks = sinks
+        self.batch = max(1, int(batch))
+        self.n_contexts = max(1, min(int(contexts), len(self.sources)))
+        self.slots = slots
+        self.preprocess_workers = preprocess_workers
+        self.postprocess_workers = postprocess_workers
+        self.writers = max(1, min(int(writers), len(self.sources)))
+        self.queue_size = queue_size
+        self.live_queue_size = live_queue_size
+        self.batch_timeout = batch_timeout
+        self.depth = depth
+        self.max_frames = max_frames
+        self.keep_outputs = keep_outputs
+        self.on_frame = on_frame
+        self.draw = draw
+        self.control = Control()
+        self.summary = None
+
+    def stop(self):
+        """Ask every stage to stop (from another thread); `run()` then returns what was written."""
+        self.control.stop.set()
+
+    def _build_sinks(self):
+        sinks = []
+        for i, src in enumerate(self.sources):
+            own = make_sinks(self.outputs, self.out_dir, src, isinstance(src, ImageSource)) if self.out_dir else []
+            if self.extra_sinks:
+                own.extend(self.extra_sinks[i] or [])
+            sinks.append(own)
+        return sinks
+
+    def run(self):
+        # type: () -> RunSummary
+        """Run to the end of every source. Re-raises the first stage error; Ctrl-C closes outputs, then re-raises."""
+        det, ctl = self.detector, self.control
+        n_src = len(self.sources)
+        sinks = self._build_sinks()
+        draw = self.draw if self.draw is not None else any(s.needs_image for ss in sinks for s in ss)
+        slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
+        contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
+        per_ctx = [sum(1 for s in range(n_src) if s % self.n_contexts == c) for c in range(self.n_contexts)]
+        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess")
+        for i, src in enumerate(self.sources):
+            if src.live:
+                cap_q.capacities[i] = self.live_queue_size
+        pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
+        post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
+        write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
+        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames)
+        pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
+                              self.batch_timeout)
+        infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
+        post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
+                                draw, self.keep_outputs)
+        write = WriteStage(ctl, write_qs, sinks, self.on_frame)
+        stages = [capture, pre, infer, post, write]
+        logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
+                     n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
+        t0 = time.perf_counter()
+        interrupted = False
+        try:
+            for st in reversed(stages):
+                st.start()
+            while write.alive() and not ctl.stop.is_set():
+                write.join(0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted: closing outputs")
+        finally:
+            ctl.stop.set()  # after a normal end every stage has already finished; otherwise this stops them
+            for st in stages:
+                st.join(5.0)
+            for c in contexts:
+                c.close()
+                if c in det.engine.contexts:
+                    det.engine.contexts.remove(c)
+            stuck = [t.name for st in stages for t in st.threads if t.is_alive()]
+            if stuck:
+                logger.warning("threads still running after stop: {}", ", ".join(stuck))
+        wall = time.perf_counter() - t0
+        self.summary = self._summarize(stages, [cap_q] + pre_qs + [post_q] + write_qs, wall, interrupted, capture, write)
+        if interrupted:
+            raise KeyboardInterrupt()
+        if ctl.error is not None:
+            raise ctl.error
+        return self.summary
+
+    def _summarize(self, stages, queues, wall, interrupted, capture, write):
+        per_source = []
+        for i, src in enumerate(self.sources):
+            d = src.describe()
+            d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
+                      "dropped": capture.frames_in[i] - write.frames_out[i] if src.live else 0,
+                      "fps": write.frames_out[i] / wall if wall > 0 else 0.0})
+            per_source.append(d)
+        frames_in = sum(capture.frames_in)
+        frames_out = sum(write.frames_out)
+        dropped = sum(q.dropped for q in queues)
+        lat = percentiles([x * 1000.0 for x in write.latencies], (50, 95, 99))
+        return RunSummary(
+            frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,
+            fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
+            failed_sources=[s.name for s in self.sources if s.state == SourceState.FAILED],
+            truncated_sources=[s.name for s in self.sources if s.truncated],
+            stages={st.name: st.stats.summary(wall) for st in stages},
+            queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
+            detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
+            out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
+
+
+def _unique_names(sources):
+    seen = {}
+    for s in sources:
+        base = s.name
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        if k:
+            s.name = "%s_%d" % (base, k)

@@ -1,0 +1,60 @@
+"""One URI syntax for every source (like jetson-utils): files, image sets, cameras, streams, GStreamer, csi://."""
+import os
+import re
+
+import cv2
+
+from ..errors import SourceError
+from .base import source_name
+from .images import ImageSource, is_image_path
+from .jetson import JetsonSource, jetson_utils_available
+from .live import LiveSource
+from .video import VideoFileSource
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
+
+
+def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30):
+    # type: (int, int, int, int) -> str
+    """The usual nvarguscamerasrc GStreamer pipeline of a Jetson CSI camera, ending in BGR frames for OpenCV."""
+    return ("nvarguscamerasrc sensor-id=%d ! video/x-raw(memory:NVMM), width=%d, height=%d, framerate=%d/1 ! "
+            "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! appsink drop=1"
+            % (sensor_id, width, height, fps))
+
+
+def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None):
+    """Create and open the source for `uri`; raises SourceError with one clear line.
+
+    `backend`: "auto" (OpenCV, jetson_utils for csi:// where available), "opencv" or "jetson".
+    """
+    uri = str(uri)
+    src = _make(uri, backend, retries, retry_delay, name)
+    src.open()
+    return src
+
+
+def _make(uri, backend, retries, retry_delay, name):
+    live_opts = dict(retries=retries, retry_delay=retry_delay, name=name)
+    if backend == "jetson" or (backend == "auto" and uri.startswith("csi://") and jetson_utils_available()):
+        return JetsonSource(uri, name=name, live=not os.path.isfile(uri))
+    if uri.startswith("csi://"):
+        sensor = int(uri[len("csi://"):] or 0)
+        return LiveSource(uri, target=csi_pipeline(sensor), backend=cv2.CAP_GSTREAMER, **live_opts)
+    if re.match(r"^\d+$", uri):
+        return LiveSource(uri, target=int(uri), name=name or "camera%s" % uri, retries=retries, retry_delay=retry_delay)
+    if uri.startswith("/dev/video"):
+        return LiveSource(uri, target=uri, backend=cv2.CAP_V4L2, **live_opts)
+    if uri.lower().startswith(STREAM_SCHEMES):
+        return LiveSource(uri, **live_opts)
+    if "!" in uri:
+        return LiveSource(uri, backend=cv2.CAP_GSTREAMER, **live_opts)
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    if os.path.isdir(uri) or any(c in uri for c in "*?[") or is_image_path(uri):
+        return ImageSource(uri, name=name)
+    if not os.path.exists(uri):
+        raise SourceError("source %s does not exist" % uri)
+    return VideoFileSource(uri, name=name)
+
+
+__all__ = ["open_source", "source_name", "csi_pipeline"]

@@ -1,0 +1,58 @@
+"""Video files read with OpenCV: offline, every frame, truncation detected."""
+import os
+
+import cv2
+
+from ..errors import SourceError
+from ..log import logger
+from .base import Source, SourceState
+
+
+class VideoFileSource(Source):
+    """A video file. Decodes every frame; a file that ends before its announced frame count is reported truncated."""
+
+    live = False
+
+    def open(self):
+        if not os.path.exists(self.uri):
+            raise SourceError("source %s does not exist" % self.uri)
+        if not os.path.isfile(self.uri) or not os.access(self.uri, os.R_OK):
+            raise SourceError("source %s is not a readable file" % self.uri)
+        self.cap = cv2.VideoCapture(self.uri)
+        ok, first = (self.cap.read() if self.cap.isOpened() else (False, None))
+        if not ok or first is None:
+            self.cap.release()
+            raise SourceError("cannot decode %s: not a video, or an unsupported or corrupt one" % self.uri)
+        self._first = first
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 30.0
+        if not (0 < self.fps < 1000):
+            self.fps = 30.0
+        self.height, self.width = first.shape[:2]
+        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = n if n > 0 else None
+        self.set_state(SourceState.STREAMING)
+
+    def read(self):
+        if self._first is not None:
+            img, self._first = self._first, None
+        else:
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                self._end()
+                return None
+        pts = self.frames_read / self.fps
+        self.frames_read += 1
+        return img, pts
+
+    def _end(self):
+        if self.frame_count and self.frames_read < self.frame_count - 1:
+            self.truncated = True
+            self.error = "decoded %d of %d frames; the rest of %s is unreadable" % (
+                self.frames_read, self.frame_count, os.path.basename(self.uri))
+            logger.warning("source {}: {}", self.name, self.error)
+        self.set_state(SourceState.ENDED)
+
+    def close(self):
+        cap = getattr(self, "cap", None)
+        if cap is not None:
+            cap.release()

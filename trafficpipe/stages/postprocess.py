@@ -1,0 +1,59 @@
+"""Postprocess: W workers decode each collected slot into Detections, release the slot, draw, and route to writers."""
+import threading
+import time
+
+from ..draw import draw_detections
+from ..pipeline.control import Stage
+from ..pipeline.frame import EndOfStream
+
+
+class PostprocessStage(Stage):
+    name = "postprocess"
+
+    def __init__(self, control, in_q, writer_qs, adapter, output_names, n_sources, workers=1, draw=True,
+                 keep_outputs=False, poll=0.1):
+        super(PostprocessStage, self).__init__(control, workers=workers)
+        self.in_q = in_q
+        self.writer_qs = writer_qs
+        self.adapter = adapter
+        self.output_names = list(output_names)
+        self.n_sources = n_sources
+        self.draw = draw
+        self.keep_outputs = keep_outputs
+        self.poll = poll
+        self._lock = threading.Lock()
+        self._ended = 0
+
+    def work(self, wid):
+        clock = time.perf_counter
+        post = self.adapter.postprocess
+        names = self.output_names
+        nq = len(self.writer_qs)
+        while True:
+            item = self.in_q.get(timeout=self.poll)
+            if item is None:
+                if self._ended >= self.n_sources:
+                    return
+                continue
+            if isinstance(item, EndOfStream):
+                self.writer_qs[item.source_id % nq].put(item)
+                with self._lock:
+                    self._ended += 1
+                continue
+            slot = item
+            frames = list(slot.frames)
+            t0 = clock()
+            for i, f in enumerate(frames):
+                outs = slot.output_list(names, i)
+                f.detections = post(outs, f.meta)
+                if self.keep_outputs:
+                    f.outputs = [o.copy() for o in outs]
+            slot.context.release(slot)
+            if self.draw:
+                for f in frames:
+                    draw_detections(f.image, f.detections)
+            t1 = clock()
+            self.stats.record(t1 - t0, len(frames))
+            for f in frames:
+                f.t["postprocess"] = (t0, t1)
+                self.writer_qs[f.source_id % nq].put(f)

@@ -1,0 +1,151 @@
+"""Preprocess: W workers write frames straight into free engine slots, batch them, and hand sealed slots to inference.
+
+Frames are taken from the queue and given their slot position under one lock, so positions and the per-source `seq`
+follow arrival order; the adapter's preprocessing then runs outside the lock (OpenCV and numpy release the GIL), and
+slots are passed on in the order they were opened once every frame in them is written.
+A slot is sealed when it is full, when the input queue is empty and `batch_timeout` has passed, or at a source's end.
+"""
+import collections
+import threading
+import time
+
+from ..pipeline.control import Stage
+from ..pipeline.frame import EndOfStream
+from ..pipeline.queues import Stopped
+
+
+class _Batch(object):
+    __slots__ = ("slot", "claimed", "done", "sealed", "opened")
+
+    def __init__(self, slot, opened):
+        self.slot = slot
+        self.claimed = 0
+        self.done = 0
+        self.sealed = False
+        self.opened = opened
+
+
+class PreprocessStage(Stage):
+    name = "preprocess"
+
+    def __init__(self, control, in_q, out_qs, contexts, adapter, n_sources, workers=2, batch_timeout=0.0, poll=0.1):
+        super(PreprocessStage, self).__init__(control, workers=workers)
+        self.in_q = in_q
+        self.out_qs = out_qs  # one queue per execution context
+        self.contexts = contexts
+        self.adapter = adapter
+        self.input_name = adapter.input.name
+        self.n_sources = n_sources
+        self.batch_timeout = float(batch_timeout)
+        self.poll = poll
+        self._take = threading.Lock()
+        self._emit = threading.Lock()
+        self._open = [None] * len(contexts)  # the batch being filled, per context
+        self._order = [collections.deque() for _ in contexts]  # batches and EOS markers in emission order
+        self._seq = [0] * n_sources
+        self._ended = 0
+
+    def context_of(self, source_id):
+        # type: (int) -> int
+        return source_id % len(self.contexts)
+
+    def work(self, wid):
+        clock = time.perf_counter
+        preprocess = self.adapter.preprocess
+        name = self.input_name
+        while True:
+            with self._take:
+                if self._ended >= self.n_sources:
+                    return
+                item = self.in_q.get(timeout=self._wait_time())
+                if item is None:
+                    self._seal_stale()
+                    continue
+                if isinstance(item, EndOfStream):
+                    self._end_source(item)
+                    continue
+                c = self.context_of(item.source_id)
+                batch = self._open[c]
+                if batch is None:
+                    batch = self._open[c] = self._new_batch(c)
+                slot = batch.slot
+                pos = batch.claimed
+                batch.claimed += 1
+                slot.frames.append(item)
+                item.slot_pos = pos
+                item.seq = self._seq[item.source_id]
+                self._seq[item.source_id] += 1
+                if batch.claimed >= slot.context.batch or (self.batch_timeout <= 0 and self.in_q.empty()):
+                    self._seal(c)
+            t0 = clock()
+            item.meta = preprocess(item.image, slot.host_inputs[name][pos])
+            t1 = clock()
+            item.t["preprocess"] = (t0, t1)
+            self.stats.record(t1 - t0)
+            with self._emit:
+                batch.done += 1
+                self._drain(c)
+
+    # -- helpers (called with self._take held) --------------------------------------------------------------------
+    def _new_batch(self, c):
+        ctx = self.contexts[c]
+        while True:
+            slot = ctx.acquire(timeout=self.poll)
+            if slot is not None:
+                break
+            if self.control.stop.is_set():
+                raise Stopped()
+        batch = _Batch(slot, time.perf_counter())
+        with self._emit:
+            self._order[c].append(batch)
+        return batch
+
+    def _wait_time(self):
+        if self.batch_timeout <= 0:
+            return self.poll
+        opened = [b.opened for b in self._open if b is not None and b.claimed]
+        if not opened:
+            return self.poll
+        return max(0.0, min(opened) + self.batch_timeout - time.perf_counter())
+
+    def _seal_stale(self):
+        now = time.perf_counter()
+        for c, b in enumerate(self._open):
+            if b is not None and b.claimed and now - b.opened >= self.batch_timeout:
+                self._seal(c)
+
+    def _seal(self, c):
+        batch = self._open[c]
+        if batch is None:
+            return
+        self._open[c] = None
+        with self._emit:
+            batch.sealed = True
+            batch.slot.size = batch.claimed
+            self._drain(c)
+
+    def _end_source(self, eos):
+        eos.count = self._seq[eos.source_id]
+        c = self.context_of(eos.source_id)
+        self._seal(c)
+        with self._emit:
+            self._order[c].append(eos)
+            self._drain(c)
+        self._ended += 1
+
+    def _drain(self, c):
+        """Pass on, in order, every sealed and fully written batch (and EOS markers) at the head (self._emit held)."""
+        order = self._order[c]
+        q = self.out_qs[c]
+        while order:
+            head = order[0]
+            if isinstance(head, EndOfStream):
+                q.put(head)
+            elif head.sealed and head.done == head.claimed:
+                if head.claimed:
+                    q.put(head.slot)
+                else:
+                    head.slot.context.release(head.slot)
+            else:
+                return
+            order.popleft()
