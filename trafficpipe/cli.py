@@ -49,6 +49,8 @@ def engine_options(args):
     if args.engine == "tensorrt":
         if args.plugin_lib:
             opts["plugin_libs"] = args.plugin_lib
+        if (getattr(args, "batch", None) or 1) > 1:
+            opts["batch"] = args.batch  # the plan's largest batch (dynamic-batch models)
     if args.engine == "torch" and args.cuda_graphs is not None:
         opts["cuda_graphs"] = args.cuda_graphs
     return opts
@@ -88,6 +90,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level.upper(), args.debug)
+    if not args.debug:  # FFmpeg's and OpenCV's own decoder chatter would bury the one-line errors
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         return int(args._run(args) or 0)
     except TrafficpipeError as e:

@@ -5,6 +5,7 @@ from .engines.factory import create_engine
 from .errors import ModelError
 from .log import logger
 from .models.classes import parse_classes
+from .models.model_card import model_classes
 from .models.registry import create_adapter, find_model, guess_family
 
 
@@ -20,8 +21,11 @@ class Detector(object):
         self.engine = create_engine(engine, self.model_path, precision=precision, threads=threads, **engine_options)
         try:
             self.family = arch or guess_family(self.model_path, self.engine.outputs)
-            self.adapter = create_adapter(self.family, self.engine.inputs, self.engine.outputs,
-                                          classes=parse_classes(classes), conf=conf, iou=iou, max_det=max_det)
+            options = dict(classes=parse_classes(classes), conf=conf, iou=iou, max_det=max_det)
+            own_classes = model_classes(self.model_path)
+            if own_classes is not None:
+                options["model_classes"] = own_classes
+            self.adapter = create_adapter(self.family, self.engine.inputs, self.engine.outputs, **options)
         except Exception:
             self.engine.close()
             raise

@@ -11,7 +11,14 @@ def add_parser(sub):
     from ..cli import add_model_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
-                                   "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N.")
+                                   "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
+                                   "Each source gets its own capture thread and outputs DIR/<name>.mp4, .jsonl.",
+                       epilog="Live sources (cameras, streams) reconnect with exponential backoff (--retries, "
+                              "--retry-delay) and run until Ctrl-C or --max-frames; with several sources, a live "
+                              "source that fails after its retries is logged and the others go on. Exit status: 0 when "
+                              "every source ended normally; 2 on bad input or when any source failed (its frames "
+                              "before the failure and the other sources' outputs are still written); 3 when a file "
+                              "was truncated; 130 on Ctrl-C.")
     p.add_argument("sources", nargs="+", metavar="SRC")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save", default=None,
@@ -30,9 +37,10 @@ def add_parser(sub):
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
     g.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
-    g.add_argument("--retries", type=int, default=5, help="reconnect attempts of a live source (default 5)")
+    g.add_argument("--retries", type=int, default=5, help="reconnect attempts of a live source per outage; the count "
+                   "restarts once frames flow again (default 5)")
     g.add_argument("--retry-delay", type=float, default=0.5, help="first reconnect delay in seconds, doubled each "
-                   "attempt (default 0.5)")
+                   "attempt up to 8 s (default 0.5)")
     g.add_argument("--backend", default="auto", choices=("auto", "opencv", "jetson"),
                    help="capture backend (default auto: jetson_utils for csi:// where available, else OpenCV)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,6 +53,9 @@ def run(args):
     from ..sources.factory import open_source
     from ..sources.images import ImageSource
 
+    if not getattr(args, "debug", False):
+        from ..sources.live import quiet_native_logs
+        quiet_native_logs()
     kinds = [k.strip() for k in args.save.split(",")] if args.save else None
     if kinds:
         bad = [k for k in kinds if k not in SINK_KINDS]
@@ -53,7 +64,9 @@ def run(args):
     sources = []
     try:
         for uri in args.sources:
-            sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay))
+            # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
+            sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
+                                       connect_live=len(args.sources) == 1))
         detector = make_detector(args)
     except BaseException:
         for s in sources:
@@ -83,6 +96,11 @@ def run(args):
         first = problems[0]
         if first["truncated"]:
             raise TruncatedInput("%s: %s (the frames before it were written)" % (first["name"], first["error"]))
+        if len(problems) == len(summary.sources) > 1:
+            raise SourceError("all %d sources failed: %s" % (len(problems), first["error"]))
+        if len(summary.sources) > 1:
+            raise SourceError("%d of %d sources failed (the others were written): %s"
+                              % (len(problems), len(summary.sources), first["error"]))
         raise SourceError("%s" % first["error"])
     return 0
 
@@ -96,7 +114,8 @@ def _progress(total, disabled):
 
 def _report(summary):
     for s in summary.sources:
-        logger.info("{}: {} frames in, {} written, {} dropped, {} reconnects, {:.1f} fps{}", s["name"], s["frames_in"],
-                    s["frames_out"], s["dropped"], s["reconnects"], s["fps"], (" [%s]" % s["state"]))
+        logger.info("{}: {} frames in, {} written, {} dropped, {} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
+                    "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"], s["reconnects"],
+                    s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
     logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,
                 summary.out_dir)

@@ -14,6 +14,8 @@ class ModelAdapter(object):
     `preprocess(image, out)` writes one BGR uint8 image into `out` (one batch item of the engine's input buffer, no batch
     axis) and returns the small `meta` that `postprocess(outputs, meta)` needs to map boxes back to image pixels.
     `outputs` is the list of the engine's outputs for that one image (engine output order, batch axis removed).
+    `model_classes` (default: the family's, COCO for the shipped models) names the model's class columns; names
+    that are traffic classes map onto themselves.
     """
 
     family = ""
@@ -21,7 +23,9 @@ class ModelAdapter(object):
     layout = "NCHW"
 
     def __init__(self, input_specs, output_specs, classes=DEFAULT_CLASSES, conf=0.3, iou=0.45, max_det=300,
-                 max_candidates=3000, class_mapping=None):
+                 max_candidates=3000, class_mapping=None, model_classes=None):
+        if model_classes is not None:  # the model names its own output columns (e.g. a trained traffic model)
+            self.model_classes = tuple(model_classes)
         if len(input_specs) != 1:
             raise ModelError("%s models take one input, this one has %d" % (self.family, len(input_specs)))
         self.input = input_specs[0]

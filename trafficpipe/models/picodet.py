@@ -1,4 +1,8 @@
-"""PP-PicoDet-S (PaddleDetection export): RGB, plain resize, mean/std, 4 score maps + 4 DFL box maps."""
+"""PP-PicoDet-S (PaddleDetection export): RGB, plain resize, mean/std, 4 score maps + 4 DFL box maps.
+
+The score maps have one column per model class: 80 for the COCO exports, 5 (TRAFFIC_CLASSES) for models trained by
+`trafficpipe train`, whose class names come from their model card (see model_card.py).
+"""
 import cv2
 import numpy as np
 
@@ -25,9 +29,11 @@ class PicoDetAdapter(ModelAdapter):
             cx, cy = grid_centers(self.height, self.width, s, 0.5)
             n = cx.shape[0]
             score_shape, box_shape = shapes[i], shapes[4 + i]
-            if score_shape[-2:] != (n, len(self.model_classes)) or box_shape[-2:] != (n, 4 * _BINS):
-                raise ModelError("PicoDet output %d has shape %s/%s, expected [1,%d,80]/[1,%d,32] for a %dx%d input"
-                                 % (i, list(score_shape), list(box_shape), n, n, self.width, self.height))
+            k = len(self.model_classes)
+            if score_shape[-2:] != (n, k) or box_shape[-2:] != (n, 4 * _BINS):
+                raise ModelError("PicoDet output %d has shape %s/%s, expected [1,%d,%d]/[1,%d,32] for a %dx%d input "
+                                 "and %d classes" % (i, list(score_shape), list(box_shape), n, k, n, self.width,
+                                                     self.height, k))
             self._levels.append((cx * s, cy * s, float(s)))
         self._bins = np.arange(_BINS, dtype=np.float32)
 

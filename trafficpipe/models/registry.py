@@ -55,7 +55,7 @@ def guess_family(path, output_specs):
         if fam.replace("-", "_") in base.replace("-", "_"):
             return fam
     shapes = [tuple(o.shape) for o in output_specs]
-    if len(shapes) == 8 and all(s[-1] in (80, 32) for s in shapes):
+    if len(shapes) == 8 and all(len(s) == 3 for s in shapes) and all(s[-1] == 32 for s in shapes[4:]):
         return "picodet"
     if len(shapes) == 1 and len(shapes[0]) == 3 and shapes[0][-1] == 85:
         return "yolox"
@@ -67,9 +67,15 @@ def guess_family(path, output_specs):
 
 
 def create_adapter(family, input_specs, output_specs, **options):
-    """Instantiate the adapter of `family` for an engine's tensor specs."""
+    """Instantiate the adapter of `family` for an engine's tensor specs (options: classes, conf, iou, max_det,
+    model_classes, ...)."""
     try:
         cls = ADAPTERS[family]
     except KeyError:
         raise ModelError("unknown model family %r; choose from %s" % (family, ", ".join(sorted(ADAPTERS))))
     return cls(input_specs, output_specs, **options)
+
+
+from .ssd_nms import SsdNmsAdapter  # noqa: E402  (TLT/TAO SSD engines with the NMS plugin)
+
+register_adapter("ssd-nms", SsdNmsAdapter)

@@ -16,7 +16,11 @@ STAGE_ORDER = ("capture", "preprocess", "infer", "postprocess", "write")
 
 
 class RunSummary(dict):
-    """What `Pipeline.run()` returns: frames in/out/dropped, wall time, fps, per-stage and per-source figures."""
+    """What `Pipeline.run()` returns: frames in/out/dropped, wall time, fps, per-stage and per-source figures.
+
+    `sources[i]`: the source's describe() plus frames_in (captured), frames_out (written), dropped (evicted by
+    drop-oldest), fps (written / wall), latency_ms (capture -> written p50/p95/p99), reconnects, state, error.
+    """
 
     def __getattr__(self, key):
         try:
@@ -69,6 +73,7 @@ class Pipeline(object):
         self.draw = draw
         self.control = Control()
         self.summary = None
+        self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
 
     def stop(self):
         """Ask every stage to stop (from another thread); `run()` then returns what was written."""
@@ -93,7 +98,7 @@ class Pipeline(object):
         slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
         contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
         per_ctx = [sum(1 for s in range(n_src) if s % self.n_contexts == c) for c in range(self.n_contexts)]
-        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess")
+        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess", fair=True)
         for i, src in enumerate(self.sources):
             if src.live:
                 cap_q.capacities[i] = self.live_queue_size
@@ -106,8 +111,9 @@ class Pipeline(object):
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw, self.keep_outputs)
-        write = WriteStage(ctl, write_qs, sinks, self.on_frame)
-        stages = [capture, pre, infer, post, write]
+        latencies = [[] for _ in range(n_src)]  # per source: capture -> written, seconds
+        write = WriteStage(ctl, write_qs, sinks, _latency_recorder(latencies, self.on_frame))
+        stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
                      n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
         t0 = time.perf_counter()
@@ -132,20 +138,22 @@ class Pipeline(object):
             if stuck:
                 logger.warning("threads still running after stop: {}", ", ".join(stuck))
         wall = time.perf_counter() - t0
-        self.summary = self._summarize(stages, [cap_q] + pre_qs + [post_q] + write_qs, wall, interrupted, capture, write)
+        queues = [cap_q] + pre_qs + [post_q] + write_qs
+        self.summary = self._summarize(stages, queues, wall, interrupted, capture, write, latencies)
         if interrupted:
             raise KeyboardInterrupt()
         if ctl.error is not None:
             raise ctl.error
         return self.summary
 
-    def _summarize(self, stages, queues, wall, interrupted, capture, write):
+    def _summarize(self, stages, queues, wall, interrupted, capture, write, latencies):
         per_source = []
         for i, src in enumerate(self.sources):
             d = src.describe()
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
-                      "dropped": capture.frames_in[i] - write.frames_out[i] if src.live else 0,
-                      "fps": write.frames_out[i] / wall if wall > 0 else 0.0})
+                      "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues),
+                      "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
+                      "latency_ms": percentiles([x * 1000.0 for x in latencies[i]], (50, 95, 99))})
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
@@ -160,6 +168,15 @@ class Pipeline(object):
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
             detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
+
+
+def _latency_recorder(latencies, on_frame):
+    """The writer's per-frame callback: records capture -> written per source, then calls `on_frame`."""
+    def record(frame):
+        latencies[frame.source_id].append(frame.t["write"][1] - frame.t_capture)
+        if on_frame is not None:
+            on_frame(frame)
+    return record
 
 
 def _unique_names(sources):

@@ -20,11 +20,12 @@ class StageQueue(object):
     Capacity is counted per source (`maxsize` items of each source), so a fast live camera never evicts another
     source's frames and a blocked file never starves a live one. `put(item, policy=DROP_OLDEST)` never blocks: when the
     item's source is at capacity, its oldest queued item is removed and passed to `on_drop`.
+    With `fair`, `get` serves the sources in turn (each source's own items stay in order).
     Statistics: time producers waited (`wait_put`), consumers waited (`wait_get`), depth samples, drops.
     """
 
-    def __init__(self, maxsize, stop, name="", poll=0.1, on_drop=None):
-        # type: (int, threading.Event, str, float, object) -> None
+    def __init__(self, maxsize, stop, name="", poll=0.1, on_drop=None, fair=False):
+        # type: (int, threading.Event, str, float, object, bool) -> None
         self.maxsize = max(1, int(maxsize))
         self.name = name
         self._stop = stop
@@ -36,7 +37,11 @@ class StageQueue(object):
         self._not_full = threading.Condition(self._lock)
         self.on_drop = on_drop
         self.capacities = {}  # per-source capacity overriding maxsize (e.g. small for live sources)
+        self.fair = fair
+        self._served = {}  # source id -> tick of its last get (fair mode)
+        self._tick = 0
         self.dropped = 0
+        self.dropped_by_source = collections.defaultdict(int)  # source id -> items evicted (drop-oldest)
         self.wait_put = 0.0
         self.wait_get = 0.0
         self.depth_sum = 0
@@ -63,6 +68,7 @@ class StageQueue(object):
                             del self._items[i]
                             self._per_source[key] -= 1
                             self.dropped += 1
+                            self.dropped_by_source[key] += 1
                             dropped = old
                             break
                 t0 = time.perf_counter()
@@ -99,10 +105,31 @@ class StageQueue(object):
                             return None
                     self._not_empty.wait(wait)
                 self.wait_get += time.perf_counter() - t0
-            item = self._items.popleft()
+            item = self._pop()
             self._per_source[self._key(item)] -= 1
             self._not_full.notify_all()
             return item
+
+    def _pop(self):
+        """The oldest item or, when `fair`, the oldest item of the source served longest ago (round robin over the
+        sources that have items), so a file that keeps its share full never starves a live source (lock held)."""
+        items = self._items
+        if not self.fair:
+            return items.popleft()
+        best_i, best_t, seen = 0, None, set()
+        for i, it in enumerate(items):
+            k = self._key(it)
+            if k in seen:
+                continue
+            seen.add(k)
+            t = self._served.get(k, -1)
+            if best_t is None or t < best_t:
+                best_i, best_t = i, t
+        item = items[best_i]
+        del items[best_i]
+        self._tick += 1
+        self._served[self._key(item)] = self._tick
+        return item
 
     def empty(self):
         # type: () -> bool

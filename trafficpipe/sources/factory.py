@@ -8,10 +8,8 @@ from ..errors import SourceError
 from .base import source_name
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
-from .live import LiveSource
+from .live import STREAM_SCHEMES, LiveSource
 from .video import VideoFileSource
-
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
 
 
 def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30):
@@ -22,14 +20,17 @@ def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30):
             % (sensor_id, width, height, fps))
 
 
-def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None):
+def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None, connect_live=True):
     """Create and open the source for `uri`; raises SourceError with one clear line.
 
-    `backend`: "auto" (OpenCV, jetson_utils for csi:// where available), "opencv" or "jetson".
+    `backend`: "auto" (OpenCV, jetson_utils for csi:// where available), "opencv" or "jetson". With
+    `connect_live=False` an OpenCV live source is returned unconnected: it connects (with its retries) on its first
+    read, in its own capture thread.
     """
     uri = str(uri)
     src = _make(uri, backend, retries, retry_delay, name)
-    src.open()
+    if connect_live or not isinstance(src, LiveSource):
+        src.open()
     return src
 
 

@@ -60,3 +60,7 @@ class ImageSource(Source):
         self.current_path = path
         self.frames_read += 1
         return img, float(self.frames_read - 1)
+
+    def close(self):
+        if self.state == SourceState.STREAMING:
+            self.set_state(SourceState.ENDED)

@@ -1,4 +1,5 @@
 """Live sources through OpenCV: cameras, rtsp/http streams, GStreamer pipelines; reconnect with exponential backoff."""
+import os
 import time
 
 import cv2
@@ -7,81 +8,174 @@ from ..errors import SourceError
 from ..log import logger
 from .base import Source, SourceState
 
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
+
+#: OpenCV reads this variable at every FFmpeg open: "key;value|key;value" options for avformat_open_input.
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+
+def has_capture_timeouts():
+    # type: () -> bool
+    """True where OpenCV (>= 4.6) takes open/read timeouts as VideoCapture parameters."""
+    return hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC") and hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC")
+
+
+def default_ffmpeg_options(read_timeout):
+    # type: (float) -> str
+    """FFmpeg options for RTSP when the user has not set OPENCV_FFMPEG_CAPTURE_OPTIONS.
+
+    RTSP over TCP: no lost packets, and a server that goes away is noticed at once. OpenCV < 4.6 has no timeout
+    parameters, so the socket timeout (`stimeout`, microseconds, FFmpeg < 5) keeps a read from blocking forever.
+    """
+    opts = "rtsp_transport;tcp"
+    if not has_capture_timeouts():
+        opts += "|stimeout;%d" % int(read_timeout * 1e6)
+    return opts
+
+
+def quiet_native_logs():
+    """Silence OpenCV's and FFmpeg's own stderr messages (refused connections, timeouts): the sources log what matters.
+
+    Call before the first capture is opened (FFmpeg's level is read once); a level the user set is kept.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # older OpenCV: no logging control from Python
+        pass
+
 
 class LiveSource(Source):
     """A camera or stream. States: connecting -> streaming -> reconnecting -> streaming ... -> ended | failed.
 
-    A failed open or read is retried `retries` times with delays `retry_delay * 2**k` (capped at `max_delay`);
-    after that the source fails with a SourceError. `backend` is an OpenCV capture API (cv2.CAP_*), or None.
+    When the stream cannot be opened or stops delivering frames, it is reopened up to `retries` times with delays
+    `retry_delay * 2**k` (capped at `max_delay`); the count starts again once a frame arrives. When the attempts are
+    spent the source fails with a SourceError. A source that is not opened connects on its first `read()` (in its
+    capture thread, so a dead camera delays nothing else). `backend` is an OpenCV capture API (cv2.CAP_*) or None;
+    `open_timeout`/`read_timeout` (seconds) bound FFmpeg's network waits (OpenCV >= 4.6 parameters, else the socket
+    timeout option). `pts` is wall time since the first frame, so it keeps running across reconnects.
     """
 
     live = True
 
-    def __init__(self, uri, name=None, target=None, backend=None, retries=5, retry_delay=0.5, max_delay=8.0):
+    def __init__(self, uri, name=None, target=None, backend=None, retries=5, retry_delay=0.5, max_delay=8.0,
+                 open_timeout=10.0, read_timeout=5.0):
         super(LiveSource, self).__init__(uri, name)
         self.target = uri if target is None else target
         self.backend = backend
-        self.retries = int(retries)
-        self.retry_delay = float(retry_delay)
+        self.retries = max(0, int(retries))
+        self.retry_delay = max(0.0, float(retry_delay))
         self.max_delay = float(max_delay)
+        self.open_timeout = float(open_timeout)
+        self.read_timeout = float(read_timeout)
         self.cap = None
+        self.opened = False
         self._t0 = None
+        self._attempts = 0  # failed attempts since the last frame
+        self._network = backend is None and isinstance(self.target, str) and \
+            self.target.lower().startswith(STREAM_SCHEMES)
+        if self._network and self.target.lower().startswith(("rtsp://", "rtsps://")) and \
+                FFMPEG_OPTIONS_ENV not in os.environ:
+            # set here, in the thread that builds the sources, before any capture thread opens anything
+            os.environ[FFMPEG_OPTIONS_ENV] = default_ffmpeg_options(self.read_timeout)
+
+    # -- connection ------------------------------------------------------------------------------------------------
+    def _capture(self):
+        """A new cv2.VideoCapture on the target, with network timeouts where this OpenCV supports them."""
+        if self._network and has_capture_timeouts() and _has_ffmpeg():
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout * 1000)]
+            try:
+                return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
+            except (TypeError, cv2.error):  # this build lacks the params overload
+                pass
+        if self.backend is None:
+            return cv2.VideoCapture(self.target)
+        return cv2.VideoCapture(self.target, self.backend)
 
     def _connect(self):
         # type: () -> bool
-        if self.cap is not None:
-            self.cap.release()
-        self.cap = cv2.VideoCapture(self.target) if self.backend is None else cv2.VideoCapture(self.target, self.backend)
-        if not self.cap.isOpened():
+        self._release()
+        cap = self._capture()
+        if not cap.isOpened():
+            cap.release()
             return False
-        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0)
+        self.cap = cap
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 0 < fps < 1000 else (self.fps or 30.0)
         return True
 
-    def _retry(self, why):
-        # type: (str) -> None
-        """Reconnect with backoff; raises SourceError when the attempts are spent."""
-        first = self.state == SourceState.CONNECTING
-        if not first:
+    def _release(self):
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+    def _recover(self, why):
+        # type: (str) -> bool
+        """Reconnect with backoff: True once connected, False if the pipeline stopped; SourceError when out of tries."""
+        if self.state == SourceState.STREAMING:
             self.set_state(SourceState.RECONNECTING, why)
-        for attempt in range(self.retries):
-            delay = min(self.max_delay, self.retry_delay * (2 ** attempt))
-            logger.info("source {}: retry {}/{} in {:.1f}s", self.name, attempt + 1, self.retries, delay)
+        self._release()
+        while self._attempts < self.retries:
+            delay = min(self.max_delay, self.retry_delay * (2 ** self._attempts))
+            self._attempts += 1
+            logger.info("source {}: retry {}/{} in {:.2f}s", self.name, self._attempts, self.retries, delay)
             if self.sleep(delay):
-                raise SourceError("source %s: stopped while reconnecting" % self.name)
+                return False
             if self._connect():
-                if not first:
+                if self.state == SourceState.RECONNECTING:
                     self.reconnects += 1
-                self.set_state(SourceState.STREAMING)
-                return
+                self.set_state(SourceState.STREAMING, "reconnected" if self.reconnects else "")
+                return True
+        self.error = "%s: %s after %d %s" % (self.uri, why, self.retries, "retry" if self.retries == 1 else "retries")
         self.set_state(SourceState.FAILED, why)
-        self.error = "%s: %s after %d retries" % (self.uri, why, self.retries)
         raise SourceError("source " + self.error)
 
+    # -- Source API ------------------------------------------------------------------------------------------------
     def open(self):
+        self.opened = True
         self.set_state(SourceState.CONNECTING)
         if self._connect():
             self.set_state(SourceState.STREAMING)
         else:
-            self._retry("cannot connect")
+            self._recover("cannot connect")
 
     def read(self):
+        if not self.opened:
+            self.open()
         while True:
+            if self.stop_event is not None and self.stop_event.is_set():
+                return None
             ok, img = self.cap.read() if self.cap is not None else (False, None)
             if ok and img is not None:
                 now = time.time()
                 if self._t0 is None:
                     self._t0 = now
                     self.height, self.width = img.shape[:2]
+                self._attempts = 0
                 self.frames_read += 1
                 return img, now - self._t0
             if self.stop_event is not None and self.stop_event.is_set():
                 return None
-            self._retry("stream interrupted")
+            if not self._recover("stream interrupted" if self.state == SourceState.STREAMING else "no frames"):
+                return None
 
     def close(self):
-        if self.cap is not None:
-            self.cap.release()
-            self.cap = None
-        if self.state not in (SourceState.FAILED,):
+        self._release()
+        if self.state != SourceState.FAILED:
             self.set_state(SourceState.ENDED)
+
+
+_FFMPEG = []
+
+
+def _has_ffmpeg():
+    # type: () -> bool
+    """Whether this OpenCV build has the FFmpeg backend (True where the registry cannot tell)."""
+    if not _FFMPEG:
+        try:
+            from cv2 import videoio_registry
+            _FFMPEG.append(bool(videoio_registry.hasBackend(cv2.CAP_FFMPEG)))
+        except (ImportError, AttributeError):
+            _FFMPEG.append(True)
+    return _FFMPEG[0]

@@ -56,3 +56,6 @@ class VideoFileSource(Source):
         cap = getattr(self, "cap", None)
         if cap is not None:
             cap.release()
+            self.cap = None
+        if self.state == SourceState.STREAMING:
+            self.set_state(SourceState.ENDED)

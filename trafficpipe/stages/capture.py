@@ -2,6 +2,7 @@
 import time
 
 from ..errors import SourceError
+from ..log import logger
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream, Frame
 from ..pipeline.queues import BLOCK, DROP_OLDEST
@@ -38,6 +39,7 @@ class CaptureStage(Stage):
                 t1 = clock()
                 frame = Frame(sid, n, t1, got[0], got[1])
                 frame.path = getattr(src, "current_path", None)
+                frame.t["capture"] = (t0, t1)
                 record(t1 - t0)
                 n += 1
                 self.frames_in[sid] = n
@@ -47,6 +49,7 @@ class CaptureStage(Stage):
                 raise
             error = str(e)  # a dead live stream never stops the other sources
             src.error = error
+            logger.error("{}; the other sources go on", error)
         finally:
             src.close()
         q.put(EndOfStream(sid, error))

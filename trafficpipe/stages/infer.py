@@ -37,8 +37,7 @@ class InferStage(Stage):
             t0 = clock()
             item.t_submit = t0
             ctx.submit(item)
-            item.t_done = clock()  # provisional; set again when collected
-            record(item.t_done - t0, 0)
+            item.t_done = clock()  # end of submit for now; the collect time is added to it in _collect
             if ctx.pending() >= self.depth:
                 self._collect(ctx, out, clock, record)
 
@@ -47,8 +46,8 @@ class InferStage(Stage):
         t0 = clock()
         slot = ctx.collect()
         t1 = clock()
+        record((slot.t_done - slot.t_submit) + (t1 - t0), slot.size)  # one item per slot: submit + collect time
         slot.t_done = t1
-        record(t1 - t0, slot.size)
         for f in slot.frames:
             f.t["infer"] = (slot.t_submit, t1)
         out.put(slot)

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# GPU suite and benchmark of the torch engine, for the lent GPU machine (device tool) or any CUDA box with torch.
+#
+# Here, from the repo root:   bash ../shared/gpu/prepare-carry.sh onnxslim==0.1.98
+# Device call:                run  command="bash bench/gpu.sh"  carry=[".gpu-carry"]
+# It installs the carried wheels (pycuda, onnx2torch, onnxslim, loguru...) into /tmp/site, runs tests/gpu, a sweep of
+# pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
+# with the best setting found, jsonl and video output. Everything lands in $OUT (default ./gpu-out): gpu.log,
+# gpu-tests.jsonl (measured figures), sweep.json, bench-<model>-<output>.json.
+# Environment: GPU_STEPS="tests sweep bench" (subset to run), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450).
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+LOG="$OUT/gpu.log"
+exec > >(tee -a "$LOG") 2>&1
+STEPS=${GPU_STEPS:-"tests sweep bench"}
+PRECISION=${GPU_PRECISION:-fp16}
+REPEAT=${GPU_REPEAT:-3}
+FRAMES=${GPU_FRAMES:-450}
+CARRY=$PWD/.gpu-carry
+export PYTHONUNBUFFERED=1
+if [ -d "$CARRY/wheels" ]; then
+  python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site "$CARRY"/wheels/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
+  export TRAFFICPIPE_DATA=${TRAFFICPIPE_DATA:-$CARRY}
+  [ -d "$CARRY/cache" ] && export TRAFFICPIPE_CACHE=${TRAFFICPIPE_CACHE:-$CARRY/cache}
+else
+  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+VIDEO=${TRAFFICPIPE_DATA:-../shared}/videos/highway-720p.mp4
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+nproc
+python3 -c 'import sys, torch, pycuda, onnx2torch, cv2; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "pycuda", pycuda.VERSION_TEXT, "opencv", cv2.__version__)'
+T0=$(date +%s)
+step() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
+if step tests; then
+  echo "== GPU tests ($(($(date +%s) - T0)) s)"
+  TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout 300 python3 -m pytest tests/gpu -q -rs -p no:cacheprovider \
+    --durations=8 2>&1 | grep -v "^GPU-FIGURES"
+  echo "tests exit: ${PIPESTATUS[0]}"
+fi
+
+if step sweep; then
+  echo "== sweep ($(($(date +%s) - T0)) s)"
+  timeout 200 python3 bench/gpu_sweep.py "$VIDEO" --precision "$PRECISION" --frames "$FRAMES" --json "$OUT/sweep.json" \
+    ${GPU_SWEEP_ARGS:-}
+  echo "sweep exit: $?"
+fi
+
+if step bench; then
+  for model in picodet-s-416 yolox-nano; do
+    # best setting from the sweep (batch, preprocess and postprocess workers), else batch 8 / 4 / 2
+    read -r B PRE POST < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
+import json, sys
+try:
+    b = json.load(open(sys.argv[1]))["best"][sys.argv[2]]
+    print(b["batch"], b["preprocess_workers"], b["postprocess_workers"])
+except Exception:
+    print(8, 4, 2)
+EOF
+)
+    for output in jsonl video; do
+      echo "== bench $model $output batch $B pre $PRE post $POST ($(($(date +%s) - T0)) s)"
+      timeout 150 python3 -m trafficpipe bench "$VIDEO" --model "$model" --engine torch --precision "$PRECISION" \
+        --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --frames "$FRAMES" --repeat "$REPEAT" \
+        --output "$output" --json "$OUT/bench-$model-$output.json" 2>&1 | grep -v "^\S* INFO"
+      echo "bench exit: ${PIPESTATUS[0]}"
+    done
+  done
+fi
+echo "== done in $(($(date +%s) - T0)) s"

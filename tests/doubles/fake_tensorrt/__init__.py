@@ -1,0 +1,119 @@
+"""A conformance double of the `tensorrt` Python module, in three generations, for a machine without TensorRT.
+
+Generations (pick one per test with `install(monkeypatch, gen)`):
+- "8.2"  (JetPack 4.6 on a Jetson Nano): bindings API only (`num_bindings`, `get_binding_shape`, `binding_is_input`,
+  `set_binding_shape`, `execute_async_v2`, and `execute_async(batch_size, ...)` for implicit-batch engines such as old
+  tlt-converter plans); `create_network` needs the EXPLICIT_BATCH flag for the ONNX parser; workspace through
+  `IBuilderConfig.max_workspace_size` (no `set_memory_pool_limit`, no `MemoryPoolType`); `Builder.build_engine`.
+- "10"   (10.x, e.g. JetPack 6 / desktop): named-tensor API only (`num_io_tensors`, `get_tensor_name/mode/shape/dtype`,
+  `set_input_shape`, `set_tensor_address`, `execute_async_v3`); no bindings API, no `max_workspace_size`, no
+  `build_engine`, no implicit batch; EXPLICIT_BATCH is accepted but deprecated (warning); FP16/INT8 flags and
+  `IInt8EntropyCalibrator2` still exist.
+- "11"   (11.x): as 10 but strongly typed only: no `BuilderFlag.FP16/INT8`, no `int8_calibrator`, no calibrator classes,
+  no `platform_has_fast_fp16/int8`, no EXPLICIT_BATCH member.
+
+Faithful where it matters: a removed method or enum member is absent (AttributeError), setting an attribute the real
+class lacks raises, calls that the real library answers with `False`/`None` plus a logged error do the same
+(version/device mismatch on deserialize, missing plugin creators, missing tensor addresses or input shapes, shapes
+outside the optimization profile, parser errors one per unsupported node). Undefined behaviour of the real library
+(one execution context enqueued on two streams at once) raises FakeTensorRTMisuse.
+
+What it cannot be: the "plan" is JSON naming the ONNX file and the build settings; executing an engine runs that ONNX
+file with ONNX Runtime on the CPU, reading inputs from and writing outputs to the fake pycuda device memory when the
+stream reaches the work (install fake_pycuda with it). Reduced precision is recorded, not simulated (outputs are fp32
+computations). I/O tensors are ordered inputs first, then outputs in reverse ONNX order (TensorRT promises no order).
+"""
+import ctypes
+import os
+import sys
+
+from . import _core
+from ._core import (BUILTIN_PLUGINS, GENERATIONS, PLAN_MAGIC, PLUGIN_LIB_MAGIC, FakePlanError,  # noqa: F401
+                    FakeTensorRTMisuse, make_module, pack_plan, unpack_plan)
+
+
+def install(monkeypatch, gen, gpu_name="Fake GPU", compute_capability=(8, 6)):
+    """Install a fresh TensorRT double of generation `gen` and a fresh fake pycuda for one test.
+
+    Also routes `ctypes.CDLL` of fake plugin libraries (see `write_plugin_library`) to the double's registry.
+    Returns the fake `tensorrt` module.
+    """
+    from .. import fake_pycuda
+    fake_pycuda.install(monkeypatch, name=gpu_name, compute_capability=compute_capability)
+    trt = make_module(gen)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    real_cdll = ctypes.CDLL
+
+    def cdll(name, *args, **kwargs):
+        if isinstance(name, str) and os.path.isfile(name):
+            with open(name, "rb") as f:
+                head = f.read(len(PLUGIN_LIB_MAGIC))
+            if head == PLUGIN_LIB_MAGIC:
+                _core.load_plugin_library(trt._fake, name)
+                return object()
+        return real_cdll(name, *args, **kwargs)
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    return trt
+
+
+def events(trt):
+    """The calls the double has seen, in order: ("init_libnvinfer_plugins", ns), ("load_library", path),
+    ("parse", path), ("build",), ("calibrated", n), ("deserialize",), ("create_execution_context",), ("enqueue", h)."""
+    return list(trt._fake.events)
+
+
+def event_names(trt):
+    return [e[0] for e in trt._fake.events]
+
+
+def write_plugin_library(path, creators):
+    """A file that the double treats as a plugin .so registering `creators` when loaded with ctypes.CDLL."""
+    with open(path, "wb") as f:
+        f.write(PLUGIN_LIB_MAGIC + " ".join(creators).encode("ascii") + b"\n")
+    return path
+
+
+def write_plan(trt, path, onnx_path, implicit_batch=False, max_batch_size=1, plugins=(), flags=()):
+    """Write a plan as an external tool (tlt-converter, trtexec) would on the current fake device with this `trt`.
+
+    `implicit_batch` makes an 8.x implicit-batch engine (binding shapes without the batch axis, `max_batch_size`),
+    as tlt-converter produced for TLT SSD models; `plugins` are plugin creators the engine needs at deserialization.
+    """
+    import hashlib
+    import onnx
+    m = onnx.load(onnx_path)
+    inits = set(x.name for x in m.graph.initializer)
+    names = {1: "FLOAT", 6: "INT32", 7: "INT64" if trt._fake.gen != "8.2" else "INT32", 10: "HALF"}
+
+    def io(vi):
+        t = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if implicit_batch:
+            shape = shape[1:]
+        return {"name": vi.name, "shape": shape, "dtype": names.get(t.elem_type, "FLOAT")}
+
+    with open(onnx_path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    name, cc = _core._current_device()
+    plan = {"version": trt.__version__, "device": {"name": name, "cc": list(cc)},
+            "onnx_path": os.path.abspath(onnx_path), "onnx_sha256": sha, "implicit_batch": bool(implicit_batch),
+            "max_batch_size": int(max_batch_size), "strongly_typed": False,
+            "inputs": [io(v) for v in m.graph.input if v.name not in inits],
+            "outputs": [io(v) for v in m.graph.output], "profiles": [], "flags": list(flags), "workspace": None,
+            "calibration": None, "plugins": list(plugins), "producer": "external"}
+    with open(path, "wb") as f:
+        f.write(pack_plan(plan))
+    return path
+
+
+def plan_info(path_or_bytes):
+    """The JSON content of a fake plan (file path or bytes)."""
+    if isinstance(path_or_bytes, str):
+        with open(path_or_bytes, "rb") as f:
+            path_or_bytes = f.read()
+    return unpack_plan(path_or_bytes)
+
+
+__all__ = ["install", "make_module", "events", "event_names", "write_plan", "write_plugin_library", "plan_info",
+           "GENERATIONS", "FakeTensorRTMisuse", "FakePlanError"]

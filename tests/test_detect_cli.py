@@ -1,0 +1,137 @@
+"""`trafficpipe detect` end to end on real files, and every bad input as one line on stderr with a non-zero exit."""
+import json
+import os
+import shutil
+
+import cv2
+import pytest
+
+from conftest import run_cli
+
+
+def count_frames(path):
+    cap = cv2.VideoCapture(path)
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n, cap.get(cv2.CAP_PROP_FPS), (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+
+def one_error_line(proc):
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("trafficpipe: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return errors[0]
+
+
+@pytest.mark.slow
+def test_detect_highway_720p_writes_every_frame(video_720p, tmp_path):
+    p = run_cli("detect", video_720p, "--out", tmp_path, "--threads", "2")
+    assert p.returncode == 0, p.stderr
+    n, fps, size = count_frames(str(tmp_path / "highway-720p.mp4"))
+    assert (n, size) == (450, (1280, 720)) and fps == pytest.approx(29.97, abs=0.01)
+    recs = [json.loads(l) for l in (tmp_path / "highway-720p.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in recs] == list(range(450))
+    assert recs[10]["t"] == pytest.approx(10 / 29.97, abs=1e-3)
+    # a busy highway: vehicles in nearly every frame, each with class, score and a box inside the image
+    with_cars = sum(1 for r in recs if any(d["cls"] == "vehicle" for d in r["detections"]))
+    assert with_cars > 400
+    d = recs[0]["detections"][0]
+    assert set(d) == {"cls", "score", "box"} and 0 <= d["box"][0] < d["box"][2] <= 1280 and d["score"] >= 0.3
+
+
+def test_detect_image_folder_writes_images_jsonl_and_txt(dev_set, tmp_path):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    folder = os.path.join(dev_set, "images", "kitti")
+    names = sorted(os.listdir(folder))[:3]
+    for n in names:
+        shutil.copy(os.path.join(folder, n), str(src / n))
+    p = run_cli("detect", src, "--out", tmp_path / "out", "--save", "images,jsonl,txt", "--model", "picodet-s-320")
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "out"
+    assert sorted(os.listdir(str(out / "imgs"))) == sorted(os.path.splitext(n)[0] + ".jpg" for n in names)
+    txt = (out / "detection-results" / (os.path.splitext(names[0])[0] + ".txt")).read_text().splitlines()
+    assert txt and all(len(l.split()) == 6 for l in txt)
+    recs = [json.loads(l) for l in (out / "imgs.jsonl").read_text().splitlines()]
+    assert [os.path.basename(r["image"]) for r in recs] == names
+
+
+def test_missing_source(tmp_path):
+    p = run_cli("detect", tmp_path / "nope.mp4", "--out", tmp_path)
+    assert p.returncode == 2 and "does not exist" in one_error_line(p)
+
+
+def test_file_that_is_not_a_video(shared, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 100)
+    p = run_cli("detect", fake, "--out", tmp_path)
+    assert p.returncode == 2 and "not a video" in one_error_line(p)
+
+
+def test_corrupt_video_writes_what_decodes_then_fails(video_360p, tmp_path):
+    data = bytearray(open(video_360p, "rb").read())
+    moov = data.find(b"moov") - 4
+    start = int(moov * 0.6)
+    data[start:moov] = b"\0" * (moov - start)  # destroy the last 40% of the picture data
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    p = run_cli("detect", bad, "--out", tmp_path / "out", "--model", "picodet-s-320")
+    assert p.returncode == 3
+    line = one_error_line(p)
+    assert "damaged" in line and "of 341 frames" in line
+    n, _, _ = count_frames(str(tmp_path / "out" / "damaged.mp4"))
+    assert 100 < n < 341
+    assert len((tmp_path / "out" / "damaged.jsonl").read_text().splitlines()) == n
+
+
+def test_model_that_is_not_onnx(video_360p, tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x00garbage" * 100)
+    p = run_cli("detect", video_360p, "--model", bad, "--out", tmp_path)
+    assert p.returncode == 2 and "not an ONNX model" in one_error_line(p)
+
+
+def test_model_with_unexpected_input_shape(video_360p, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 1, 64, 64])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, 64, 64])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "yolox_wrong.onnx"
+    onnx.save(model, str(path))
+    p = run_cli("detect", video_360p, "--model", path, "--out", tmp_path)
+    assert p.returncode == 2 and "unexpected input shape [1, 1, 64, 64]" in one_error_line(p)
+
+
+def test_missing_model_says_where_it_looked(video_360p, tmp_path):
+    p = run_cli("detect", video_360p, "--model", "nosuchmodel", "--out", tmp_path)
+    line = one_error_line(p)
+    assert p.returncode == 2 and "not found in" in line and "TRAFFICPIPE_MODELS" in line
+
+
+def test_output_folder_not_writable(video_360p, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = run_cli("detect", video_360p, "--out", blocker / "sub", "--model", "picodet-s-320")
+    assert p.returncode == 2 and "cannot create output folder" in one_error_line(p)
+
+
+def test_unknown_class_name(video_360p, tmp_path):
+    p = run_cli("detect", video_360p, "--classes", "vehicle,truck", "--out", tmp_path)
+    assert p.returncode == 2 and "unknown class name 'truck'" in one_error_line(p)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    p = run_cli("detect", tmp_path / "nope.mp4", "--out", tmp_path, "--debug")
+    assert p.returncode == 2 and "Traceback" in p.stderr
+
+
+def test_import_needs_no_gpu_modules():
+    import subprocess
+    import sys
+    code = ("import sys, trafficpipe, trafficpipe.cli; bad = [m for m in ('torch', 'tensorrt', 'pycuda', 'jetson_utils',"
+            " 'matplotlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    assert subprocess.call([sys.executable, "-c", code]) == 0

@@ -1,0 +1,134 @@
+"""`trafficpipe bench [SRC]`: stage ceilings, the seed loop and the pipeline side by side; a table and JSON."""
+import json
+import os
+import sys
+
+from ..errors import TrafficpipeError
+from ..log import logger
+from ..paths import data_dir
+
+DEFAULT_VIDEO = os.path.join("videos", "highway-720p.mp4")
+
+
+def _streams(text):
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise TrafficpipeError("--streams takes comma-separated source counts, e.g. 1,2,4 (got %r)" % text)
+    if not counts or any(n < 1 for n in counts):
+        raise TrafficpipeError("--streams takes positive source counts, e.g. 1,2,4 (got %r)" % text)
+    return counts
+
+
+def add_parser(sub):
+    from ..cli import add_model_options
+    p = sub.add_parser(
+        "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
+        description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
+                    "frames (decode, preprocess, infer, postprocess, encode = draw + write), (2) the seed loop (the "
+                    "course notebook's one-thread read -> preprocess -> infer -> postprocess -> draw -> write), (3) the "
+                    "threaded pipeline. Reports per-stage latency p50/p95/p99, busy fraction, queue waits, depth and "
+                    "drops, end-to-end fps and capture->write latency, the bound = max(slowest stage's time per frame, "
+                    "CPU work per frame / cores) and the ratios pipeline/seed and pipeline/bound, with the machine. "
+                    "Repeats give the median and the spread (±x% = half the min-max spread). The video, jsonl or no "
+                    "output is written by the seed loop and the pipeline alike, to a temporary folder.")
+    p.add_argument("source", nargs="?", default=None, metavar="SRC",
+                   help="video file (or any source detect takes); default: $TRAFFICPIPE_DATA/%s" % DEFAULT_VIDEO)
+    add_model_options(p)
+    g = p.add_argument_group("bench")
+    g.add_argument("--frames", type=int, default=300,
+                   help="frames per run (each stage's ceiling decodes them once into memory; default %(default)s)")
+    g.add_argument("--repeat", type=int, default=3, help="repeats; figures are medians (default %(default)s)")
+    g.add_argument("--json", default=None, metavar="FILE", help="write the full report (every repeat) as JSON")
+    g.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="draw per-stage latency distributions and a frame timeline (needs matplotlib)")
+    g.add_argument("--output", default="video", choices=("video", "jsonl", "none"),
+                   help="what the pipeline and the seed loop write: annotated video (draw + encode, as the course's "
+                        "detect_video does), JSON lines, or nothing (default %(default)s)")
+    g.add_argument("--streams", default=None, metavar="N,N,...",
+                   help="multi-source mode: also run the pipeline on the same file opened N times as N sources, for "
+                        "each N (e.g. 1,2,4), reporting aggregate fps, scaling and per-source latency")
+    g.add_argument("--warmup", type=int, default=10, help="untimed inferences before measuring (default %(default)s)")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="keep what the runs write in DIR (default: a temporary folder, removed)")
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--batch", type=int, default=1, help="frames per inference call in the pipeline and the inference "
+                   "ceiling (default 1; the seed loop runs one frame at a time)")
+    g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
+    g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
+    g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
+    g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
+    return p
+
+
+def command_line(args, source):
+    # type: (object, str) -> str
+    """The full `trafficpipe bench` command line that reproduces this run (every option spelled out)."""
+    parts = ["trafficpipe", "bench", source, "--model", str(args.model or "default"), "--engine", args.engine,
+             "--precision", args.precision, "--threads", str(args.threads), "--frames", str(args.frames),
+             "--repeat", str(args.repeat), "--output", args.output, "--batch", str(args.batch),
+             "--contexts", str(args.contexts), "--preprocess-workers", str(args.preprocess_workers),
+             "--postprocess-workers", str(args.postprocess_workers), "--writers", str(args.writers),
+             "--queue-size", str(args.queue_size), "--warmup", str(args.warmup)]
+    if args.model is None:
+        parts[3:5] = []
+    if args.streams:
+        parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
+    if args.engine == "torch" and args.cuda_graphs is not None:
+        parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
+    return " ".join(parts)
+
+
+def run(args):
+    from ..cli import make_detector
+    from .report import format_report
+    from .runner import BenchConfig, run_bench
+
+    source = args.source or os.path.join(data_dir(), DEFAULT_VIDEO)
+    streams = _streams(args.streams) if args.streams else []
+    if args.frames is not None and args.frames < 1:
+        raise TrafficpipeError("--frames must be at least 1")
+    if args.repeat < 1:
+        raise TrafficpipeError("--repeat must be at least 1")
+    for opt in ("batch", "contexts", "preprocess_workers", "postprocess_workers", "writers", "queue_size"):
+        if getattr(args, opt) < 1:
+            raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
+        except ImportError:
+            raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
+    cfg = BenchConfig(source, frames=args.frames, repeat=args.repeat, batch=args.batch, contexts=args.contexts,
+                      preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
+                      writers=args.writers, queue_size=args.queue_size, output=args.output, streams=streams,
+                      warmup=args.warmup, out_dir=args.out)
+    from ..sources.factory import open_source
+    open_source(source).close()  # a bad source fails in one line before the model loads
+    detector = make_detector(args)
+    try:
+        report, raw = run_bench(cfg, detector, command_line(args, source))
+    finally:
+        detector.close()
+    sys.stdout.write(format_report(report))
+    if args.json:
+        write_json(report, args.json)
+        logger.info("report written to {}", args.json)
+    if args.plot:
+        from .plot import plot_report
+        plot_report(report, raw, args.plot)
+        logger.info("plot written to {}", args.plot)
+    return 0
+
+
+def write_json(report, path):
+    """Write `report` to `path` as indented JSON (folders created)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1, sort_keys=False)
+            f.write("\n")
+    except (IOError, OSError) as e:
+        raise TrafficpipeError("cannot write %s: %s" % (path, getattr(e, "strerror", None) or e))

@@ -1,0 +1,208 @@
+"""One bench run: stage ceilings, the seed loop, the threaded pipeline (and N sources at once), repeated R times."""
+import collections
+import os
+import shutil
+import tempfile
+import time
+
+from ..log import logger
+from ..pipeline import Pipeline
+from ..pipeline.metrics import percentiles
+from ..sources.base import source_name
+from .ceilings import measure_ceilings
+from .machine import cores_available, describe_machine, load_avg
+from .report import STAGES, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
+from .seed import run_seed_loop
+
+OUTPUTS = {"video": ("video",), "jsonl": ("jsonl",), "none": ()}
+SCHEMA = "trafficpipe-bench/1"
+
+
+class BenchConfig(object):
+    """What to measure: source, frame limit, repeats, pipeline options and the multi-source counts."""
+
+    def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
+                 writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24):
+        self.source = source
+        self.frames = int(frames) if frames else None
+        self.repeat = max(1, int(repeat))
+        self.batch = max(1, int(batch))
+        self.contexts = max(1, int(contexts))
+        self.preprocess_workers = max(1, int(preprocess_workers))
+        self.postprocess_workers = max(1, int(postprocess_workers))
+        self.writers = max(1, int(writers))
+        self.queue_size = max(1, int(queue_size))
+        self.output = output
+        self.streams = [int(n) for n in streams]
+        self.warmup = max(0, int(warmup))
+        self.out_dir = out_dir
+        self.timeline_frames = int(timeline_frames)
+
+    @property
+    def outputs(self):
+        # type: () -> tuple
+        return OUTPUTS[self.output]
+
+    def to_dict(self):
+        # type: () -> dict
+        d = dict(self.__dict__)
+        d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
+        d["source_name"] = source_name(self.source)
+        return d
+
+
+class FrameLog(object):
+    """The Pipeline's `on_frame` hook: capture->write latency per source and every frame's stage timeline."""
+
+    def __init__(self):
+        self.latency_ms = collections.defaultdict(list)
+        self.timelines = []  # (source_id, seq, t_capture, {stage: (start, end)})
+
+    def __call__(self, frame):
+        w = frame.t.get("write")
+        if w is not None:
+            self.latency_ms[frame.source_id].append((w[1] - frame.t_capture) * 1000.0)
+        self.timelines.append((frame.source_id, frame.seq, frame.t_capture, dict(frame.t)))
+
+    def sample(self, count=24, source_id=0):
+        # type: (int, int) -> list
+        """`count` consecutive frames of one source from the middle of the run, times in ms from the first's capture."""
+        mine = sorted((t for t in self.timelines if t[0] == source_id), key=lambda t: t[1])
+        if not mine or count <= 0:
+            return []
+        start = max(0, len(mine) // 2 - count // 2)
+        chosen = mine[start:start + count]
+        origin = min(min(v[0] for v in t[3].values()) if t[3] else t[2] for t in chosen)
+        out = []
+        for sid, seq, _, spans in chosen:
+            stages = collections.OrderedDict()
+            for name in STAGES:
+                if name in spans:
+                    a, b = spans[name]
+                    stages[name] = [round((a - origin) * 1000.0, 3), round((b - origin) * 1000.0, 3)]
+            out.append({"source": sid, "frame": seq, "stages": stages})
+        return out
+
+
+def run_pipeline(uris, detector, cfg, out_dir):
+    # type: (list, object, BenchConfig, str) -> tuple
+    """The threaded pipeline over `uris`: (result dict, FrameLog, Pipeline)."""
+    log = FrameLog()
+    pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
+                    batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
+                    postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
+                    max_frames=cfg.frames, on_frame=log)
+    c0 = time.process_time()
+    summary = pipe.run()
+    cpu = time.process_time() - c0
+    n = summary["frames_out"]
+    sources = []
+    for i, s in enumerate(summary["sources"]):
+        sources.append({"name": s["name"], "frames": s["frames_out"], "fps": s["fps"],
+                        "latency_ms": s.get("latency_ms") or percentiles(log.latency_ms.get(i, []))})
+    result = {"sources_n": len(uris), "frames": n, "frames_in": summary["frames_in"], "dropped": summary["dropped"],
+              "wall_s": summary["wall_s"], "fps": summary["fps"], "cpu_s": cpu,
+              "cpu_ms_per_frame": cpu * 1000.0 / n if n else 0.0, "latency_ms": summary["latency_ms"],
+              "stages": stage_rows(summary), "queues": summary["queues"], "sources": sources,
+              "batch": summary["batch"], "contexts": summary["contexts"]}
+    return result, log, pipe
+
+
+def _workers(pipe_result):
+    return dict((r["stage"], r["workers"]) for r in pipe_result["stages"])
+
+
+def run_once(uri, detector, cfg, out_dir, index=0):
+    # type: (str, object, BenchConfig, str, int) -> tuple
+    """One repeat: ceilings, seed loop and pipeline (their order alternates between repeats), then the streams."""
+    run = {"load_avg": load_avg()}
+    cores = cores_available()
+    raw = {}
+    logger.info("repeat {}: stage ceilings", index + 1)
+    ceilings, raw["ceilings"] = measure_ceilings(uri, detector, cfg.frames, cfg.batch, cfg.outputs,
+                                                 os.path.join(out_dir, "ceilings"))
+    run["ceilings"] = ceilings
+
+    def seed():
+        logger.info("repeat {}: seed loop", index + 1)
+        run["seed"], raw["seed"] = run_seed_loop(uri, detector, cfg.outputs, os.path.join(out_dir, "seed"), cfg.frames)
+
+    def pipeline():
+        logger.info("repeat {}: pipeline", index + 1)
+        run["pipeline"], log, pipe = run_pipeline([uri], detector, cfg, os.path.join(out_dir, "pipeline"))
+        raw["pipeline"] = dict((st.name, [d * 1000.0 for d in st.stats.durations]) for st in pipe.stages)
+        raw["timeline"] = log.sample(cfg.timeline_frames)
+
+    for step in ((seed, pipeline) if index % 2 == 0 else (pipeline, seed)):
+        step()
+    run["frames"] = run["pipeline"]["frames"]
+    run["bound"] = bound(ceilings, _workers(run["pipeline"]), cores)
+    run["ratios"] = ratios(run["pipeline"]["fps"], run["seed"]["fps"], run["bound"]["fps"],
+                           ceilings["capture"]["fps"])
+    streams = []
+    base = run["pipeline"]["fps"]
+    for n in cfg.streams:
+        logger.info("repeat {}: {} source(s) at once", index + 1, n)
+        res, _, _ = run_pipeline([uri] * n, detector, cfg, os.path.join(out_dir, "streams-%d" % n))
+        if n == 1:
+            base = res["fps"]
+        res["n"] = n
+        res["fps_per_source"] = res["fps"] / n
+        res["bound"] = bound(ceilings, _workers(res), cores)
+        res["pipeline_over_bound"] = res["fps"] / res["bound"]["fps"] if res["bound"]["fps"] else 0.0
+        streams.append(res)
+    for res in streams:
+        res["scaling"] = res["fps"] / base if base else 0.0
+    run["streams"] = streams
+    run["load_avg_end"] = load_avg()
+    return run, raw
+
+
+def run_bench(cfg, detector, command=None):
+    # type: (BenchConfig, object, str) -> tuple
+    """Run `cfg.repeat` repeats with `detector`: (report dict ready for JSON, raw samples of the last repeat for plots)."""
+    out_dir = cfg.out_dir or tempfile.mkdtemp(prefix="trafficpipe-bench-")
+    engine_name = detector.engine.name
+    started = load_avg()
+    runs = []
+    raw = {}
+    try:
+        _warm_up(cfg.source, detector, cfg.warmup)
+        for r in range(cfg.repeat):
+            run, raw = run_once(cfg.source, detector, cfg, out_dir, r)
+            runs.append(run)
+    finally:
+        if not cfg.out_dir:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    agg = aggregate_runs(runs)
+    report = {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "config": cfg.to_dict(),
+        "machine": describe_machine(engine_name, detector.describe().get("gpu")),
+        "detector": detector.describe(),
+        "load_avg": {"start": started, "end": load_avg()},
+        "runs": runs,
+        "median": agg["median"],
+        "spread": agg["spread"],
+        "targets": check_targets(agg["median"]["ratios"], targets_for(engine_name)),
+        "timeline": raw.get("timeline", []),
+    }
+    return report, raw
+
+
+def _warm_up(uri, detector, n):
+    """Run the detector `n` times on the source's first frame (engine start-up costs stay out of the figures)."""
+    if n <= 0:
+        return
+    from ..sources.factory import open_source
+    src = open_source(uri)
+    try:
+        got = src.read()
+    finally:
+        src.close()
+    if got is None:
+        return
+    for _ in range(n):
+        detector.detect(got[0])

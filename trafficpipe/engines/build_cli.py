@@ -1,0 +1,75 @@
+"""`trafficpipe build-engine MODEL.onnx`: build (or find in the cache) a TensorRT plan ahead of time."""
+import os
+import sys
+
+from ..errors import EngineError, ModelError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "build-engine", help="build a TensorRT engine (plan) from an ONNX model",
+        description="Build a TensorRT plan for this GPU and TensorRT version, or reuse the cached one. "
+                    "`trafficpipe detect --engine tensorrt --model MODEL.onnx` then loads it from the cache.")
+    p.add_argument("model", metavar="MODEL.onnx", help="ONNX file, file name in the model folders, or alias")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help="engine precision (default fp32; int8 "
+                   "needs --calib and a GPU with fast INT8; TensorRT 11 takes the precision from the ONNX file)")
+    p.add_argument("--calib", default=None, metavar="DIR_OR_DATASET",
+                   help="INT8 calibration images: an image folder or a dataset folder with annotations.json")
+    p.add_argument("--calib-images", type=int, default=200, metavar="N",
+                   help="at most N calibration images, spread over the set (default 200)")
+    p.add_argument("--batch", type=int, default=1, help="largest batch per call (default 1); a fixed-batch-1 "
+                   "model is made batch-dynamic where its graph allows, else it runs one frame per call")
+    p.add_argument("--workspace", type=int, default=None, metavar="MB", help="builder workspace limit in MB "
+                   "(default: 256 on TensorRT 8.0-8.3, TensorRT's own default from 8.4)")
+    p.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
+                   help="TensorRT plugin library to load first (repeatable)")
+    p.add_argument("--arch", default=None, help="detector family (for INT8 calibration preprocessing) when the file "
+                   "name does not tell")
+    p.add_argument("--out", default=None, metavar="PLAN", help="also write the plan here, with a PLAN.json sidecar")
+    p.add_argument("--cache-dir", default=None, help="plan cache folder (default $TRAFFICPIPE_CACHE/tensorrt)")
+    p.add_argument("--force", action="store_true", help="rebuild even when a valid cached plan exists")
+    p.add_argument("--device", type=int, default=0, help="CUDA device (default 0)")
+    return p
+
+
+def run(args):
+    from .trt_api import import_tensorrt, trt_logger, error_summary
+    trt = import_tensorrt()  # one line saying how to get TensorRT where it is missing
+    from ..models.registry import find_model
+    from .gpu_runtime import CudaRuntime
+    from .plan_cache import write_plan
+    from .trt_build import obtain_plan
+    model = find_model(args.model)
+    if not model.lower().endswith(".onnx"):
+        raise ModelError("build-engine builds from an ONNX file; %s is not one" % model)
+    if args.batch < 1:
+        raise EngineError("--batch must be at least 1")
+    if args.workspace is not None and args.workspace <= 0:
+        raise EngineError("--workspace must be a positive number of MB")
+    if args.calib and args.precision != "int8":
+        raise EngineError("--calib is for --precision int8")
+    runtime = CudaRuntime.get(args.device)
+    data, path, side = obtain_plan(model, args.precision, args.batch, args.workspace, args.calib, args.calib_images,
+                                   args.arch, args.cache_dir, runtime, args.plugin_lib, args.force)
+    lg = trt_logger(trt)
+    with runtime.activate():  # the plan must load here: same TensorRT, same GPU, plugins present
+        engine = trt.Runtime(lg).deserialize_cuda_engine(data)
+        if engine is None:
+            raise EngineError("the plan built for %s does not load: %s" % (
+                os.path.basename(model), error_summary(lg, "deserialize_cuda_engine returned None")))
+        del engine
+    out = path
+    if args.out:
+        out = os.path.abspath(args.out)
+        extra = dict((k, v) for k, v in side.items()
+                     if k not in ("key", "plan_sha256", "plan_bytes", "created", "from_cache"))
+        write_plan(out, data, side["key"], extra)
+    key = side["key"]
+    sys.stdout.write("plan: %s\n" % out)
+    sys.stdout.write("  TensorRT %s on %s (sm %s), %s, batch %d, input %s, %.1f MB%s\n" % (
+        key["tensorrt"], key["gpu"], key["compute_capability"], key["precision"], key["batch"],
+        "x".join(str(d) for d in key["input_shape"]), len(data) / 1e6,
+        " (from the cache)" if side.get("from_cache") else ", built in %.1f s" % side.get("build_seconds", 0.0)))
+    return 0

@@ -1,0 +1,284 @@
+"""The TensorRT engine: a deserialized ICudaEngine run on the GPU runtime's slot ring (pinned + device buffers, one
+stream and one event per slot), one IExecutionContext per trafficpipe execution context (one per camera).
+
+`model_path` is an ONNX file (a plan is built on first use and cached, see trt_build/plan_cache) or a serialized
+engine (.engine/.plan/.trt, e.g. from tlt-converter or trtexec) loaded as it is. The I/O API is chosen by feature
+detection (trt_api): named tensors + execute_async_v3 on 8.5+/10.x/11.x, bindings + execute_async_v2 on 8.0-8.4,
+execute_async(batch_size) for implicit-batch engines. NVIDIA's samples/python/common_runtime.py (v3) and the 8.x
+common.py (v2) show the same sequence: H2D copies, execute on the stream, D2H copies, synchronize.
+"""
+import os
+import threading
+
+import numpy as np
+
+from ..errors import EngineError, ModelError
+from ..log import logger
+from .base import Engine, TensorSpec
+from .gpu_runtime import CudaRuntime, GpuExecutionContext, HostDeviceBuffer, cuda_driver
+from .plan_cache import read_sidecar
+from .trt_api import error_summary, has_tensor_api, import_tensorrt, load_plugins, trt_logger, version
+
+ENGINE_EXTENSIONS = (".engine", ".plan", ".trt")
+#: "The pointer must have at least 256-byte alignment." (NvInferRuntime.h, IExecutionContext::setTensorAddress)
+ADDRESS_ALIGNMENT = 256
+
+
+class TensorRTContext(GpuExecutionContext):
+    """A slot ring with its own IExecutionContext. Slots have their own streams, so each enqueue first makes its
+    stream wait for the previous slot's event: one IExecutionContext must never run on two streams at once."""
+
+    def __init__(self, engine, n_slots, batch):
+        self.trt_context = None
+        self._prev = None
+        self._input_batch = None
+        self._launch_lock = threading.Lock()
+        with engine.runtime.activate():
+            self.trt_context = engine.cuda_engine.create_execution_context()
+        if self.trt_context is None:
+            raise EngineError("TensorRT could not create an execution context: %s"
+                              % error_summary(engine.lg, "out of GPU memory?"))
+        super(TensorRTContext, self).__init__(engine, n_slots, batch)
+        eng = self.engine
+        # a fixed batch-1 engine runs a batch as one call per item; items are addressed inside the slot buffers when
+        # every per-item offset keeps TensorRT's alignment, else through per-slot scratch buffers
+        self._per_item = eng.graph_batch == 1 and batch > 1
+        self._offsets_ok = all(b.item_nbytes % ADDRESS_ALIGNMENT == 0
+                               for s in self.slots for b in list(s.native.inputs.values()) +
+                               list(s.native.outputs.values()))
+
+    # -- launching ---------------------------------------------------------------------------------------------
+    def _launch(self, slot):
+        with self._launch_lock:
+            super(TensorRTContext, self)._launch(slot)
+            self._prev = slot
+
+    def _enqueue(self, slot):
+        st = slot.native
+        n = slot.size
+        if n <= 0:
+            return
+        prev = self._prev
+        if prev is not None and prev is not slot and prev.native is not None:
+            st.stream.wait_for_event(prev.native.event)
+        eng = self.engine
+        if self._per_item:
+            if self._offsets_ok:
+                for i in range(n):
+                    self._execute(st, 1, dict((k, b.device_ptr + i * b.item_nbytes) for k, b in st.inputs.items()),
+                                  dict((k, b.device_ptr + i * b.item_nbytes) for k, b in st.outputs.items()))
+            else:
+                self._execute_via_scratch(st, n)
+        else:
+            batch = n if eng.graph_batch == 0 else eng.graph_batch
+            self._execute(st, batch, dict((k, b.device_ptr) for k, b in st.inputs.items()),
+                          dict((k, b.device_ptr) for k, b in st.outputs.items()))
+
+    def _execute_via_scratch(self, st, n):
+        cuda = cuda_driver()
+        scratch = st.extra.get("trt_scratch")
+        if scratch is None:
+            scratch = st.extra["trt_scratch"] = dict(
+                (k, HostDeviceBuffer((1,) + b.shape[1:], b.dtype))
+                for k, b in list(st.inputs.items()) + list(st.outputs.items()))
+        for i in range(n):
+            for k, b in st.inputs.items():
+                cuda.memcpy_dtod_async(scratch[k].device_ptr, b.device_ptr + i * b.item_nbytes, b.item_nbytes,
+                                       st.stream)
+            self._execute(st, 1, dict((k, scratch[k].device_ptr) for k in st.inputs),
+                          dict((k, scratch[k].device_ptr) for k in st.outputs))
+            for k, b in st.outputs.items():
+                cuda.memcpy_dtod_async(b.device_ptr + i * b.item_nbytes, scratch[k].device_ptr, b.item_nbytes,
+                                       st.stream)
+
+    def _free_slot_extra(self, slot):
+        for buf in slot.native.extra.get("trt_scratch", {}).values():
+            buf.free()
+
+    def _execute(self, st, batch, in_ptrs, out_ptrs):
+        eng = self.engine
+        ctx = self.trt_context
+        handle = st.stream.handle
+        if eng.io_api == "tensor":
+            if eng.dynamic_batch and batch != self._input_batch:
+                for s in eng.inputs:
+                    if not ctx.set_input_shape(s.name, (batch,) + tuple(s.shape[1:])):
+                        raise EngineError("TensorRT refused input shape %s for %s: %s" % (
+                            [batch] + list(s.shape[1:]), s.name, error_summary(eng.lg, "outside the engine's "
+                                                                                      "optimization profile")))
+                self._input_batch = batch
+            for name, ptr in list(in_ptrs.items()) + list(out_ptrs.items()):
+                if not ctx.set_tensor_address(name, ptr):
+                    raise EngineError("TensorRT refused the address of %s: %s"
+                                      % (name, error_summary(eng.lg, "set_tensor_address failed")))
+            ok = ctx.execute_async_v3(handle)
+        else:
+            bindings = [0] * len(eng.binding_index)
+            for name, ptr in list(in_ptrs.items()) + list(out_ptrs.items()):
+                bindings[eng.binding_index[name]] = int(ptr)
+            if eng.io_api == "implicit":
+                ok = ctx.execute_async(batch_size=batch, bindings=bindings, stream_handle=handle)
+            else:
+                if eng.dynamic_batch and batch != self._input_batch:
+                    for s in eng.inputs:
+                        if not ctx.set_binding_shape(eng.binding_index[s.name], (batch,) + tuple(s.shape[1:])):
+                            raise EngineError("TensorRT refused input shape %s for %s: %s" % (
+                                [batch] + list(s.shape[1:]), s.name, error_summary(eng.lg, "outside the engine's "
+                                                                                          "optimization profile")))
+                    self._input_batch = batch
+                ok = ctx.execute_async_v2(bindings=bindings, stream_handle=handle)
+        if not ok:
+            raise EngineError("TensorRT could not enqueue inference: %s"
+                              % error_summary(eng.lg, "execute returned False"))
+
+    def _free_slots(self):
+        super(TensorRTContext, self)._free_slots()
+        with self.runtime.activate():
+            self.trt_context = None  # destroyed while the CUDA context is current
+        self._prev = None
+
+
+class TensorRTEngine(Engine):
+    """A TensorRT engine from an ONNX file (built and cached on first use) or a serialized plan.
+
+    precision: fp32|fp16|int8 (ONNX only); batch: largest batch per call for models with a dynamic batch axis;
+    workspace_mb: builder workspace limit; plugin_libs: extra plugin .so files; calib: INT8 calibration images
+    (folder or dataset); cache_dir: plan cache folder (default $TRAFFICPIPE_CACHE/tensorrt).
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, model_path, precision="fp32", batch=1, workspace_mb=None, plugin_libs=(), calib=None,
+                 cache_dir=None, device=0, arch=None, force_build=False):
+        super(TensorRTEngine, self).__init__()
+        self.trt = trt = import_tensorrt()
+        cuda_driver()
+        self.lg = trt_logger(trt)
+        self.device = int(device)
+        self.runtime = CudaRuntime.get(self.device)
+        self.model_path = model_path
+        self.precision = precision
+        self.plan_path = None
+        self.cuda_engine = None
+        self._trt_runtime = None
+        ext = os.path.splitext(model_path)[1].lower()
+        with self.runtime.activate():
+            load_plugins(trt, self.lg, plugin_libs)  # before parsing or deserializing anything
+        if ext == ".onnx":
+            from .trt_build import obtain_plan
+            data, self.plan_path, side = obtain_plan(model_path, precision, batch, workspace_mb, calib, arch=arch,
+                                                     cache_dir=cache_dir, runtime=self.runtime,
+                                                     plugin_libs=plugin_libs, force=force_build)
+        elif ext in ENGINE_EXTENSIONS:
+            if not os.path.isfile(model_path):
+                raise ModelError("engine file %s does not exist" % model_path)
+            side = self._check_foreign_plan(model_path)
+            with open(model_path, "rb") as f:
+                data = f.read()
+            self.plan_path = model_path
+            if precision not in ("fp32", None):
+                logger.info("{} is a built engine: its precision was fixed when it was built (--precision ignored)",
+                            os.path.basename(model_path))
+        else:
+            raise ModelError("the TensorRT engine loads .onnx, .engine, .plan or .trt files, not %s" % model_path)
+        with self.runtime.activate():
+            self._trt_runtime = trt.Runtime(self.lg)
+            self.cuda_engine = self._trt_runtime.deserialize_cuda_engine(data)
+        if self.cuda_engine is None:
+            why = error_summary(self.lg, "deserialize_cuda_engine returned None")
+            hint = ""
+            if ext in ENGINE_EXTENSIONS:
+                hint = (" (a plan only loads on the TensorRT version and GPU it was built with, and needs its plugins: "
+                        "rebuild it on this device, e.g. with tlt-converter/trtexec, or pass --plugin-lib)")
+            raise EngineError("TensorRT cannot load %s: %s%s" % (os.path.basename(self.plan_path), why, hint))
+        self._read_io((side or {}).get("outputs"))
+        logger.debug("tensorrt {} ({} API): inputs {} outputs {}", version(trt), self.io_api, self.inputs,
+                     self.outputs)
+
+    def _check_foreign_plan(self, path):
+        """A plan written by `trafficpipe build-engine --out` carries a sidecar: refuse it on another TensorRT/GPU."""
+        side = read_sidecar(path)
+        if not side or not isinstance(side.get("key"), dict):
+            return side
+        key = side["key"]
+        here = {"tensorrt": version(self.trt), "gpu": self.runtime.device_name,
+                "compute_capability": "%d.%d" % self.runtime.compute_capability}
+        diff = [k for k in here if key.get(k) != here[k]]
+        if diff:
+            raise EngineError("%s was built for TensorRT %s on %s (sm %s); this is TensorRT %s on %s (sm %s): rebuild it "
+                              "here with trafficpipe build-engine %s" % (
+                                  os.path.basename(path), key.get("tensorrt"), key.get("gpu"),
+                                  key.get("compute_capability"), here["tensorrt"], here["gpu"],
+                                  here["compute_capability"], side.get("model", "MODEL.onnx")))
+        return side
+
+    # -- I/O ---------------------------------------------------------------------------------------------------
+    def _read_io(self, output_order=None):
+        trt, eng = self.trt, self.cuda_engine
+        ins, outs, max_batch = [], [], []
+        self.binding_index = {}
+        if has_tensor_api(eng):
+            self.io_api = "tensor"
+            for i in range(eng.num_io_tensors):
+                name = eng.get_tensor_name(i)
+                spec = TensorSpec(name, tuple(int(d) for d in eng.get_tensor_shape(name)),
+                                  np.dtype(trt.nptype(eng.get_tensor_dtype(name))))
+                if eng.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                    ins.append(spec)
+                    if spec.shape and spec.shape[0] < 0:
+                        max_batch.append(int(eng.get_tensor_profile_shape(name, 0)[2][0]))
+                else:
+                    outs.append(spec)
+        else:
+            implicit = bool(getattr(eng, "has_implicit_batch_dimension", False))
+            self.io_api = "implicit" if implicit else "bindings"
+            for i in range(eng.num_bindings):
+                name = eng.get_binding_name(i)
+                shape = tuple(int(d) for d in eng.get_binding_shape(i))
+                if implicit:
+                    shape = (-1,) + shape
+                spec = TensorSpec(name, shape, np.dtype(trt.nptype(eng.get_binding_dtype(i))))
+                self.binding_index[name] = i
+                if eng.binding_is_input(i):
+                    ins.append(spec)
+                    if implicit:
+                        max_batch.append(int(eng.max_batch_size))
+                    elif spec.shape and spec.shape[0] < 0:
+                        max_batch.append(int(eng.get_profile_shape(0, i)[2][0]))
+                else:
+                    outs.append(spec)
+        if output_order and sorted(output_order) == sorted(o.name for o in outs):
+            by_name = dict((o.name, o) for o in outs)
+            outs = [by_name[n] for n in output_order]  # the ONNX order the adapters expect
+        self.inputs, self.outputs = ins, outs
+        self.graph_batch = ins[0].fixed_batch if ins else 1
+        self.dynamic_batch = self.graph_batch == 0
+        self.max_batch = min(max_batch) if max_batch else self.graph_batch
+
+    def _context_class(self):
+        return TensorRTContext
+
+    def create_context(self, n_slots=2, batch=1):
+        if self.graph_batch == 1 or (self.dynamic_batch and batch <= self.max_batch):
+            ctx = TensorRTContext(self, n_slots, batch)
+            self.contexts.append(ctx)
+            return ctx
+        if self.dynamic_batch:
+            how = ("tlt-converter -m %d" % batch) if self.io_api == "implicit" else (
+                "trafficpipe build-engine MODEL --batch %d" % batch)
+            raise EngineError("this TensorRT engine takes at most %d frame(s) per call; rebuild it for --batch %d "
+                              "(%s)" % (self.max_batch, batch, how))
+        return super(TensorRTEngine, self).create_context(n_slots, batch)
+
+    def describe(self):
+        # type: () -> dict
+        d = {"engine": self.name, "precision": self.precision, "tensorrt": version(self.trt), "io_api": self.io_api,
+             "plan": self.plan_path}
+        d.update(self.runtime.describe())
+        return d
+
+    def close(self):
+        super(TensorRTEngine, self).close()
+        with self.runtime.activate():
+            self.cuda_engine = None
+            self._trt_runtime = None

@@ -1,0 +1,145 @@
+"""Eval outputs: the terminal table, report.json, precision-recall PNGs and the course's detection-results files."""
+import json
+import os
+
+import numpy as np
+
+from ..errors import SinkError
+from ..log import logger
+from ..models.classes import TRAFFIC_CLASSES
+
+
+def _f(v, width=6, digits=3):
+    return ("%*.*f" % (width, digits, v)) if v is not None else ("%*s" % (width, "-"))
+
+
+def format_table(result):
+    # type: (object) -> str
+    """The per-class table (VOC AP50, COCO AP, AP75, AP by size, best-F1 point), the mean row, AP50 by source."""
+    lines = []
+    head = "%-14s %6s %6s %5s %7s  %6s %6s %6s %6s %6s %6s  %6s %6s %6s %6s" % (
+        "class", "images", "gt", "diff", "dets", "AP50", "AP", "AP75", "APs", "APm", "APl", "P", "R", "F1", "thr")
+    lines.append(head)
+    lines.append("-" * len(head))
+    for name, c in result.classes.items():
+        lines.append("%-14s %6d %6d %5d %7d  %s %s %s %s %s %s  %s %s %s %s" % (
+            name, c.images, c.gt, c.difficult, c.detections, _f(c.ap50), _f(c.ap), _f(c.ap75), _f(c.ap_small),
+            _f(c.ap_medium), _f(c.ap_large), _f(c.precision), _f(c.recall), _f(c.f1), _f(c.threshold)))
+    lines.append("-" * len(head))
+    lines.append("%-14s %6d %6s %5s %7s  %s %s %s %s %s %s" % (
+        "mean", result.n_images, "", "", "", _f(result.map50), _f(result.map), _f(result.map75), _f(result.map_small),
+        _f(result.map_medium), _f(result.map_large)))
+    for name, why in result.skipped.items():
+        lines.append("%-14s not scored: %s" % (name, why))
+    names = list(result.classes)
+    if result.sources and names:
+        lines.append("")
+        lines.append("AP50 by source")
+        lines.append("%-22s %6s " % ("source", "images") + " ".join("%13s" % n for n in names) + " %7s" % "mAP50")
+        for src, e in result.sources.items():
+            cells = " ".join("%13s" % (_f(e["classes"][n]["ap50"], 0) if n in e["classes"] else "-") for n in names)
+            lines.append("%-22s %6d " % (src, e["images"]) + cells + " %7s" % _f(e["map50"], 0))
+    lines.append("")
+    lines.append("AP50: VOC all-point at IoU 0.5; AP: COCO .50:.95; P/R/F1 at the best-F1 score threshold (thr)")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result, out_dir, plots=True, detection_results=True):
+    # type: (object, str, bool, bool) -> list
+    """Write report.json, table.txt, pr_<class>.png + pr_curves.png (when matplotlib is installed) and, when the
+    result holds detections, detection-results/<image>.txt. Returns the paths written."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise SinkError("cannot create output folder %s: %s" % (out_dir, e.strerror or e))
+    written = []
+    path = os.path.join(out_dir, "report.json")
+    _write_text(path, json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+    written.append(path)
+    path = os.path.join(out_dir, "table.txt")
+    _write_text(path, format_table(result))
+    written.append(path)
+    if plots:
+        written.extend(plot_pr_curves(result, out_dir))
+    if detection_results and result.detections is not None and result.image_names is not None:
+        written.append(write_detection_results(result.image_names, result.detections,
+                                               os.path.join(out_dir, "detection-results")))
+    return written
+
+
+def _write_text(path, text):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except (IOError, OSError) as e:
+        raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
+
+
+def result_file_names(image_names):
+    # type: (list) -> list
+    """File stems for detection-results: the image's stem, or <folder>_<stem> for all when stems collide."""
+    stems = [os.path.splitext(os.path.basename(n))[0] for n in image_names]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [os.path.basename(os.path.dirname(n)) + "_" + s for n, s in zip(image_names, stems)]
+
+
+def write_detection_results(image_names, detections, folder):
+    # type: (list, list, str) -> str
+    """The course's mAP-tool input: one `<name>.txt` per image with `class score x1 y1 x2 y2` lines (like TxtSink)."""
+    from .scoring import as_arrays
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise SinkError("cannot create output folder %s: %s" % (folder, e.strerror or e))
+    for stem, dets in zip(result_file_names(image_names), detections):
+        b, s, c = as_arrays(dets)
+        lines = ["%s %.6f %d %d %d %d" % (TRAFFIC_CLASSES[k], sc, round(x[0]), round(x[1]), round(x[2]), round(x[3]))
+                 for k, sc, x in zip(c.tolist(), s.tolist(), b.tolist())]
+        _write_text(os.path.join(folder, stem + ".txt"), "\n".join(lines) + ("\n" if lines else ""))
+    return folder
+
+
+def plot_pr_curves(result, out_dir):
+    # type: (object, str) -> list
+    """pr_<class>.png per class and pr_curves.png with all of them; skipped with a warning without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: precision-recall PNGs skipped (pip install matplotlib)")
+        return []
+    written = []
+    fig_all, ax_all = plt.subplots(figsize=(6, 5))
+    for name, c in result.classes.items():
+        cv = c.curve
+        rec, prec = cv.recall, cv.precision
+        env = np.maximum.accumulate(prec[::-1])[::-1] if prec.size else prec
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.plot(rec, prec, lw=0.8, alpha=0.5, label="precision")
+        ax.plot(rec, env, lw=1.6, label="interpolated (AP50 %.3f)" % (c.ap50 or 0.0))
+        if c.threshold is not None:
+            ax.plot([c.recall], [c.precision], "o", label="best F1 %.3f @ %.3f" % (c.f1, c.threshold))
+        _axes(ax, "%s: %d gt on %d images" % (name, c.gt, c.images))
+        path = os.path.join(out_dir, "pr_%s.png" % name)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+        ax_all.plot(rec, env, lw=1.4, label="%s %.3f" % (name, c.ap50 or 0.0))
+    _axes(ax_all, "%s: AP50 by class (mAP50 %s)" % (result.dataset, _f(result.map50, 0)))
+    path = os.path.join(out_dir, "pr_curves.png")
+    fig_all.savefig(path, dpi=100)
+    plt.close(fig_all)
+    written.append(path)
+    return written
+
+
+def _axes(ax, title):
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)

@@ -1,0 +1,77 @@
+"""Running a detector over a dataset through the project's Pipeline, then scoring what it found."""
+import time
+
+from ..errors import TrafficpipeError
+from ..log import logger
+from ..sinks.base import Sink
+from ..sources.images import ImageSource
+from .dataset import Dataset, load_dataset
+from .scoring import score_detections
+
+
+class CollectSink(Sink):
+    """Keeps every frame's detections in memory by capture index; counts repeats so each image is scored once."""
+
+    def __init__(self, on_frame=None):
+        self.detections = {}
+        self.repeats = 0
+        self.on_frame = on_frame
+
+    def write(self, frame):
+        if frame.index in self.detections:
+            self.repeats += 1
+        self.detections[frame.index] = frame.detections
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+
+def detect_dataset(dataset, detector, batch=1, progress=False, **pipeline_options):
+    # type: (Dataset, object, int, bool, **object) -> tuple
+    """Run `detector` over every image of `dataset` through a Pipeline: (detections list in dataset order, summary)."""
+    source = ImageSource(dataset.root, name=dataset.name, paths=dataset.paths)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(dataset), unit="img", dynamic_ncols=True, mininterval=0.5)
+    sink = CollectSink(on_frame=(lambda f: bar.update(1)) if bar is not None else None)
+    from ..pipeline import Pipeline
+    pipe = Pipeline([source], detector, out_dir=None, sinks=[[sink]], batch=batch, draw=False, **pipeline_options)
+    try:
+        summary = pipe.run()
+    finally:
+        if bar is not None:
+            bar.close()
+    n = len(dataset)
+    got = sorted(sink.detections)
+    if sink.repeats or got != list(range(n)):
+        raise TrafficpipeError("the pipeline returned %d distinct image(s) (%d repeated) for a dataset of %d; "
+                               "every image must be scored exactly once" % (len(got), sink.repeats, n))
+    return [sink.detections[i] for i in range(n)], summary
+
+
+def evaluate(dataset, detector, batch=1, classes=None, progress=False, **pipeline_options):
+    # type: (object, object, int, object, bool, **object) -> object
+    """Detect every image of `dataset` (a Dataset or folder) with `detector` (a Detector, left open) and score it.
+
+    Returns an EvalResult whose `run` holds the detector description, image count, wall time and fps, and whose
+    `detections` attribute holds the detections per image (dataset order). `classes` defaults to the classes both the
+    dataset and the detector have.
+    """
+    if not isinstance(dataset, Dataset):
+        dataset = load_dataset(dataset)
+    if classes is None:
+        own = set(getattr(getattr(detector, "adapter", None), "classes", dataset.classes))
+        classes = [c for c in dataset.classes if c in own]
+    t0 = time.perf_counter()
+    dets, summary = detect_dataset(dataset, detector, batch=batch, progress=progress, **pipeline_options)
+    t1 = time.perf_counter()
+    result = score_detections(dataset, dets, classes=classes)
+    t2 = time.perf_counter()
+    describe = getattr(detector, "describe", None)
+    result.run = {"detector": describe() if describe else None, "images": len(dataset), "batch": batch,
+                  "detect_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3),
+                  "fps": round(len(dataset) / (t1 - t0), 2) if t1 > t0 else None}
+    result.detections = dets
+    result.image_names = [im.image for im in dataset.images]
+    logger.debug("eval: {} images detected in {:.1f}s, scored in {:.1f}s", len(dataset), t1 - t0, t2 - t1)
+    return result

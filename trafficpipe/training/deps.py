@@ -1,0 +1,65 @@
+"""Importing the optional training dependencies (torch, onnx2torch) with one clear error when they are missing."""
+import sys
+import types
+
+from ..errors import TrafficpipeError
+
+INSTALL_HINT = "pip install torch==2.13.0 && pip install --no-deps onnx2torch"
+
+
+class MissingDependency(TrafficpipeError):
+    """torch or onnx2torch is not installed."""
+
+
+def require_torch():
+    """The torch module; MissingDependency when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("training needs torch: %s" % INSTALL_HINT)
+    return torch
+
+
+def _stub_torchvision():
+    """onnx2torch imports torchvision at module load only for its NMS and RoiAlign converters, which PicoDet and
+    YOLOX graphs never use. Where torchvision is missing or broken (PyPI's torchvision beside a local torch build
+    fails with 'operator torchvision::nms does not exist'), put a stub in its place that fails only if called."""
+    for name in list(sys.modules):
+        if name == "torchvision" or name.startswith("torchvision."):
+            del sys.modules[name]
+
+    def missing(*args, **kwargs):
+        raise MissingDependency("this model needs torchvision (NMS/RoiAlign nodes), which is not usable here")
+
+    tv = types.ModuleType("torchvision")
+    ops = types.ModuleType("torchvision.ops")
+    ops.nms = ops.box_convert = ops.roi_align = missing
+    tv.ops = ops
+    tv.__trafficpipe_stub__ = True
+    sys.modules["torchvision"] = tv
+    sys.modules["torchvision.ops"] = ops
+
+
+def import_onnx2torch():
+    """The onnx2torch module (torch required); works without a usable torchvision (see _stub_torchvision)."""
+    require_torch()
+    try:
+        import onnx2torch
+        return onnx2torch
+    except ImportError as e:
+        if e.name and not e.name.startswith("torchvision"):
+            raise MissingDependency("training needs onnx2torch: %s" % INSTALL_HINT)
+    except RuntimeError:  # torchvision present but its C++ operators do not match torch
+        pass
+    real = sys.modules.get("torchvision")
+    _stub_torchvision()
+    for name in list(sys.modules):
+        if name == "onnx2torch" or name.startswith("onnx2torch."):
+            del sys.modules[name]
+    try:
+        import onnx2torch
+    except ImportError:
+        if real is not None:
+            sys.modules["torchvision"] = real
+        raise MissingDependency("training needs onnx2torch: %s" % INSTALL_HINT)
+    return onnx2torch

@@ -1,0 +1,115 @@
+"""Validation during training: the torch model on the validation set, decoded by the project's PicoDet adapter and
+scored by the project's eval code (VOC AP50 on exhaustive classes, as `trafficpipe eval` scores).
+
+Road signs are never labeled exhaustively (the data labels only stop, speed-limit and crosswalk signs), so they are
+also scored on the images where they are partial, with those labels taken as complete: recall is exact, precision
+is a lower bound (an unlabeled sign that is found counts as a false positive).
+"""
+import cv2
+import numpy as np
+import torch
+
+from ..engines.base import TensorSpec
+from ..eval.dataset import Dataset, ImageAnnotation, load_dataset
+from ..eval.scoring import score_detections
+from ..models.classes import TRAFFIC_CLASSES
+from ..models.picodet import PicoDetAdapter
+from .network import normalize
+from .picodet_graph import BOX_CHANNELS
+
+ROAD_SIGN = TRAFFIC_CLASSES.index("road_sign")
+
+
+def partial_as_exhaustive(dataset, class_id):
+    # type: (Dataset, int) -> Dataset
+    """A copy of `dataset` of the images where `class_id` is labeled at all, with it counted as exhaustive."""
+    ims = []
+    for im in dataset.images:
+        if class_id in im.exhaustive or class_id in im.partial:
+            ims.append(ImageAnnotation(0, im.image, im.path, im.source, im.width, im.height, im.boxes, im.class_ids,
+                                       im.difficult, im.exhaustive | frozenset([class_id]), im.partial,
+                                       im.ignore_regions))
+    return Dataset(dataset.root, dataset.classes, ims, dataset.name)
+
+
+def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
+    """The project's PicoDet adapter for a K-class PicoDet of input imgsz (the shapes of the exported ONNX)."""
+    inputs = [TensorSpec("image", (1, 3, imgsz, imgsz))]
+    outs = []
+    for s in (8, 16, 32, 64):
+        n = (-(-imgsz // s)) ** 2
+        outs.append((n, len(classes)))
+    specs = [TensorSpec("score%d" % i, (1, n, k)) for i, (n, k) in enumerate(outs)]
+    specs += [TensorSpec("box%d" % i, (1, n, BOX_CHANNELS)) for i, (n, _) in enumerate(outs)]
+    return PicoDetAdapter(inputs, specs, classes=TRAFFIC_CLASSES, conf=conf, iou=iou, model_classes=classes)
+
+
+class Validator(object):
+    """Scores a PicoDetNet on a dataset folder. Images are decoded and resized once, kept in memory."""
+
+    def __init__(self, dataset_dir, imgsz=416, conf=0.01, iou=0.45, batch=32, limit=None):
+        ds = load_dataset(dataset_dir)
+        self.dataset = ds.subset(limit=limit) if limit else ds
+        self.signs = partial_as_exhaustive(self.dataset, ROAD_SIGN)
+        self.imgsz = imgsz
+        self.batch = batch
+        self.adapter = picodet_adapter(imgsz, conf, iou)
+        self.images = np.zeros((len(self.dataset), imgsz, imgsz, 3), np.uint8)
+        self.metas = []
+        for i, im in enumerate(self.dataset.images):
+            img = cv2.imread(im.path, cv2.IMREAD_COLOR)
+            h, w = img.shape[:2]
+            self.images[i] = cv2.cvtColor(cv2.resize(img, (imgsz, imgsz), interpolation=cv2.INTER_LINEAR),
+                                          cv2.COLOR_BGR2RGB)
+            self.metas.append((w / float(imgsz), h / float(imgsz), w, h))
+        self._levels = [spec.shape[1] for spec in self.adapter.output_specs[:4]]
+
+    @torch.no_grad()
+    def detect(self, net, device):
+        """Detections (the adapter's) of every image, in dataset order."""
+        was_training = net.training
+        net.eval()
+        dets = []
+        channels_last = device.type == "cuda"
+        try:
+            for start in range(0, len(self.images), self.batch):
+                x = torch.from_numpy(self.images[start:start + self.batch]).to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    cls, reg = net(normalize(x, channels_last))
+                scores = cls.float().sigmoid().cpu().numpy()
+                reg = reg.float().cpu().numpy()
+                for j in range(scores.shape[0]):
+                    outs, a = [], 0
+                    for n in self._levels:
+                        outs.append(scores[j, a:a + n])
+                        a += n
+                    a = 0
+                    for n in self._levels:
+                        outs.append(reg[j, a:a + n])
+                        a += n
+                    dets.append(self.adapter.postprocess(outs, self.metas[start + j]))
+        finally:
+            net.train(was_training)
+        return dets
+
+    def evaluate(self, net, device):
+        # type: (object, object) -> dict
+        """{"ap50": {class: AP50}, "map50", "road_sign": {ap50, precision, recall} at conf 0.3, "score"}.
+
+        `score` (model selection) = mean of the exhaustive classes' AP50 and the road-sign AP50 on its partial labels.
+        """
+        dets = self.detect(net, device)
+        res = score_detections(self.dataset, dets)
+        out = {"ap50": {name: r.ap50 for name, r in res.classes.items()}, "map50": res.map50}
+        if len(self.signs):
+            sign_dets = [dets[i] for i, im in enumerate(self.dataset.images)
+                         if ROAD_SIGN in im.exhaustive or ROAD_SIGN in im.partial]
+            rs = score_detections(self.signs, sign_dets, classes=["road_sign"]).classes.get("road_sign")
+            if rs is not None:
+                out["road_sign"] = {"ap50": rs.ap50, "precision": rs.at_conf["precision"],
+                                    "recall": rs.at_conf["recall"]}
+        parts = [v for v in out["ap50"].values() if v is not None]
+        if "road_sign" in out:
+            parts.append(out["road_sign"]["ap50"])
+        out["score"] = float(np.mean(parts)) if parts else 0.0
+        return out
