@@ -7,13 +7,14 @@
 # pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
 # with the best setting found, jsonl and video output. Everything lands in $OUT (default ./gpu-out): gpu.log,
 # gpu-tests.jsonl (measured figures), sweep.json, bench-<model>-<output>.json.
-# Environment: GPU_STEPS="tests sweep bench" (subset to run), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450).
+# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 LOG="$OUT/gpu.log"
 exec > >(tee -a "$LOG") 2>&1
 STEPS=${GPU_STEPS:-"tests sweep bench"}
+OUTPUTS=${GPU_OUTPUTS:-"jsonl video"}
 PRECISION=${GPU_PRECISION:-fp16}
 REPEAT=${GPU_REPEAT:-3}
 FRAMES=${GPU_FRAMES:-450}
@@ -32,35 +33,34 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 nproc
 python3 -c 'import sys, torch, pycuda, onnx2torch, cv2; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "pycuda", pycuda.VERSION_TEXT, "opencv", cv2.__version__)'
 T0=$(date +%s)
-step() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
 
-if step tests; then
+run_tests() {
   echo "== GPU tests ($(($(date +%s) - T0)) s)"
-  TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout 300 python3 -m pytest tests/gpu -q -rs -p no:cacheprovider \
-    --durations=8 2>&1 | grep -v "^GPU-FIGURES"
+  TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout ${GPU_TEST_TIMEOUT:-300} python3 -m pytest tests/gpu -q -rs -p no:cacheprovider \
+    --durations=8 ${GPU_PYTEST_K:+-k "$GPU_PYTEST_K"} 2>&1 | grep -v "^GPU-FIGURES"
   echo "tests exit: ${PIPESTATUS[0]}"
-fi
+}
 
-if step sweep; then
+run_sweep() {
   echo "== sweep ($(($(date +%s) - T0)) s)"
   timeout 200 python3 bench/gpu_sweep.py "$VIDEO" --precision "$PRECISION" --frames "$FRAMES" --json "$OUT/sweep.json" \
     ${GPU_SWEEP_ARGS:-}
   echo "sweep exit: $?"
-fi
+}
 
-if step bench; then
+run_bench() {
   for model in picodet-s-416 yolox-nano; do
-    # best setting from the sweep (batch, preprocess and postprocess workers), else batch 8 / 4 / 2
+    # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 2 / 2
     read -r B PRE POST < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
 import json, sys
 try:
     b = json.load(open(sys.argv[1]))["best"][sys.argv[2]]
     print(b["batch"], b["preprocess_workers"], b["postprocess_workers"])
 except Exception:
-    print(8, 4, 2)
+    print(4, 2, 2)
 EOF
 )
-    for output in jsonl video; do
+    for output in $OUTPUTS; do
       echo "== bench $model $output batch $B pre $PRE post $POST ($(($(date +%s) - T0)) s)"
       timeout 150 python3 -m trafficpipe bench "$VIDEO" --model "$model" --engine torch --precision "$PRECISION" \
         --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --frames "$FRAMES" --repeat "$REPEAT" \
@@ -68,5 +68,7 @@ EOF
       echo "bench exit: ${PIPESTATUS[0]}"
     done
   done
-fi
+}
+
+for s in $STEPS; do "run_$s"; done
 echo "== done in $(($(date +%s) - T0)) s"

@@ -135,3 +135,22 @@ def test_import_needs_no_gpu_modules():
     code = ("import sys, trafficpipe, trafficpipe.cli; bad = [m for m in ('torch', 'tensorrt', 'pycuda', 'jetson_utils',"
             " 'matplotlib') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.call([sys.executable, "-c", code]) == 0
+
+
+def test_damage_in_the_middle_with_parallel_decoders(video_360p, tmp_path):
+    """Readers of undamaged chunks carry on; the writer skips the unreadable stretch and says which frames it was."""
+    data = bytearray(open(video_360p, "rb").read())
+    moov = data.find(b"moov") - 4
+    a, b = int(moov * 0.5), int(moov * 0.6)
+    data[a:b] = b"\0" * (b - a)
+    bad = tmp_path / "mid.mp4"
+    bad.write_bytes(bytes(data))
+    p = run_cli("detect", bad, "--out", tmp_path / "out", "--model", "picodet-s-320", "--decode-workers", "3",
+                timeout=120)
+    assert p.returncode == 3
+    line = one_error_line(p)
+    assert "197 of 341 frames decoded; unreadable: frames 156-299" in line
+    frames = [json.loads(l)["frame"] for l in (tmp_path / "out" / "mid.jsonl").read_text().splitlines()]
+    assert frames == sorted(frames) and frames[0] == 0 and frames[-1] == 340 and 100 < len(frames) < 341
+    n, _, _ = count_frames(str(tmp_path / "out" / "mid.mp4"))
+    assert n == len(frames)

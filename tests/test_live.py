@@ -116,11 +116,9 @@ def rtsp_server():
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def detector():
-    det = Detector(MODEL)
-    yield det
-    det.close()
+@pytest.fixture
+def detector(picodet320):
+    return picodet320  # conftest's session-wide PicoDet-S 320 on ONNX Runtime
 
 
 class FrameLog(object):

@@ -117,3 +117,24 @@ def test_kitti_vehicle_recall(picodet416, dev_set):
             hit += int((box_iou(gt, pred).max(1) >= 0.5).sum())
     assert total == 105
     assert hit / float(total) >= 0.8
+
+
+def test_parallel_decode_keeps_every_frame_in_order(picodet320, shared):
+    """Keyframe-aligned chunks decoded by 3 readers at once: the same frames, in order, as one reader."""
+    street = os.path.join(shared, "videos", "street-540p.mp4")
+    seen = Collect()
+    s = Pipeline([street], picodet320, sinks=[[seen]], decode_workers=3, batch=2, preprocess_workers=2).run()
+    assert s.frames_in == s.frames_out == 368
+    assert [i for i, _, _ in seen.frames] == list(range(368))
+    assert s.stages["capture"]["workers"] == 3
+    ref = picodet320.detect(video_frames(street, 91)[90])  # the first frame of the second chunk
+    np.testing.assert_allclose(seen.frames[90][2].boxes, ref.boxes, atol=1e-3)
+
+
+def test_keyframe_chunks_of_the_shared_videos(shared):
+    from trafficpipe.sources.segments import mp4_keyframes, plan_chunks
+    assert mp4_keyframes(os.path.join(shared, "videos", "highway-720p.mp4")) == [0, 250]
+    assert plan_chunks([0, 60, 120, 180, 240, 300], 341) == [(0, 60), (60, 120), (120, 180), (180, 240), (240, 300),
+                                                             (300, 341)]
+    assert plan_chunks([0, 10, 20, 100], 120, min_len=60) == [(0, 120)]  # short tail merged
+    assert mp4_keyframes(os.path.join(shared, "README.md")) is None

@@ -111,3 +111,8 @@ def test_onnx2torch_conversion_on_cpu_matches_onnxruntime(fname):
         ref = sess.run(None, {tm.inputs[0].name: x[i:i + 1]})
         for a, b in zip(ref, outs):
             np.testing.assert_allclose(b[i].numpy(), a[0], rtol=0, atol=2e-3)
+    # the engine's load-time check: passes on the real graph, fails where frames of a batch get mixed up
+    assert tm.batch_consistent()
+    forward = tm.forward
+    tm.forward = lambda t: [o.flip(0) if o.shape[0] == 2 else o for o in forward(t)]
+    assert not tm.batch_consistent()

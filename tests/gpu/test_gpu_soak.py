@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from gpu_helpers import VIDEO, report
+from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 
 
@@ -135,9 +135,9 @@ def test_pipeline_keeps_each_sources_order_on_the_gpu(yolox16, tmp_path):
     for i in range(12):
         ok, img = cap.read()
         assert ok
-        ref = yolox16.detect(img)
+        ref = yolox16.detect(img)  # batch 1 here, batches of 4 in the pipeline: fp16 rounding differs slightly
         assert len(ref) == len(dets[i])
-        np.testing.assert_allclose(ref.boxes, dets[i].boxes, atol=1e-2)
+        assert match_detections(ref, dets[i], 0.99) == 1.0
     cap.release()
     lines = (tmp_path / "highway-720p.jsonl").read_text().splitlines()
     assert len(lines) == 120
@@ -145,10 +145,16 @@ def test_pipeline_keeps_each_sources_order_on_the_gpu(yolox16, tmp_path):
 
 
 def test_cli_detect_with_torch_fp16(tmp_path):
+    import time
     out = tmp_path / "out"
+    t0 = time.time()
     proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", VIDEO, "--engine", "torch", "--precision",
                            "fp16", "--batch", "8", "--max-frames", "40", "--save", "jsonl", "--out", str(out),
-                           "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
-    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+                           "--no-progress", "--log-level", "DEBUG"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=300)
+    err = proc.stderr.decode()
+    report("cli_detect_torch_fp16", wall_s=time.time() - t0, t_start=t0,
+           log=[l[:160] for l in err.splitlines() if "DEBUG" in l or "INFO" in l or "WARN" in l][-40:])
+    assert proc.returncode == 0, err[-2000:]
     lines = (out / "highway-720p.jsonl").read_text().splitlines()
     assert len(lines) == 40

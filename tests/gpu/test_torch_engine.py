@@ -153,5 +153,8 @@ def test_two_contexts_at_once_give_the_detections_of_one(precision, frames):
         assert len(results[key]) == len(results["alone"]) == 48
         for da, db in zip(results["alone"], results[key]):
             assert len(da) == len(db)
-            np.testing.assert_allclose(da.boxes, db.boxes, atol=1e-3)
-            np.testing.assert_array_equal(da.class_ids, db.class_ids)
+            if precision == "fp32":
+                np.testing.assert_allclose(da.boxes, db.boxes, atol=1e-3)
+                np.testing.assert_array_equal(da.class_ids, db.class_ids)
+            else:  # fp16 kernels may round differently from run to run (seen: 0.08 px on 400 px boxes)
+                assert match_detections(da, db, 0.99) == 1.0

@@ -79,5 +79,5 @@ def _timeline(ax, timeline):
     ax.set_xlabel("ms")
     ax.set_title("pipeline timeline of %d consecutive frames (infer spans submit to collect; grey: waiting in queues)"
                  % len(timeline), fontsize=9)
-    ax.legend(loc="upper right", fontsize=7, ncol=6)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, ncol=6, frameon=False)
     ax.grid(True, axis="x", alpha=0.3)

@@ -10,7 +10,8 @@ from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
 from ..sources.base import source_name
 from .ceilings import measure_ceilings
-from .machine import cores_available, describe_machine, load_avg
+from ..cpu import cores_available
+from .machine import describe_machine, load_avg
 from .report import STAGES, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
 from .seed import run_seed_loop
 

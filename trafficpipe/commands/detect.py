@@ -33,6 +33,9 @@ def add_parser(sub):
                    "(default 1; use one per camera on GPU)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--decode-workers", type=int, default=1,
+                   help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
+                        "limit (default 1; holds up to N chunks of frames in memory for reordering)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
@@ -80,10 +83,15 @@ def run(args):
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
+                    decode_workers=args.decode_workers,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
                     on_frame=(lambda f: bar.update(1)) if bar is not None else None)
     try:
         summary = pipe.run()
+    except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done
+        if pipe.summary is not None:
+            _report(pipe.summary)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -95,7 +103,7 @@ def run(args):
             logger.error("{}: {}", s["name"], s["error"])
         first = problems[0]
         if first["truncated"]:
-            raise TruncatedInput("%s: %s (the frames before it were written)" % (first["name"], first["error"]))
+            raise TruncatedInput("%s: %s (every readable frame was written)" % (first["name"], first["error"]))
         if len(problems) == len(summary.sources) > 1:
             raise SourceError("all %d sources failed: %s" % (len(problems), first["error"]))
         if len(summary.sources) > 1:

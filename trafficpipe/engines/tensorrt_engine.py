@@ -217,7 +217,10 @@ class TensorRTEngine(Engine):
         trt, eng = self.trt, self.cuda_engine
         ins, outs, max_batch = [], [], []
         self.binding_index = {}
-        if has_tensor_api(eng):
+        # implicit-batch plans (old tlt-converter) only run through enqueue(batchSize), even where 8.5+ also offers
+        # named tensors; 10.x has neither implicit batch nor bindings
+        implicit = bool(getattr(eng, "has_implicit_batch_dimension", False))
+        if has_tensor_api(eng) and not implicit:
             self.io_api = "tensor"
             for i in range(eng.num_io_tensors):
                 name = eng.get_tensor_name(i)
@@ -230,7 +233,6 @@ class TensorRTEngine(Engine):
                 else:
                     outs.append(spec)
         else:
-            implicit = bool(getattr(eng, "has_implicit_batch_dimension", False))
             self.io_api = "implicit" if implicit else "bindings"
             for i in range(eng.num_bindings):
                 name = eng.get_binding_name(i)

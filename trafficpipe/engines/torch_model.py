@@ -88,6 +88,12 @@ class TorchModel(object):
         logger.debug("torch model {}: batch {}, {} host-side constants", os.path.basename(model_path),
                      "dynamic" if self.batch_dynamic else "fixed 1", len(self.host_constants))
 
+    def to_half(self):
+        """Cast the weights and device constants to fp16 (inputs are cast on the way in, outputs back to float32)."""
+        import torch
+        place_module(self.module, self.device, torch.float16)
+        self.half = True
+
     def forward(self, x):
         """Outputs (a list, graph order) of a float32 batch `x` on the model's device; fp16 inside when `half`."""
         if self.half:
@@ -95,6 +101,30 @@ class TorchModel(object):
         if self.batch_dynamic or x.shape[0] == 1:
             return _as_list(self.module(x))
         return [list(t) for t in zip(*[_as_list(self.module(x[i:i + 1])) for i in range(x.shape[0])])]
+
+    def batch_consistent(self, seed=0):
+        # type: (int) -> bool
+        """True when a batch of 2 random frames gives, per frame, what each frame gives alone.
+
+        Scale-free: the batch/single difference must be under 2% of the difference between the two frames' outputs
+        (a wrong batch axis mixes frames and fails it by far; rounding between batch sizes does not)."""
+        import torch
+        spec = self.inputs[0]
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        x = (torch.rand((2,) + tuple(spec.shape[1:]), generator=g) * 4.0 - 2.0).to(self.device)
+        with torch.no_grad():
+            both = self.forward(x)
+            ones = [self.forward(x[i:i + 1]) for i in range(2)]
+        for k, out in enumerate(both):
+            a, b = ones[0][k][0].float(), ones[1][k][0].float()
+            if tuple(out.shape[1:]) != tuple(a.shape) or out.shape[0] != 2:
+                return False
+            apart = float((a - b).abs().max())
+            same = max(float((out[0].float() - a).abs().max()), float((out[1].float() - b).abs().max()))
+            scale = max(float(a.abs().max()), float(b.abs().max()), 1e-30)
+            if not (same <= 0.02 * apart or same <= 1e-6 * scale):
+                return False
+        return True
 
     def run_into(self, x, outs):
         """Compute the batch `x` and write each output into the matching tensor of `outs` (first x.shape[0] items)."""

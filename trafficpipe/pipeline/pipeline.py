@@ -41,7 +41,7 @@ class Pipeline(object):
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=2, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None):
+                 draw=None, decode_workers=1):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -71,6 +71,7 @@ class Pipeline(object):
         self.keep_outputs = keep_outputs
         self.on_frame = on_frame
         self.draw = draw
+        self.decode_workers = max(1, int(decode_workers))
         self.control = Control()
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
@@ -105,14 +106,15 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
-        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames)
+        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
-                              self.batch_timeout)
+                              self.batch_timeout, live=[s.live for s in self.sources])
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw, self.keep_outputs)
         latencies = [[] for _ in range(n_src)]  # per source: capture -> written, seconds
         write = WriteStage(ctl, write_qs, sinks, _latency_recorder(latencies, self.on_frame))
+        capture.progress = write.next_seq.__getitem__
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
                      n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)

@@ -28,7 +28,8 @@ class _Batch(object):
 class PreprocessStage(Stage):
     name = "preprocess"
 
-    def __init__(self, control, in_q, out_qs, contexts, adapter, n_sources, workers=2, batch_timeout=0.0, poll=0.1):
+    def __init__(self, control, in_q, out_qs, contexts, adapter, n_sources, workers=2, batch_timeout=0.0, poll=0.1,
+                 live=None):
         super(PreprocessStage, self).__init__(control, workers=workers)
         self.in_q = in_q
         self.out_qs = out_qs  # one queue per execution context
@@ -43,6 +44,9 @@ class PreprocessStage(Stage):
         self._open = [None] * len(contexts)  # the batch being filled, per context
         self._order = [collections.deque() for _ in contexts]  # batches and EOS markers in emission order
         self._seq = [0] * n_sources
+        # offline sources lose no frame, so their order is the capture index (parallel decoders deliver out of order);
+        # live sources may have dropped frames: their order is the arrival order
+        self._live = list(live) if live is not None else [False] * n_sources
         self._ended = 0
 
     def context_of(self, source_id):
@@ -73,8 +77,9 @@ class PreprocessStage(Stage):
                 batch.claimed += 1
                 slot.frames.append(item)
                 item.slot_pos = pos
-                item.seq = self._seq[item.source_id]
-                self._seq[item.source_id] += 1
+                sid = item.source_id
+                item.seq = self._seq[sid] if self._live[sid] else item.index
+                self._seq[sid] += 1
                 if batch.claimed >= slot.context.batch or (self.batch_timeout <= 0 and self.in_q.empty()):
                     self._seal(c)
             t0 = clock()

@@ -17,7 +17,8 @@ class WriteStage(Stage):
         self.on_frame = on_frame
         self.poll = poll
         n = len(sinks)
-        self.frames_out = [0] * n
+        self.frames_out = [0] * n  # frames written per source
+        self.next_seq = [0] * n  # the next frame in order per source (differs from frames_out after a skipped gap)
         self.expected = [-1] * n
         self.closed = [False] * n
         self.latencies = []  # capture -> written, seconds
@@ -29,6 +30,7 @@ class WriteStage(Stage):
         mine = self._mine(w)
         q = self.in_qs[w]
         pending = {s: {} for s in mine}
+        received = {s: 0 for s in mine}
         open_sources = set(mine)
         clock = time.perf_counter
         while open_sources:
@@ -39,25 +41,37 @@ class WriteStage(Stage):
             if isinstance(item, EndOfStream):
                 self.expected[s] = item.count
             else:
+                received[s] += 1
                 pending[s][item.seq] = item
-                nxt = self.frames_out[s]
-                while nxt in pending[s]:
-                    f = pending[s].pop(nxt)
-                    t0 = clock()
-                    for sink in self.sinks[s]:
-                        sink.write(f)
-                    t1 = clock()
-                    f.t["write"] = (t0, t1)
-                    self.stats.record(t1 - t0)
-                    self.latencies.append(t1 - f.t_capture)
-                    f.image = None
-                    nxt += 1
-                    self.frames_out[s] = nxt
-                    if self.on_frame is not None:
-                        self.on_frame(f)
-            if self.expected[s] >= 0 and self.frames_out[s] >= self.expected[s]:
+                self._write_ready(s, pending[s], clock)
+            if self.expected[s] >= 0 and received[s] >= self.expected[s] and pending[s]:
+                # every frame arrived but some indices never will (a damaged stretch of a file): skip the gap
+                for seq in sorted(pending[s]):
+                    if seq in pending[s]:
+                        self.next_seq[s] = seq
+                        self._write_ready(s, pending[s], clock)
+            if self.expected[s] >= 0 and received[s] >= self.expected[s]:
                 self._close(s)
                 open_sources.discard(s)
+
+    def _write_ready(self, s, pending, clock):
+        """Write the frames of source `s` that are next in order."""
+        nxt = self.next_seq[s]
+        while nxt in pending:
+            f = pending.pop(nxt)
+            t0 = clock()
+            for sink in self.sinks[s]:
+                sink.write(f)
+            t1 = clock()
+            f.t["write"] = (t0, t1)
+            self.stats.record(t1 - t0)
+            self.latencies.append(t1 - f.t_capture)
+            f.image = None
+            nxt += 1
+            self.next_seq[s] = nxt
+            self.frames_out[s] += 1
+            if self.on_frame is not None:
+                self.on_frame(f)
 
     def _close(self, s):
         if not self.closed[s]:

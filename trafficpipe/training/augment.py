@@ -1,6 +1,10 @@
 """Training augmentation for fixed traffic cameras (numpy/OpenCV only): random scale/crop, plain resize to the
 model's square input (as the PicoDet adapter resizes at inference), horizontal flip and colour jitter.
 
+Every frame is squashed to the square input whatever its shape, so objects reach the model with the frame's aspect
+distortion: a 1242x375 KITTI-like frame squeezes them about 3x horizontally. Some crops are therefore wide strips
+(`wide_p`, crop aspect `wide_aspect` times the image's), which teach that squeeze from 4:3 and square frames.
+
 Boxes are float32 [N,4] xyxy pixels. A box cut by the crop keeps its label when at least `min_visible` of it stays
 in view; a box cut more than that becomes an ignore region (no negatives taught on a half-visible object).
 """
@@ -11,11 +15,13 @@ import numpy as np
 class AugmentConfig(object):
     """Probabilities and ranges of the augmentations (defaults tuned for 300-1250 px traffic frames)."""
 
-    def __init__(self, crop_p=0.7, min_scale=0.4, max_aspect_jitter=1.3, min_visible=0.45, flip_p=0.5,
-                 hue=0.015, saturation=0.6, value=0.35, gray_p=0.05, blur_p=0.05):
+    def __init__(self, crop_p=0.7, min_scale=0.4, max_aspect_jitter=1.3, wide_p=0.25, wide_aspect=(1.5, 3.5),
+                 min_visible=0.45, flip_p=0.5, hue=0.015, saturation=0.6, value=0.35, gray_p=0.05, blur_p=0.05):
         self.crop_p = crop_p
         self.min_scale = min_scale
         self.max_aspect_jitter = max_aspect_jitter
+        self.wide_p = wide_p
+        self.wide_aspect = tuple(wide_aspect)
         self.min_visible = min_visible
         self.flip_p = flip_p
         self.hue = hue
@@ -31,14 +37,19 @@ class AugmentConfig(object):
 
 def random_crop(image, boxes, rng, cfg):
     # type: (np.ndarray, np.ndarray, np.random.Generator, AugmentConfig) -> tuple
-    """A random window of `min_scale`..1 of the image side (aspect jittered): (crop, (x0, y0) offset, kept box mask,
-    boxes in crop coordinates [N,4] (rows of dropped boxes too), ignore regions [M,4] of boxes cut below
-    `min_visible`)."""
+    """A random window of `min_scale`..1 of the image side (aspect jittered, or a wide strip): (crop, (x0, y0) offset,
+    kept box mask, boxes in crop coordinates [N,4] (rows of dropped boxes too), ignore regions [M,4] of boxes cut
+    below `min_visible`)."""
     h, w = image.shape[:2]
-    s = rng.uniform(cfg.min_scale, 1.0)
-    a = np.exp(rng.uniform(-np.log(cfg.max_aspect_jitter), np.log(cfg.max_aspect_jitter)))
-    cw = int(round(min(1.0, s * np.sqrt(a)) * w))
-    ch = int(round(min(1.0, s / np.sqrt(a)) * h))
+    if cfg.wide_p > 0 and rng.random() < cfg.wide_p:  # a wide strip: full-ish width, a band of the height
+        fw = rng.uniform(max(cfg.min_scale, 0.6), 1.0)
+        fh = fw / rng.uniform(cfg.wide_aspect[0], cfg.wide_aspect[1])
+    else:
+        s = rng.uniform(cfg.min_scale, 1.0)
+        a = np.exp(rng.uniform(-np.log(cfg.max_aspect_jitter), np.log(cfg.max_aspect_jitter)))
+        fw, fh = s * np.sqrt(a), s / np.sqrt(a)
+    cw = int(round(min(1.0, fw) * w))
+    ch = int(round(min(1.0, fh) * h))
     cw, ch = max(cw, 8), max(ch, 8)
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))

@@ -4,7 +4,9 @@ PP-PicoDet uses them), with the per-image, per-class weighting that keeps partia
 Class targets per cell and class (see `class_targets`):
 - a cell assigned to a box: its class gets the IoU of the predicted box with that box, the other classes 0;
 - an unassigned cell, for a class the image lists as `exhaustive`: 0 (a true negative);
-- ... for a class the image lists as `partial`: no loss (an unlabeled object of that class may be there);
+- ... for a class the image lists as `partial`: no loss (an unlabeled object of that class may be there), or with
+  partial="distill" the frozen base model's score (an unlabeled object the base model sees is not a negative,
+  background the base model calls background stays background);
 - ... for a class the image does not list at all (not labeled): the frozen base model's score for it (distillation:
   keep the COCO behaviour where there are no labels, so background stays background and unlabeled objects are
   not punished);
@@ -20,12 +22,13 @@ EXHAUSTIVE, PARTIAL, UNLISTED = 0, 1, 2
 LOSS_WEIGHTS = {"qfl": 1.0, "giou": 2.0, "dfl": 0.25}
 
 
-def class_targets(gt_index, iou, gt_labels, class_state, teacher, num_classes, ignore=None):
+def class_targets(gt_index, iou, gt_labels, class_state, teacher, num_classes, ignore=None, partial="mask"):
     """(target [B,A,K], weight [B,A,K]) for the quality focal loss.
 
     gt_index/iou from the assigner [B,A]; gt_labels [B,G]; class_state [B,K] (EXHAUSTIVE, PARTIAL, UNLISTED);
     teacher [B,A,K] base-model scores (or None: unlisted classes are then masked like partial ones);
-    ignore [B,A] bool cells in ignore regions.
+    ignore [B,A] bool cells in ignore regions; partial: "mask" or "distill" (what unassigned cells of a partial
+    class learn).
     """
     b, a = gt_index.shape
     fg = gt_index >= 0
@@ -35,11 +38,15 @@ def class_targets(gt_index, iou, gt_labels, class_state, teacher, num_classes, i
     state = class_state[:, None, :].expand(b, a, num_classes)
     weight = torch.ones_like(target)
     bg = ~fg[..., None]
-    weight = torch.where(bg & (state == PARTIAL), torch.zeros_like(weight), weight)
-    if teacher is not None:
-        target = torch.where(bg & (state == UNLISTED), teacher.float(), target)
+    distilled = state == UNLISTED
+    if partial == "distill":
+        distilled = distilled | (state == PARTIAL)
     else:
-        weight = torch.where(bg & (state == UNLISTED), torch.zeros_like(weight), weight)
+        weight = torch.where(bg & (state == PARTIAL), torch.zeros_like(weight), weight)
+    if teacher is not None:
+        target = torch.where(bg & distilled, teacher.float(), target)
+    else:
+        weight = torch.where(bg & distilled, torch.zeros_like(weight), weight)
     if ignore is not None:
         weight = torch.where(bg & ignore[..., None], torch.zeros_like(weight), weight)
     return target, weight
@@ -83,10 +90,10 @@ def distribution_focal_loss(reg, points, strides, target_boxes):
 
 
 def detection_loss(cls_logits, reg, boxes, points, strides, gt_index, iou, gt_boxes, gt_labels, class_state,
-                   teacher=None, ignore=None):
+                   teacher=None, ignore=None, partial="mask"):
     """(total loss, dict of parts as floats) of one batch. boxes = decoded predictions [B,A,4] (with gradients)."""
     k = cls_logits.shape[-1]
-    target, weight = class_targets(gt_index, iou, gt_labels, class_state, teacher, k, ignore)
+    target, weight = class_targets(gt_index, iou, gt_labels, class_state, teacher, k, ignore, partial)
     fg = gt_index >= 0
     n_fg = max(float(fg.sum().item()), 1.0)
     qfl = quality_focal_loss(cls_logits, target, weight) / n_fg

@@ -25,9 +25,9 @@ from .network import build_network, decode_boxes, normalize
 class TrainConfig(object):
     """Hyper-parameters of one training run (see `trafficpipe train --help`)."""
 
-    def __init__(self, epochs=60, batch=32, imgsz=416, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+    def __init__(self, epochs=60, batch=32, imgsz=416, optimizer="adamw", lr=1e-3, weight_decay=0.01,
                  warmup_steps=100, final_lr=0.02, ema_decay=0.999, ema_tau=200, workers=4, time_budget=0.0,
-                 trainable="all", max_images=0, val_limit=0, distill=True, seed=0, grad_clip=10.0,
+                 trainable="all", max_images=0, val_limit=0, distill=True, partial="mask", seed=0, grad_clip=10.0,
                  augment=None):
         self.epochs = int(epochs)
         self.batch = int(batch)
@@ -45,6 +45,9 @@ class TrainConfig(object):
         self.max_images = int(max_images)
         self.val_limit = int(val_limit)
         self.distill = bool(distill)
+        if partial not in ("mask", "distill"):
+            raise TrafficpipeError("unknown partial-label policy %r; choose mask or distill" % partial)
+        self.partial = partial  # unassigned cells of a partial class: "mask" (no loss) or "distill" (base model)
         self.seed = int(seed)
         self.grad_clip = float(grad_clip)
         self.augment = augment or AugmentConfig()
@@ -133,7 +136,7 @@ def train_step(net, teacher, batch, device, cfg):
     gt_index, iou = simota_assign(cls.detach().sigmoid(), boxes.detach(), net.points, net.strides, gt_boxes,
                                   gt_labels, valid)
     return detection_loss(cls, reg, boxes, net.points, net.strides, gt_index, iou, gt_boxes, gt_labels, state,
-                          tscores, ignore)
+                          tscores, ignore, cfg.partial)
 
 
 def _loader(samples, weights, cfg, device):
@@ -146,7 +149,13 @@ def _loader(samples, weights, cfg, device):
     if cfg.workers > 0:
         kw = {"persistent_workers": True, "prefetch_factor": 4}
     return DataLoader(samples, batch_size=min(cfg.batch, len(samples)), sampler=sampler, num_workers=cfg.workers,
-                      collate_fn=collate, drop_last=True, pin_memory=device.type == "cuda", **kw)
+                      collate_fn=collate, drop_last=True, pin_memory=device.type == "cuda",
+                      worker_init_fn=_worker_init, **kw)
+
+
+def _worker_init(_):
+    import cv2
+    cv2.setNumThreads(1)  # one process per core: no OpenCV thread pools fighting over the cores
 
 
 def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda", cfg=None, export_name="model.onnx",
@@ -253,16 +262,11 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
         logger.info("epoch {}/{}: loss {:.4f} (qfl {:.4f} giou {:.4f} dfl {:.4f}, {:.1f} fg/batch) lr {:.2e} "
                     "{:.1f}s{}{}", epoch, epochs, rec["loss"], rec["qfl"], rec["giou"], rec["dfl"], rec["fg"],
                     rec["lr"], rec["epoch_s"], _val_text(rec.get("val")), " *best*" if improved else "")
-        if cfg.time_budget > 0:  # fit the run into the budget, re-planning the cosine when epochs are cut
-            elapsed = time.time() - t_start
-            per_epoch = np.mean([h["epoch_s"] for h in history[-3:]])
-            fit = epoch + int((cfg.time_budget - elapsed) // max(per_epoch, 1e-3))
-            if fit < epochs:
-                epochs = max(fit, epoch)
-                total_steps = epochs * steps_per_epoch
-                logger.info("time budget: {} epochs fit ({:.1f}s each)", epochs, per_epoch)
+        if cfg.time_budget > 0:
+            epochs = _fit_budget(history, epoch, epochs, cfg, time.time() - t_start)
+            total_steps = epochs * steps_per_epoch
     _write_json(os.path.join(out_dir, "history.json"), history)
-    ckpt = torch.load(best_path, map_location="cpu")
+    ckpt = torch.load(best_path, map_location="cpu", weights_only=False)
     ema.module.load_state_dict(ckpt["state_dict"])
     meta = {"trafficpipe.base": os.path.basename(base_path), "trafficpipe.epoch": str(best["epoch"])}
     export_onnx(ema.module.cpu(), base_path, onnx_path, TRAFFIC_CLASSES, meta)
@@ -277,6 +281,20 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     _write_json(os.path.join(out_dir, "summary.json"), summary)
     logger.info("best epoch {} (score {:.4f}); wrote {} and {}", best["epoch"], best["score"], best_path, onnx_path)
     return summary
+
+
+def _fit_budget(history, epoch, epochs, cfg, elapsed):
+    """Epochs that fit the time budget: planned once after epoch 3 (epoch 1 carries the warm-up costs, so it is left
+    out of the estimate), then only cut further if the run falls behind. The cosine follows the new total."""
+    times = [h["epoch_s"] for h in history[1:]] or [history[0]["epoch_s"]]
+    per_epoch = max(float(np.mean(times[-3:])), 1e-3)
+    fit = max(epoch, epoch + int((cfg.time_budget - elapsed) // per_epoch))
+    if epoch == min(3, cfg.epochs) or fit < epochs:
+        new = min(cfg.epochs, fit)
+        if new != epochs:
+            logger.info("time budget {:.0f}s: {} epochs fit ({:.1f}s each)", cfg.time_budget, new, per_epoch)
+        return new
+    return epochs
 
 
 def _val_text(val):

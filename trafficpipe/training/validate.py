@@ -1,36 +1,19 @@
 """Validation during training: the torch model on the validation set, decoded by the project's PicoDet adapter and
-scored by the project's eval code (VOC AP50 on exhaustive classes, as `trafficpipe eval` scores).
-
-Road signs are never labeled exhaustively (the data labels only stop, speed-limit and crosswalk signs), so they are
-also scored on the images where they are partial, with those labels taken as complete: recall is exact, precision
-is a lower bound (an unlabeled sign that is found counts as a false positive).
+scored by the project's eval code (VOC AP50 on exhaustive classes, as `trafficpipe eval` scores), plus the
+road-sign figures of model_eval.road_sign_figures.
 """
 import cv2
 import numpy as np
 import torch
 
 from ..engines.base import TensorSpec
-from ..eval.dataset import Dataset, ImageAnnotation, load_dataset
+from ..eval.dataset import load_dataset
 from ..eval.scoring import score_detections
 from ..models.classes import TRAFFIC_CLASSES
 from ..models.picodet import PicoDetAdapter
+from .model_eval import road_sign_figures
 from .network import normalize
 from .picodet_graph import BOX_CHANNELS
-
-ROAD_SIGN = TRAFFIC_CLASSES.index("road_sign")
-
-
-def partial_as_exhaustive(dataset, class_id):
-    # type: (Dataset, int) -> Dataset
-    """A copy of `dataset` of the images where `class_id` is labeled at all, with it counted as exhaustive."""
-    ims = []
-    for im in dataset.images:
-        if class_id in im.exhaustive or class_id in im.partial:
-            ims.append(ImageAnnotation(0, im.image, im.path, im.source, im.width, im.height, im.boxes, im.class_ids,
-                                       im.difficult, im.exhaustive | frozenset([class_id]), im.partial,
-                                       im.ignore_regions))
-    return Dataset(dataset.root, dataset.classes, ims, dataset.name)
-
 
 def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
     """The project's PicoDet adapter for a K-class PicoDet of input imgsz (the shapes of the exported ONNX)."""
@@ -45,12 +28,12 @@ def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
 
 
 class Validator(object):
-    """Scores a PicoDetNet on a dataset folder. Images are decoded and resized once, kept in memory."""
+    """Scores a PicoDetNet on a dataset folder (conf 0.001 and NMS 0.45 as `trafficpipe eval`). Images are decoded and
+    resized once, kept in memory."""
 
-    def __init__(self, dataset_dir, imgsz=416, conf=0.01, iou=0.45, batch=32, limit=None):
+    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None):
         ds = load_dataset(dataset_dir)
         self.dataset = ds.subset(limit=limit) if limit else ds
-        self.signs = partial_as_exhaustive(self.dataset, ROAD_SIGN)
         self.imgsz = imgsz
         self.batch = batch
         self.adapter = picodet_adapter(imgsz, conf, iou)
@@ -101,13 +84,9 @@ class Validator(object):
         dets = self.detect(net, device)
         res = score_detections(self.dataset, dets)
         out = {"ap50": {name: r.ap50 for name, r in res.classes.items()}, "map50": res.map50}
-        if len(self.signs):
-            sign_dets = [dets[i] for i, im in enumerate(self.dataset.images)
-                         if ROAD_SIGN in im.exhaustive or ROAD_SIGN in im.partial]
-            rs = score_detections(self.signs, sign_dets, classes=["road_sign"]).classes.get("road_sign")
-            if rs is not None:
-                out["road_sign"] = {"ap50": rs.ap50, "precision": rs.at_conf["precision"],
-                                    "recall": rs.at_conf["recall"]}
+        signs = road_sign_figures(self.dataset, dets)
+        if signs is not None:
+            out["road_sign"] = signs
         parts = [v for v in out["ap50"].values() if v is not None]
         if "road_sign" in out:
             parts.append(out["road_sign"]["ap50"])

@@ -20,7 +20,9 @@ outside the optimization profile, parser errors one per unsupported node). Undef
 
 What it cannot be: the "plan" is JSON naming the ONNX file and the build settings; executing an engine runs that ONNX
 file with ONNX Runtime on the CPU, reading inputs from and writing outputs to the fake pycuda device memory when the
-stream reaches the work (install fake_pycuda with it). Reduced precision is recorded, not simulated (outputs are fp32
+stream reaches the work (install fake_pycuda with it); with the real pycuda on a real GPU it instead waits for the
+queued work (Context.synchronize) and computes at once, reading and writing real device memory
+(tests/gpu/test_tensorrt_plumbing_gpu.py). Reduced precision is recorded, not simulated (outputs are fp32
 computations). I/O tensors are ordered inputs first, then outputs in reverse ONNX order (TensorRT promises no order).
 """
 import ctypes
@@ -116,4 +118,4 @@ def plan_info(path_or_bytes):
 
 
 __all__ = ["install", "make_module", "events", "event_names", "write_plan", "write_plugin_library", "plan_info",
-           "GENERATIONS", "FakeTensorRTMisuse", "FakePlanError"]
+           "GENERATIONS", "BUILTIN_PLUGINS", "PLAN_MAGIC", "FakeTensorRTMisuse", "FakePlanError"]

@@ -123,21 +123,51 @@ def _check_logger(state, logger):
         raise TypeError("tensorrt.ILogger.__init__() must be called when overriding __init__")
 
 
+def _driver():
+    return sys.modules.get("pycuda.driver")
+
+
 def _current_device():
-    """(name, compute capability) of the fake CUDA device (the fake pycuda's, when installed)."""
-    drv = sys.modules.get("pycuda.driver")
+    """(name, compute capability) of the current CUDA device: the fake pycuda's, or a real GPU's (real pycuda)."""
+    drv = _driver()
     w = getattr(drv, "_world", None)
-    if w is None:
-        return "Fake GPU", (8, 6)
-    return w.name, tuple(w.cc)
+    if w is not None:
+        return w.name, tuple(w.cc)
+    if drv is not None and hasattr(drv, "Context"):
+        try:
+            dev = drv.Context.get_device()
+        except Exception:
+            dev = drv.Device(0)
+        return str(dev.name()), tuple(dev.compute_capability())
+    return "Fake GPU", (8, 6)
 
 
 def _world():
-    drv = sys.modules.get("pycuda.driver")
+    """The fake pycuda's device, or None when the real pycuda is installed (a real GPU holds the buffers)."""
+    drv = _driver()
     w = getattr(drv, "_world", None)
-    if w is None:
-        raise FakePlanError("the TensorRT double runs engines on the fake pycuda device: install fake_pycuda too")
+    if w is None and (drv is None or not hasattr(drv, "memcpy_dtoh")):
+        raise FakePlanError("the TensorRT double runs engines on pycuda memory: install fake_pycuda (or real pycuda)")
     return w
+
+
+def _read(ptr, nbytes):
+    """A copy of `nbytes` device bytes at `ptr` (fake device memory, or a real GPU's through pycuda)."""
+    w = _world()
+    if w is not None:
+        return w.device_bytes(ptr, nbytes).copy()
+    out = np.empty(int(nbytes), np.uint8)
+    _driver().memcpy_dtoh(out, int(ptr))
+    return out
+
+
+def _write(ptr, data):
+    w = _world()
+    data = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    if w is not None:
+        w.device_bytes(ptr, data.size)[:] = data
+    else:
+        _driver().memcpy_htod(int(ptr), data)
 
 
 def _fast_fp16(cc):
@@ -588,7 +618,6 @@ def _calibrate(state, logger, network, config):
             shapes.append(tuple([bs] + list(opt[1:])))
         else:
             shapes.append(tuple(t._shape))
-    w = _world()
     absmax = dict((n, 0.0) for n in names)
     batches = 0
     while True:
@@ -601,7 +630,7 @@ def _calibrate(state, logger, network, config):
         for n, p, shape, t in zip(names, ptrs, shapes, network._inputs):
             dt = np.dtype(_NP[t._dtype.name])
             nbytes = int(np.prod(shape)) * dt.itemsize
-            x = w.device_bytes(int(p), nbytes).view(dt).reshape(shape)
+            x = _read(int(p), nbytes).view(dt).reshape(shape)
             absmax[n] = max(absmax[n], float(np.abs(x).max()))
         batches += 1
     if batches == 0:
@@ -794,14 +823,13 @@ class ICudaEngine(_Obj):
     # -- compute (ONNX Runtime on the CPU, reading and writing the fake device memory)
     def _compute(self, feeds, outs):
         """feeds/outs: {name: (pointer, shape)}; runs when the stream reaches this work."""
-        w = _world()
         sess = _session(self._plan["onnx_path"], self._plan["onnx_sha256"])
         arrays = {}
         n = None
         for name, (ptr, shape) in feeds.items():
             dt = np.dtype(_NP[self._io[self._by_name[name]]["dtype"]])
             nbytes = int(np.prod(shape)) * dt.itemsize
-            arrays[name] = w.device_bytes(ptr, nbytes).view(dt).reshape(shape).copy()
+            arrays[name] = _read(ptr, nbytes).view(dt).reshape(shape)
             n = shape[0] if shape else 1
         ort_inputs = dict((i.name, i) for i in sess.get_inputs())
         names = list(outs)
@@ -819,7 +847,7 @@ class ICudaEngine(_Obj):
             if res is None:
                 raise FakePlanError("output %s: ONNX Runtime gave a different size than the engine shape %s"
                                     % (name, list(shape)))
-            w.device_bytes(ptr, res.nbytes)[:] = res.reshape(-1).view(np.uint8)
+            _write(ptr, res)
 
 
 class IExecutionContext(_Obj):
@@ -883,6 +911,8 @@ class IExecutionContext(_Obj):
         """pointers: {name: int} for every I/O tensor. Queues the compute on the stream; False on an API error."""
         eng = self._engine
         w = _world()
+        if w is None:  # real pycuda on a real GPU: wait for the work queued so far, compute now (synchronously)
+            return self._enqueue_real(stream_handle, pointers, batch)
         try:
             stream = w.stream_by_handle(stream_handle)
         except Exception as e:
@@ -913,6 +943,20 @@ class IExecutionContext(_Obj):
         else:
             self._last = (stream, stream._enqueue(op))
         eng._state.events.append(("enqueue", getattr(stream, "handle", 0)))
+        return True
+
+    def _enqueue_real(self, stream_handle, pointers, batch):
+        eng = self._engine
+        feeds, outs = {}, {}
+        for t in eng._io:
+            shape = self._resolved(t, batch)
+            if shape is None:
+                self._log_err("3: API Usage Error (Input shape of %s is not specified.)" % t["name"])
+                return False
+            (feeds if t["mode"] == "INPUT" else outs)[t["name"]] = (int(pointers[t["name"]]), shape)
+        _driver().Context.synchronize()  # the slot's host->device copies (and any earlier work) are done
+        eng._compute(feeds, outs)
+        eng._state.events.append(("enqueue", int(stream_handle)))
         return True
 
     # -- bindings API (8.x)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what the tests need, checks Python 3.6 compatibility, runs the suite.
+#   - pip: the package with its [test] extra, torch (CPU) and onnx2torch for the torch/training tests
+#   - Debian: GStreamer's RTSP server, which the live-stream tests start on 127.0.0.1
+#   - TRAFFICPIPE_DATA (default ../shared) must hold the shared models, data and videos: data tests never skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TRAFFICPIPE_DATA="${TRAFFICPIPE_DATA:-$(cd .. && pwd)/shared}"
+test -d "$TRAFFICPIPE_DATA/models" || { echo "tests/run.sh: no shared data at $TRAFFICPIPE_DATA (set TRAFFICPIPE_DATA)" >&2; exit 1; }
+
+python -m pip install -q --disable-pip-version-check -e ".[test]" "torch==2.13.0" "onnx2torch>=1.5"
+
+if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null; then
+  echo "installing GStreamer's RTSP server (Debian) for the live tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gir1.2-gst-rtsp-server-1.0 python3-gi \
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-rtsp >/dev/null
+fi
+
+echo "== vermin: the trafficpipe package must parse for Python 3.6 (Jetson Nano)"
+vermin -q -t=3.6- --no-tips --violations trafficpipe
+
+bash tests/py36_smoke.sh
+
+echo "== pytest"
+python -m pytest -q -m "not gpu" "$@"

@@ -1,0 +1,238 @@
+"""`trafficpipe train` / `export` on the CPU: the PicoDet graph surgery, head initialisation from COCO rows, the
+partial-label loss weighting, SimOTA, a tiny real training run (loss goes down) and an export that the ONNX Runtime
+engine loads and the PicoDet adapter decodes. Torch tests skip only where torch is not installed
+(CI: pip install torch==2.13.0 && pip install --no-deps onnx2torch)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from trafficpipe.models.classes import COCO_CLASSES, TRAFFIC_CLASSES
+from trafficpipe.paths import data_dir
+
+BASE = os.path.join(data_dir(), "models", "picodet_s_416_coco.onnx")
+TRAIN = os.path.join(data_dir(), "data", "traffic-train")
+DEV = os.path.join(data_dir(), "data", "traffic-dev")
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (pip install torch==2.13.0 && "
+                                                       "pip install --no-deps onnx2torch)")
+
+
+# -- torch-free parts -------------------------------------------------------------------------------------------------
+def test_head_levels_of_the_shared_picodet():
+    import onnx
+    from trafficpipe.engines.onnx_graph import cleaned_model_path
+    from trafficpipe.training.picodet_graph import head_levels, num_classes, training_graph
+    model = onnx.load(cleaned_model_path(BASE))
+    levels = head_levels(model)
+    assert [lv.score_output for lv in levels] == [o.name for o in model.graph.output[:4]]
+    assert [lv.box_output for lv in levels] == [o.name for o in model.graph.output[4:]]
+    assert num_classes(model) == 80
+    cut = training_graph(model)
+    assert [o.name for o in cut.graph.output] == [lv.conv_output for lv in levels]
+    assert not any(n.op_type == "Sigmoid" and n.output[0].startswith("sigmoid_") for n in cut.graph.node
+                   if n.input[0].startswith("split_1"))
+
+
+def test_training_package_imports_without_torch():
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx2torch'] = None\n"
+            "import trafficpipe.training, trafficpipe.training.cli, trafficpipe.training.export_cli\n"
+            "from trafficpipe.cli import build_parser\n"
+            "p = build_parser(); a = p.parse_args(['train', 'x']); print(a.base, a.epochs, a.imgsz)\n"
+            "from trafficpipe.cli import main\n"
+            "sys.exit(main(['train', %r, '--val', %r]))\n" % (TRAIN, DEV))
+    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    assert proc.stdout.startswith("picodet_s_416_coco.onnx 60 416")
+    assert proc.returncode == 2, proc.stderr
+    err = [l for l in proc.stderr.splitlines() if "error" in l]
+    assert len(err) == 1 and "needs torch" in err[0] and "Traceback" not in proc.stderr
+
+
+def test_train_refuses_the_validation_set_as_training_set():
+    proc = run_cli("train", DEV, "--val", DEV, "--device", "cpu", "--epochs", "1", timeout=120)
+    assert proc.returncode == 2
+    assert "never train on the validation set" in proc.stderr or "needs torch" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_model_card_names_the_classes(tmp_path):
+    from trafficpipe.errors import ModelError
+    from trafficpipe.models.model_card import model_classes
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\x08\x07")
+    assert model_classes(str(model)) is None
+    (tmp_path / "m.json").write_text(json.dumps({"classes": list(TRAFFIC_CLASSES)}))
+    assert model_classes(str(model)) == TRAFFIC_CLASSES
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ModelError):
+        model_classes(str(model))
+    assert model_classes(BASE) is None  # the COCO models keep the adapter's COCO list
+
+
+def test_repeat_factors_favour_rare_classes():
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.training.data import class_state, repeat_factors
+    ds = load_dataset(TRAIN)
+    w = repeat_factors(ds)
+    tl = TRAFFIC_CLASSES.index("traffic_light")
+    with_tl = [i for i, im in enumerate(ds.images) if tl in im.class_ids]
+    plain = [i for i, im in enumerate(ds.images) if len(im.class_ids) and set(im.class_ids.tolist()) == {0}]
+    assert with_tl and plain and w[with_tl].min() > 2.0 and np.allclose(w[plain], 1.0)
+    rs = [im for im in ds.images if im.source == "road_sign_kaggle"][0]
+    st = class_state(rs)
+    assert st[TRAFFIC_CLASSES.index("traffic_light")] == 0 and st[TRAFFIC_CLASSES.index("road_sign")] == 1
+    assert st[TRAFFIC_CLASSES.index("vehicle")] == 2
+
+
+def test_augment_keeps_boxes_on_their_objects():
+    from trafficpipe.training.augment import AugmentConfig, augment
+    img = np.zeros((300, 400, 3), np.uint8)
+    img[100:200, 50:150] = 255  # a white square, boxed
+    boxes = np.array([[50, 100, 150, 200]], np.float32)
+    rng = np.random.default_rng(1)
+    cfg = AugmentConfig(hue=0, saturation=0, value=0, gray_p=0, blur_p=0)
+    seen = 0
+    for _ in range(30):
+        out, keep, b, ign = augment(img, boxes, np.zeros((0, 4), np.float32), 416, rng, cfg)
+        assert out.shape == (416, 416, 3)
+        if keep[0]:
+            seen += 1
+            x1, y1, x2, y2 = np.round(b[0]).astype(int)
+            inside = out[y1 + 3:y2 - 3, x1 + 3:x2 - 3]
+            assert inside.size and inside.mean() > 200  # the box still covers the white square
+            assert x1 < 4 or out[:, :x1 - 3].mean() < 30
+        else:
+            assert ign.shape[0] <= 1
+    assert seen > 10
+
+
+# -- torch parts ------------------------------------------------------------------------------------------------------
+@needs_torch
+def test_class_targets_respect_partial_labels():
+    from trafficpipe.training.losses import EXHAUSTIVE, PARTIAL, UNLISTED, class_targets
+    a, k = 6, 3
+    gt_index = torch.tensor([[0, -1, -1, -1, -1, -1]])
+    iou = torch.tensor([[0.8, 0, 0, 0, 0, 0]])
+    labels = torch.tensor([[1]])
+    state = torch.tensor([[EXHAUSTIVE, PARTIAL, UNLISTED]])
+    teacher = torch.full((1, a, k), 0.25)
+    ignore = torch.tensor([[False, False, False, False, False, True]])
+    t, w = class_targets(gt_index, iou, labels, state, teacher, k, ignore)
+    assert torch.allclose(t[0, 0], torch.tensor([0.0, 0.8, 0.0])) and torch.all(w[0, 0] == 1)  # assigned cell
+    assert torch.all(t[0, 1:5, 0] == 0) and torch.all(w[0, 1:5, 0] == 1)  # exhaustive: negatives
+    assert torch.all(w[0, 1:5, 1] == 0)  # partial: an unlabeled object may be there, no loss
+    assert torch.allclose(t[0, 1:5, 2], torch.tensor(0.25)) and torch.all(w[0, 1:5, 2] == 1)  # unlisted: teacher
+    assert torch.all(w[0, 5] == 0)  # ignore region
+
+
+@needs_torch
+def test_simota_assigns_cells_inside_the_box():
+    from trafficpipe.training.assign import simota_assign
+    from trafficpipe.training.network import anchor_points
+    pts, st = anchor_points(416)
+    pts, st = torch.from_numpy(pts), torch.from_numpy(st)
+    gt = torch.tensor([[[100.0, 120.0, 180.0, 220.0], [0, 0, 0, 0]]])
+    # predictions: every cell predicts the gt box, class 0 scores 0.5
+    boxes = gt[:, :1].expand(1, pts.shape[0], 4).clone()
+    scores = torch.full((1, pts.shape[0], 2), 0.5)
+    idx, iou = simota_assign(scores, boxes, pts, st, gt, torch.tensor([[0, 0]]), torch.tensor([[True, False]]))
+    fg = (idx[0] >= 0).nonzero().flatten()
+    assert 1 <= fg.numel() <= 10 and torch.all(idx[0, fg] == 0)
+    p = pts[fg]
+    assert torch.all((p[:, 0] > 100) & (p[:, 0] < 180) & (p[:, 1] > 120) & (p[:, 1] < 220))
+    assert torch.allclose(iou[0, fg], torch.ones(fg.numel()))
+
+
+@needs_torch
+def test_head_init_export_keeps_the_coco_channels(tmp_path):
+    """The untrained traffic head exported as ONNX: its pedestrian scores are the COCO model's person scores, its
+    box maps the COCO model's, and the ONNX Runtime engine + PicoDet adapter load it as a 5-class model."""
+    import onnxruntime as ort
+    from trafficpipe import Detector
+    from trafficpipe.training.export import export_onnx
+    from trafficpipe.training.network import build_network
+    net, _ = build_network(BASE)
+    out = str(tmp_path / "init.onnx")
+    export_onnx(net, BASE, out, TRAFFIC_CLASSES)
+    img = np.random.default_rng(0).normal(size=(1, 3, 416, 416)).astype(np.float32)
+    mine = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"image": img})
+    coco = ort.InferenceSession(BASE, providers=["CPUExecutionProvider"]).run(None, {"image": img})
+    for i in range(4):
+        assert mine[i].shape == coco[i].shape[:2] + (5,)
+        np.testing.assert_allclose(mine[i][..., 1], coco[i][..., COCO_CLASSES.index("person")], atol=1e-5)
+        np.testing.assert_allclose(mine[i][..., 0], coco[i][..., COCO_CLASSES.index("car")], atol=1e-5)
+        np.testing.assert_allclose(mine[4 + i], coco[4 + i], atol=1e-4)
+    with Detector(model=out, threads=2) as det:
+        assert det.family == "picodet" and det.adapter.model_classes == TRAFFIC_CLASSES  # no card: ONNX metadata
+        assert det.adapter.class_map.identity
+
+
+@needs_torch
+def test_tiny_training_run_lowers_the_loss_and_exports(tmp_path):
+    """A few steps on 4 real training images (head convolutions only, to stay fast on 2 cores): the loss goes down,
+    the export loads in the ONNX Runtime engine, decodes through the adapter and matches the torch model."""
+    from trafficpipe import Detector
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.training.augment import AugmentConfig
+    from trafficpipe.training.card import build_card, write_card
+    from trafficpipe.training.data import TrainSamples, collate
+    from trafficpipe.training.export import export_onnx
+    from trafficpipe.training.network import build_network, normalize
+    from trafficpipe.training.trainer import TrainConfig, _optimizer, train_step
+    torch.manual_seed(0)
+    ds = load_dataset(TRAIN)
+    picks = []
+    for src in ("nzta_traffic_cam", "car_counter_roboflow"):  # vehicles, bicycles, pedestrians; partial + exhaustive
+        picks += [i for i, im in enumerate(ds.images) if im.source == src and len(im.class_ids) >= 3][:1]
+    sub = ds.subset(indices=picks)
+    still = AugmentConfig(crop_p=0, flip_p=0, hue=0, saturation=0, value=0, gray_p=0, blur_p=0)
+    batch = collate([TrainSamples(sub, 416, still)[i] for i in range(len(sub))])
+    net, teacher = build_network(BASE)
+    heads = set(id(p) for m in net.head_convs() for p in m.parameters())
+    for p in net.parameters():
+        p.requires_grad_(id(p) in heads)
+    cfg = TrainConfig(trainable="head", lr=3e-3)
+    opt = _optimizer(net, cfg)
+    losses = []
+    for _ in range(4):
+        loss, parts = train_step(net, teacher, batch, torch.device("cpu"), cfg)
+        assert parts["fg"] > 0 and np.isfinite(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.9, losses
+
+    out = str(tmp_path / "tiny.onnx")
+    export_onnx(net, BASE, out, TRAFFIC_CLASSES)
+    write_card(build_card(out, TRAFFIC_CLASSES, BASE), out)
+    assert json.load(open(str(tmp_path / "tiny.json")))["classes"] == list(TRAFFIC_CLASSES)
+    import cv2
+    image = cv2.imread(sub.images[0].path)
+    with Detector(model=out, threads=2, conf=0.3) as det:
+        dets = det.detect(image)
+        assert det.adapter.model_classes == TRAFFIC_CLASSES
+        slot_out = det.engine.infer({"image": _adapter_input(det, image)})
+    assert len(dets) > 0 and set(dets.class_ids.tolist()) <= set(range(5))
+    net.eval()
+    with torch.no_grad():
+        rgb = cv2.cvtColor(cv2.resize(image, (416, 416), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+        cls, reg = net(normalize(torch.from_numpy(rgb[None])))
+    ort_scores = np.concatenate(slot_out[:4], 1)[0]
+    np.testing.assert_allclose(ort_scores, torch.sigmoid(cls)[0].numpy(), atol=1e-4)
+
+
+def _adapter_input(det, image):
+    buf = np.zeros((1,) + det.adapter.input_shape, np.float32)
+    det.adapter.preprocess(image, buf[0])
+    return buf

@@ -1,0 +1,133 @@
+"""Parallel decoding of one video file: split at keyframes into chunks that several readers decode at once.
+
+One OpenCV reader decodes a 720p H.264 file at about 1000 fps on a server, which caps a pipeline whose inference is
+faster. With `decode_workers` > 1 the capture stage gives each worker whole keyframe-aligned chunks (a reader opened on
+a chunk seeks to its first frame, which is a keyframe, so nothing is decoded twice); the writer restores frame order.
+Keyframes come from the MP4/MOV sample tables (`stss`); other containers are decoded by one reader.
+"""
+import os
+import struct
+
+import cv2
+
+from ..log import logger
+
+_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+
+
+def _boxes(data, start, end):
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8:pos + 16])[0]
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return
+        yield kind, pos + header, min(pos + size, end)
+        pos += size
+
+
+def _read_moov(path):
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        total = f.tell()
+        pos = 0
+        while pos + 8 <= total:
+            f.seek(pos)
+            head = f.read(16)
+            size, kind = struct.unpack(">I4s", head[:8])
+            if size == 1:
+                size = struct.unpack(">Q", head[8:16])[0]
+            elif size == 0:
+                size = total - pos
+            if size < 8:
+                return None
+            if kind == b"moov":
+                f.seek(pos)
+                return f.read(size)
+            pos += size
+    return None
+
+
+def mp4_keyframes(path):
+    # type: (str) -> list
+    """0-based indices of the video track's keyframes in an MP4/MOV file; None when unknown (not MP4, no video track)."""
+    try:
+        moov = _read_moov(path)
+    except (IOError, OSError, struct.error):
+        return None
+    if not moov:
+        return None
+
+    def walk(start, end, track):
+        for kind, a, b in _boxes(moov, start, end):
+            if kind == b"hdlr" and moov[a + 8:a + 12] == b"vide":
+                track["video"] = True
+            elif kind == b"stss":
+                n = struct.unpack(">I", moov[a + 4:a + 8])[0]
+                track["stss"] = [x - 1 for x in struct.unpack(">%dI" % n, moov[a + 8:a + 8 + 4 * n])]
+            elif kind == b"stsz":
+                track["samples"] = struct.unpack(">I", moov[a + 8:a + 12])[0]
+            elif kind in _CONTAINERS:
+                walk(a, b, track)
+
+    try:
+        for kind, a, b in _boxes(moov, 0, len(moov)):
+            if kind != b"moov":
+                continue
+            for k2, a2, b2 in _boxes(moov, a, b):
+                if k2 != b"trak":
+                    continue
+                track = {}
+                walk(a2, b2, track)
+                if track.get("video"):
+                    if "stss" in track:
+                        return track["stss"]
+                    n = track.get("samples")
+                    return list(range(n)) if n else None  # no sync table: every sample is a keyframe
+    except struct.error:
+        return None
+    return None
+
+
+def plan_chunks(keyframes, n_frames, min_len=60):
+    # type: (list, int, int) -> list
+    """[(start, stop), ...] covering 0..n_frames, each starting on a keyframe and at least `min_len` long (but the last)."""
+    starts = [0]
+    for k in keyframes or []:
+        if 0 < k < n_frames and k - starts[-1] >= min_len:
+            starts.append(k)
+    if len(starts) > 1 and n_frames - starts[-1] < min_len // 2:
+        starts.pop()
+    return [(a, b) for a, b in zip(starts, starts[1:] + [n_frames])]
+
+
+class ChunkReader(object):
+    """Decodes frames [start, stop) of a video file with its own OpenCV reader."""
+
+    def __init__(self, path, start, stop):
+        self.path, self.start, self.stop = path, start, stop
+        self.cap = cv2.VideoCapture(path)
+        if start and self.cap.isOpened():
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
+            if pos != start:
+                logger.debug("seek to frame {} of {} landed on {}", start, os.path.basename(path), pos)
+        self.next = start
+
+    def read(self):
+        """The next image of the chunk, or None at its end or where the file stops decoding."""
+        if self.next >= self.stop:
+            return None
+        ok, img = self.cap.read()
+        if not ok or img is None:
+            return None
+        self.next += 1
+        return img
+
+    def close(self):
+        self.cap.release()

@@ -1,0 +1,147 @@
+"""The model card of a trained model: `<model>.json` (read back by trafficpipe.models.model_card for the class
+names) and `<model>.md` (the same facts for people)."""
+import json
+import os
+import time
+
+from ..engines.onnx_graph import file_sha256
+from ..models.model_card import card_path
+
+BASE_MODELS = {
+    "picodet_s_416_coco.onnx": {"name": "PP-PicoDet-S 416 (COCO, PaddleDetection 2.3)", "license": "Apache-2.0",
+                                "source": "PaddleDetection release files, via hpc203/picodet-onnxruntime (coco/)",
+                                "coco_map": 30.6},
+    "picodet_s_320_coco.onnx": {"name": "PP-PicoDet-S 320 (COCO, PaddleDetection 2.3)", "license": "Apache-2.0",
+                                "source": "PaddleDetection release files, via hpc203/picodet-onnxruntime (coco/)",
+                                "coco_map": 27.1},
+}
+
+METHOD = {
+    "assignment": "SimOTA (YOLOX / PP-PicoDet): candidates inside the box or within 2.5 strides of its centre, "
+                  "cost = class BCE at IoU quality + 3 * -log IoU, dynamic k = floor(sum of the 10 best IoUs)",
+    "losses": "quality focal loss (beta 2) on class scores + 2 * GIoU + 0.25 * distribution focal loss on boxes",
+    "partial_labels": "unassigned cells: exhaustive class -> negative; partial class -> no loss; class not labeled "
+                      "on the image -> distilled towards the frozen COCO model's score; ignore regions and boxes "
+                      "cut by the crop -> no loss",
+    "head_init": "class rows of the 4 head convolutions from COCO rows: vehicle = car, pedestrian = person, "
+                 "bicycle = mean(bicycle, motorcycle), road_sign = stop sign, traffic_light = traffic light",
+    "weights": "exponential moving average of the weights, best validation epoch",
+}
+
+
+def dataset_facts(dataset):
+    # type: (object) -> dict
+    """Name, image count and images per source of a Dataset."""
+    sources = {}
+    for im in dataset.images:
+        sources[im.source] = sources.get(im.source, 0) + 1
+    return {"name": dataset.name, "images": len(dataset), "sources": sources}
+
+
+def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, train_facts=None, val_facts=None):
+    # type: (str, tuple, str, dict, dict, dict, dict) -> dict
+    """The card as a dict (see write_card)."""
+    base_file = os.path.basename(base_path)
+    base = dict(BASE_MODELS.get(base_file, {"name": base_file, "license": "see the base model's source"}))
+    base["file"] = base_file
+    if os.path.isfile(base_path):
+        base["sha256"] = file_sha256(base_path)
+    card = {
+        "name": os.path.splitext(os.path.basename(onnx_path))[0],
+        "file": os.path.basename(onnx_path),
+        "sha256": file_sha256(onnx_path),
+        "family": "picodet",
+        "classes": list(classes),
+        "input": {"name": "image", "shape": [1, 3, 416, 416], "format": "RGB, plain resize (no letterbox), "
+                  "(x - [123.675,116.28,103.53]) / [58.395,57.12,57.375], NCHW"},
+        "outputs": "4 score maps [1,N,%d] (sigmoid applied) for strides 8/16/32/64, then 4 DFL box maps [1,N,32]"
+                   % len(classes),
+        "base_model": base,
+        "license": "Apache-2.0 (fine-tuned from the Apache-2.0 base model)",
+        "created": time.strftime("%Y-%m-%d"),
+        "method": METHOD,
+    }
+    if train_facts:
+        card["data"] = {"train": train_facts, "validation": val_facts}
+    if summary:
+        cfg = summary.get("config", {})
+        card["training"] = {
+            "epochs_run": summary.get("epochs_run"), "epochs_planned": cfg.get("epochs"),
+            "best_epoch": (summary.get("best") or {}).get("epoch"), "batch": cfg.get("batch"),
+            "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "weight_decay": cfg.get("weight_decay"),
+            "imgsz": cfg.get("imgsz"), "augmentation": cfg.get("augment"), "device": summary.get("device"),
+            "train_s_per_epoch": summary.get("train_s_per_epoch"),
+            "epoch_s_with_validation": summary.get("epoch_s_with_val"), "total_s": summary.get("total_s"),
+            "validation_at_best_epoch": (summary.get("best") or {}).get("val"),
+        }
+    if evaluation:
+        card["evaluation"] = evaluation
+    return card
+
+
+def write_card(card, onnx_path):
+    # type: (dict, str) -> tuple
+    """Write `<model>.json` and `<model>.md` next to the ONNX file; returns both paths."""
+    jpath = card_path(onnx_path)
+    with open(jpath, "w") as f:
+        json.dump(card, f, indent=1, sort_keys=False, default=float)
+        f.write("\n")
+    mpath = os.path.splitext(onnx_path)[0] + ".md"
+    with open(mpath, "w") as f:
+        f.write(render_markdown(card))
+    return jpath, mpath
+
+
+def _f(v):
+    return "-" if v is None else "%.3f" % v
+
+
+def render_markdown(card):
+    # type: (dict) -> str
+    """The card for people."""
+    b = card["base_model"]
+    lines = ["# %s" % card["name"], "",
+             "PicoDet detector for the traffic classes %s, fine-tuned by `trafficpipe train`." % ", ".join(
+                 "`%s`" % c for c in card["classes"]), "",
+             "- File: `%s` (sha256 `%s`)" % (card["file"], card["sha256"][:16]),
+             "- Input: `%s` %s; %s" % (card["input"]["name"], card["input"]["shape"], card["input"]["format"]),
+             "- Outputs: %s" % card["outputs"],
+             "- Base model: %s, `%s`, license %s (%s)" % (b.get("name"), b.get("file"), b.get("license"),
+                                                         b.get("source", "")),
+             "- License: %s" % card["license"], ""]
+    data = card.get("data")
+    if data:
+        lines += ["## Data", ""]
+        for role in ("train", "validation"):
+            d = data.get(role)
+            if d:
+                src = ", ".join("%s %d" % kv for kv in sorted(d["sources"].items()))
+                lines.append("- %s: `%s`, %d images (%s)" % (role, d["name"], d["images"], src))
+        lines += ["- Never trained on the validation (dev) set.", ""]
+    t = card.get("training")
+    if t:
+        lines += ["## Training", "",
+                  "- Epochs: %s run (best: %s), batch %s, %s lr %s, input %s" % (
+                      t["epochs_run"], t["best_epoch"], t["batch"], t["optimizer"], t["lr"], t["imgsz"]),
+                  "- Time per epoch: %ss of training, %ss with validation, %ss in all, on %s" % (
+                      t["train_s_per_epoch"], t["epoch_s_with_validation"], t["total_s"], t["device"]), ""]
+    lines += ["## Method", ""] + ["- %s: %s" % (k.replace("_", " ").capitalize(), v)
+                                  for k, v in card["method"].items()] + [""]
+    e = card.get("evaluation")
+    if e:
+        lines += ["## Evaluation (%s)" % e.get("tool", "trafficpipe eval"), "",
+                  "Dataset `%s` (%d images), engine %s, conf >= %s, per-class NMS IoU %s. VOC AP50 all-point, each class "
+                  "scored on the images where it is labeled exhaustively." % (
+                      e["dataset"], e["images"], e["engine"], e["conf"], e["iou"]), "",
+                  "| class | AP50 | COCO baseline AP50 | gt |", "|---|---|---|---|"]
+        for name, r in e["classes"].items():
+            lines.append("| %s | %s | %s | %s |" % (name, _f(r["ap50"]), _f(r.get("baseline_ap50")), r.get("gt", "")))
+        lines.append("| mAP50 | %s | %s | |" % (_f(e.get("map50")), _f(e.get("baseline_map50"))))
+        rs = e.get("road_sign")
+        if rs:
+            lines += ["", "Road signs (labeled only partly: stop, speed-limit, crosswalk; scored on the %d images that "
+                          "have sign labels, labels taken as complete, so precision is a lower bound): at conf %s "
+                          "recall %s, precision %s; AP50 %s." % (rs["images"], rs["conf"], _f(rs["recall"]),
+                                                                 _f(rs["precision"]), _f(rs["ap50"]))]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""`trafficpipe train DATASET --base MODEL`: fine-tune a pretrained PicoDet into the five traffic classes."""
+import os
+import sys
+
+from ..errors import TrafficpipeError
+from ..log import logger
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="fine-tune a pretrained PicoDet into the traffic classes (needs torch)",
+                       description="Fine-tune a pretrained PicoDet (ONNX, COCO classes) into vehicle, pedestrian, "
+                                   "bicycle, road_sign and traffic_light on DATASET (a folder with annotations.json "
+                                   "in the traffic-dev format; partial labels respected), validating on --val after "
+                                   "every epoch. Writes OUT/best.pt, OUT/<name>.onnx with its model card "
+                                   "(.json, .md), OUT/history.json and OUT/summary.json. Needs torch and onnx2torch.")
+    p.add_argument("dataset", metavar="DATASET", help="training set folder (never the dev set)")
+    p.add_argument("--base", default="picodet_s_416_coco.onnx",
+                   help="pretrained PicoDet ONNX: path, file name in the model folders or alias (default %(default)s)")
+    p.add_argument("--val", default=None, metavar="DATASET", help="validation set folder (e.g. ../shared/data/traffic-dev)")
+    p.add_argument("--epochs", type=int, default=60, help="epochs (default %(default)s)")
+    p.add_argument("--imgsz", type=int, default=416, help="input size; must match the base model (default %(default)s)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
+    p.add_argument("--name", default="trafficpipe_picodet_s_416", help="exported model name (default %(default)s)")
+    p.add_argument("--batch", type=int, default=32, help="images per step (default %(default)s)")
+    p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="weight decay (default %(default)s)")
+    p.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps (default %(default)s)")
+    p.add_argument("--workers", type=int, default=4, help="data-loading processes (default %(default)s)")
+    p.add_argument("--time-budget", type=float, default=0.0, metavar="MIN",
+                   help="fit the run into MIN minutes: fewer epochs when they would not fit (default: no limit)")
+    p.add_argument("--trainable", default="all", choices=("all", "head"),
+                   help="train all weights or only the 4 head convolutions (default %(default)s)")
+    p.add_argument("--no-distill", dest="distill", action="store_false",
+                   help="mask the loss of classes an image does not label at all, instead of distilling the base "
+                        "model's scores there")
+    p.add_argument("--partial", default="mask", choices=("mask", "distill"),
+                   help="unassigned cells of a class an image labels only partly: mask = no loss (default), "
+                        "distill = the base model's score as target")
+    p.add_argument("--max-images", type=int, default=0, help="train on the first N images only (smoke runs)")
+    p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images only (smoke runs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args):
+    try:
+        import torch  # noqa: F401
+        from .trainer import TrainConfig, train
+    except ImportError as e:
+        from .deps import INSTALL_HINT
+        raise TrafficpipeError("trafficpipe train needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
+    from ..eval.dataset import load_dataset
+    from ..models.registry import find_model
+    from .card import build_card, dataset_facts, write_card
+
+    base = find_model(args.base)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.epochs < 1 or args.batch < 1:
+        raise TrafficpipeError("--epochs and --batch must be at least 1")
+    cfg = TrainConfig(epochs=args.epochs, batch=args.batch, imgsz=args.imgsz, optimizer=args.optimizer, lr=args.lr,
+                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=args.workers,
+                      time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
+                      val_limit=args.val_limit, distill=args.distill, partial=args.partial,
+                      seed=args.seed)
+    progress = not args.no_progress and sys.stderr.isatty()
+    summary = train(args.dataset, base, args.val, args.out, device, cfg, export_name=args.name + ".onnx",
+                    progress=progress)
+    train_facts = dataset_facts(load_dataset(args.dataset))
+    if summary["images"] != train_facts["images"]:
+        train_facts["images_used"] = summary["images"]
+    val_facts = dataset_facts(load_dataset(args.val)) if args.val else None
+    card = build_card(summary["onnx"], _classes(), base, summary, None, train_facts, val_facts)
+    paths = write_card(card, summary["onnx"])
+    sys.stdout.write("best epoch %d of %d: %s\nmodel %s\ncard %s\n" % (
+        summary["best"]["epoch"], summary["epochs_run"], _best_text(summary["best"]), summary["onnx"],
+        ", ".join(paths)))
+    logger.info("score it with: trafficpipe eval DATASET --model {}", os.path.abspath(summary["onnx"]))
+    return 0
+
+
+def _classes():
+    from ..models.classes import TRAFFIC_CLASSES
+    return TRAFFIC_CLASSES
+
+
+def _best_text(best):
+    val = best.get("val")
+    if not val:
+        return "no validation"
+    parts = ["%s %.3f" % (k, v) for k, v in val["ap50"].items() if v is not None]
+    if val.get("road_sign"):
+        parts.append("road_sign recall %.2f precision %.2f" % (val["road_sign"]["recall"],
+                                                               val["road_sign"]["precision"]))
+    return "val AP50 " + ", ".join(parts)

@@ -1,0 +1,95 @@
+"""`trafficpipe export CHECKPOINT`: write a trained checkpoint as ONNX (the base model's graph and outputs, new
+weights) with its model card, optionally scored on a dataset by the eval code."""
+import os
+import sys
+
+from ..errors import TrafficpipeError
+from ..log import logger
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="write a trained checkpoint (best.pt) as ONNX with its model card",
+                       description="Write CHECKPOINT (best.pt of `trafficpipe train`) as an ONNX file with the base "
+                                   "PicoDet's graph, input and 8 outputs (score maps with one column per class), so "
+                                   "every engine loads it like the shipped models, plus its model card (.json, .md). "
+                                   "With --eval, score it on a dataset (as `trafficpipe eval` does) and put the "
+                                   "figures in the card; with --baseline, compare them with a COCO model.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt written by trafficpipe train")
+    p.add_argument("--base", default=None, help="the base ONNX the checkpoint was trained from (default: the one "
+                                                "it names, looked up in the model folders)")
+    p.add_argument("--out", default=None, help="ONNX file to write (default: trafficpipe_picodet_s_416.onnx beside "
+                                               "the checkpoint)")
+    p.add_argument("--eval", default=None, metavar="DATASET", help="score the exported model on this dataset")
+    p.add_argument("--baseline", default=None, metavar="MODEL",
+                   help="also score this (COCO) model on --eval and record whether the export beats it per class")
+    p.add_argument("--summary", default=None, help="summary.json of the training run (default: beside the "
+                                                   "checkpoint) for the card's training facts")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
+    return p
+
+
+def run(args):
+    import json
+    try:
+        import torch
+        from .export import export_onnx
+        from .network import build_network
+    except ImportError as e:
+        from .deps import INSTALL_HINT
+        raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
+    from ..eval.dataset import load_dataset
+    from ..models.registry import find_model
+    from .card import build_card, dataset_facts, write_card
+    from .model_eval import compare, evaluate_model
+
+    if not os.path.isfile(args.checkpoint):
+        raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
+    try:
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise TrafficpipeError("%s is not a trafficpipe checkpoint (%s)" % (args.checkpoint, type(e).__name__))
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "classes" not in ckpt:
+        raise TrafficpipeError("%s is not a trafficpipe checkpoint (no state_dict/classes)" % args.checkpoint)
+    base = find_model(args.base or ckpt.get("base"))
+    classes = tuple(ckpt["classes"])
+    net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
+    net.load_state_dict(ckpt["state_dict"])
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "trafficpipe_picodet_s_416.onnx")
+    meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch"))}
+    export_onnx(net, base, out, classes, meta)
+    summary = None
+    spath = args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "summary.json")
+    if os.path.isfile(spath):
+        with open(spath) as f:
+            summary = json.load(f)
+    facts = {}
+    if summary:
+        for key, role in (("train_dir", "train"), ("val_dir", "val")):
+            d = summary.get(key)
+            if d and os.path.isdir(d):
+                facts[role] = dataset_facts(load_dataset(d))
+            elif d:
+                facts[role] = {"name": os.path.basename(d), "images": summary.get("images") if role == "train"
+                               else None, "sources": {}}
+    evaluation = None
+    if args.eval:
+        evaluation = evaluate_model(out, args.eval, threads=args.threads)
+        if args.baseline:
+            evaluation = compare(evaluation, evaluate_model(find_model(args.baseline), args.eval,
+                                                            threads=args.threads))
+    card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"))
+    paths = write_card(card, out)
+    sys.stdout.write("wrote %s, %s\n" % (out, ", ".join(paths)))
+    if evaluation:
+        for name, r in evaluation["classes"].items():
+            sys.stdout.write("  %-14s AP50 %.4f%s\n" % (name, r["ap50"] or 0.0, "" if r.get("baseline_ap50") is None
+                                                         else "  (baseline %.4f)" % r["baseline_ap50"]))
+        rs = evaluation.get("road_sign")
+        if rs:
+            sys.stdout.write("  road_sign      recall %.3f precision %.3f at conf %.2f (partial labels), AP50 %.4f\n"
+                             % (rs["recall"], rs["precision"], rs["conf"], rs["ap50"] or 0.0))
+        if "beats_baseline" in evaluation:
+            sys.stdout.write("  beats the baseline on every class: %s\n" % ("yes" if evaluation["beats_baseline"]
+                                                                           else "no"))
+    logger.info("exported {}", out)
+    return 0
