@@ -52,13 +52,3 @@ def picodet416():
     d = Detector("picodet-s-416", threads=2)
     yield d
     d.close()
-
-
-def run_cli(*args, **kw):
-    """Run `python -m trafficpipe ARGS` in a subprocess; returns CompletedProcess with text stdout/stderr."""
-    import subprocess
-    env = dict(os.environ)
-    env.update(kw.pop("env", {}))
-    return subprocess.run([sys.executable, "-m", "trafficpipe"] + [str(a) for a in args], cwd=kw.pop("cwd", ROOT),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
-                          timeout=kw.pop("timeout", 300))

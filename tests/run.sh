@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 export TRAFFICPIPE_DATA="${TRAFFICPIPE_DATA:-$(cd .. && pwd)/shared}"
 test -d "$TRAFFICPIPE_DATA/models" || { echo "tests/run.sh: no shared data at $TRAFFICPIPE_DATA (set TRAFFICPIPE_DATA)" >&2; exit 1; }
 
-python -m pip install -q --disable-pip-version-check -e ".[test]" "torch==2.13.0" "onnx2torch>=1.5"
+python -m pip install -q --disable-pip-version-check -e ".[test]" "torch==2.13.0"
+python -m pip install -q --disable-pip-version-check --no-deps "onnx2torch>=1.5"  # its torchvision need is stubbed (trafficpipe/torchdeps.py)
 
 if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null; then
   echo "installing GStreamer's RTSP server (Debian) for the live tests"

@@ -119,11 +119,13 @@ def test_aggregate_takes_median_of_per_run_ratios():
 
 
 def _summary():
-    q = lambda name, wg, wp, dm, dx, dr: {"name": name, "capacity": 8, "wait_get_s": wg, "wait_put_s": wp,  # noqa
-                                           "depth_mean": dm, "depth_max": dx, "dropped": dr}
-    st = lambda w, items, frames, busy: {"workers": w, "items": items, "frames": frames, "busy_s": busy,  # noqa
-                                         "busy_fraction": busy / (2.0 * w), "ms_per_frame": busy * 1000.0 / frames,
-                                         "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}}
+    def q(name, wg, wp, dm, dx, dr):
+        return {"name": name, "capacity": 8, "wait_get_s": wg, "wait_put_s": wp, "depth_mean": dm, "depth_max": dx,
+                "dropped": dr}
+
+    def st(w, items, frames, busy):
+        return {"workers": w, "items": items, "frames": frames, "busy_s": busy, "busy_fraction": busy / (2.0 * w),
+                "ms_per_frame": busy * 1000.0 / frames, "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0}}
     return {"wall_s": 2.0,
             "stages": {"capture": st(2, 100, 100, 0.4), "preprocess": st(2, 100, 100, 0.6),
                        "infer": st(2, 50, 100, 1.6), "postprocess": st(1, 50, 100, 0.3), "write": st(1, 100, 100, 0.2)},
@@ -146,3 +148,28 @@ def test_stage_rows_map_queues_to_stages():
     assert post["wait_in_s"] == pytest.approx(0.7) and wr["wait_in_s"] == pytest.approx(1.5)
     assert wr["wait_out_s"] == 0.0
     assert inf["ms_per_frame"] == pytest.approx(16.0) and inf["frames"] == 100 and inf["items"] == 50
+
+
+def test_median_bound_comes_from_median_ceilings():
+    def run(scale, pipe_fps):
+        ceil = dict((k, {"ms_per_frame": v["ms_per_frame"] * scale, "cpu_ms_per_frame": v["cpu_ms_per_frame"] * scale,
+                         "fps": 1000.0 / (v["ms_per_frame"] * scale)}) for k, v in CEILINGS.items())
+        pipe = {"fps": pipe_fps, "stages": [{"stage": k, "workers": w} for k, w in WORKERS.items()]}
+        b = bound(ceil, WORKERS, 2)
+        return {"ceilings": ceil, "pipeline": pipe, "bound": b, "seed": {"fps": 50.0},
+                "ratios": ratios(pipe_fps, 50.0, b["fps"], ceil["capture"]["fps"])}
+    runs = [run(1.0, 100.0), run(2.0, 60.0), run(0.5, 150.0)]
+    med = aggregate_runs(runs)["median"]
+    assert med["bound"] == bound(med["ceilings"], WORKERS, 2)
+    assert med["bound"]["ms_per_frame"] == pytest.approx(9.5)  # the median ceilings are the scale-1 run's
+    assert med["ratios"]["pipeline_over_bound"] == pytest.approx(100.0 / (1000.0 / 9.5))
+
+
+def test_stage_stats_latency_apart_from_busy_time():
+    # an asynchronous stage: the thread is busy 1 ms per slot while each slot spends 20 ms in the engine
+    st = StageStats("infer")
+    for _ in range(4):
+        st.record(0.001, 2, latency=0.020)
+    s = st.summary(wall=0.1)
+    assert s["busy_s"] == pytest.approx(0.004) and s["ms_per_frame"] == pytest.approx(0.5)
+    assert s["latency_ms"]["p50"] == pytest.approx(20.0)

@@ -46,6 +46,12 @@ def test_report_has_every_field(bench):
     assert m["gpu"] is None  # a CPU engine never asks torch or pycuda
     assert {"python", "numpy", "opencv", "onnxruntime", "trafficpipe"} <= set(m["libraries"])
     assert rep["detector"]["engine"] == "onnxruntime" and rep["detector"]["precision"] == "fp32"
+    # the seed loop runs at ONNX Runtime's own defaults (every core for one run, spinning), the pipeline tuned
+    cores = int(m["cores_available"])
+    assert rep["seed_detector"]["concurrency"] == 1 and rep["seed_detector"]["spinning"] is True
+    assert rep["seed_detector"]["threads"] == cores
+    assert rep["detector"]["concurrency"] == min(2, cores) and rep["detector"]["spinning"] is False
+    assert "--seed-engine defaults" in rep["command"]
     assert len(rep["load_avg"]["start"]) == 3 and len(rep["runs"]) == 2
     assert set(rep["targets"]) == {"pipeline_over_seed", "pipeline_over_bound"}
     for t in rep["targets"].values():

@@ -6,7 +6,7 @@ import shutil
 import cv2
 import pytest
 
-from conftest import run_cli
+from cli_helpers import run_cli
 
 
 def count_frames(path):

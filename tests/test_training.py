@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from cli_helpers import run_cli
 from trafficpipe.models.classes import COCO_CLASSES, TRAFFIC_CLASSES
 from trafficpipe.paths import data_dir
 
@@ -39,8 +39,10 @@ def test_head_levels_of_the_shared_picodet():
     assert num_classes(model) == 80
     cut = training_graph(model)
     assert [o.name for o in cut.graph.output] == [lv.conv_output for lv in levels]
-    assert not any(n.op_type == "Sigmoid" and n.output[0].startswith("sigmoid_") for n in cut.graph.node
-                   if n.input[0].startswith("split_1"))
+    assert sum(n.op_type == "Sigmoid" for n in model.graph.node) == 4  # the exported scores' sigmoid ...
+    assert not any(n.op_type in ("Sigmoid", "Split", "Transpose") and n.input[0] in [lv.conv_output for lv in levels]
+                   for n in cut.graph.node)  # ... is cut off with the head's reshapes: training sees the logits
+    assert not any(n.op_type == "Sigmoid" for n in cut.graph.node)
 
 
 def test_training_package_imports_without_torch():
@@ -52,7 +54,7 @@ def test_training_package_imports_without_torch():
             "sys.exit(main(['train', %r, '--val', %r]))\n" % (TRAIN, DEV))
     proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=120)
-    assert proc.stdout.startswith("picodet_s_416_coco.onnx 60 416")
+    assert proc.stdout.startswith("picodet_s_416_coco.onnx 30 416")
     assert proc.returncode == 2, proc.stderr
     err = [l for l in proc.stderr.splitlines() if "error" in l]
     assert len(err) == 1 and "needs torch" in err[0] and "Traceback" not in proc.stderr
@@ -133,6 +135,9 @@ def test_class_targets_respect_partial_labels():
     assert torch.all(w[0, 1:5, 1] == 0)  # partial: an unlabeled object may be there, no loss
     assert torch.allclose(t[0, 1:5, 2], torch.tensor(0.25)) and torch.all(w[0, 1:5, 2] == 1)  # unlisted: teacher
     assert torch.all(w[0, 5] == 0)  # ignore region
+    t, w = class_targets(gt_index, iou, labels, state, teacher, k, ignore, partial="distill")
+    assert torch.allclose(t[0, 1:5, 1], torch.tensor(0.25)) and torch.all(w[0, 1:5, 1] == 1)  # partial: teacher
+    assert torch.allclose(t[0, 0], torch.tensor([0.0, 0.8, 0.0]))  # assigned cells keep their targets
 
 
 @needs_torch
@@ -236,3 +241,36 @@ def _adapter_input(det, image):
     buf = np.zeros((1,) + det.adapter.input_shape, np.float32)
     det.adapter.preprocess(image, buf[0])
     return buf
+
+
+@needs_torch
+def test_blend_interpolates_floating_weights_only():
+    from trafficpipe.training.export import interpolate_weights
+    ft = {"w": torch.ones(3), "n": torch.tensor(7)}
+    init = {"w": torch.zeros(3), "n": torch.tensor(1)}
+    assert torch.allclose(interpolate_weights(ft, init, 0.25)["w"], torch.full((3,), 0.25))
+    assert interpolate_weights(ft, init, 0.25)["n"].item() == 7
+    assert torch.equal(interpolate_weights(ft, init, 0.0)["w"], init["w"])
+
+
+def test_shipped_traffic_model_loads_with_its_card(dev_set):
+    """The trained model in models/weights (if the project ships one) names its 5 classes in its card, loads through
+    its alias and finds the vehicles of a dev frame of the roadside camera it was trained for."""
+    import cv2
+    from trafficpipe import Detector
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.models.registry import find_model
+    try:
+        path = find_model("trafficpipe-picodet-s-416")
+    except Exception:
+        pytest.skip("no trained traffic model shipped in trafficpipe/models/weights")
+    card = json.load(open(os.path.splitext(path)[0] + ".json"))
+    assert card["classes"] == list(TRAFFIC_CLASSES) and card["base_model"]["license"] == "Apache-2.0"
+    ds = load_dataset(dev_set).subset(source="kaggle_car_detection")
+    im = [i for i in ds.images if len(i.class_ids) >= 2][0]
+    with Detector("trafficpipe-picodet-s-416", threads=2) as det:
+        assert det.adapter.model_classes == TRAFFIC_CLASSES and det.family == "picodet"
+        dets = det.detect(cv2.imread(im.path))
+    from trafficpipe.models.nms import box_iou
+    cars = dets.boxes[dets.class_ids == 0]
+    assert len(cars) and (box_iou(im.boxes.astype(np.float32), cars).max(1) > 0.5).all()

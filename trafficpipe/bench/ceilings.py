@@ -58,25 +58,32 @@ def _combine(parts, frames):
             "loop_wall_s": sum(p.wall for p in parts), "parts": [p.stats.name for p in parts]}
 
 
-def decode_frames(uri, max_frames):
-    # type: (str, int) -> tuple
-    """Decode up to `max_frames` frames of `uri` into memory: (source, images, pts, StageClock)."""
+def decode_frames(uri, max_frames, keep=True):
+    # type: (str, int, bool) -> tuple
+    """Decode up to `max_frames` frames of `uri`: (source, images, pts, StageClock); images only when `keep`.
+
+    The timed decode-only pass keeps nothing (as in the pipeline, decoded frames are freed and their memory reused):
+    keeping hundreds of fresh 2.7 MB frames would time first-touch page faults, not decoding.
+    """
     src = open_source(uri)
     images, pts = [], []
     clock = time.perf_counter
     timer = StageClock("capture")
+    n = 0
     try:
         with timer:
             record = timer.stats.record
-            while max_frames is None or len(images) < max_frames:
+            while max_frames is None or n < max_frames:
                 t0 = clock()
                 got = src.read()
                 t1 = clock()
                 if got is None:
                     break
                 record(t1 - t0)
-                images.append(got[0])
-                pts.append(got[1])
+                n += 1
+                if keep:
+                    images.append(got[0])
+                    pts.append(got[1])
     finally:
         src.close()
     return src, images, pts, timer
@@ -84,12 +91,14 @@ def decode_frames(uri, max_frames):
 
 def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out_dir=None, warmup=2):
     # type: (str, object, int, int, tuple, str, int) -> tuple
-    """Each stage alone on the same frames: ({stage: result}, {stage: durations in ms}) .
+    """Each stage alone on the same frames: ({stage: result}, {stage: latencies in ms}).
 
-    Stages: capture (decode), preprocess, infer (slots of `batch` frames, two in flight like the pipeline),
-    postprocess, draw and write (the sinks of `outputs` under `out_dir`); "encode" = draw + write per frame.
+    Stages: capture (decode only, a pass of its own), preprocess, infer (slots of `batch` frames, two in flight like
+    the pipeline), postprocess, draw and write (the sinks of `outputs` under `out_dir`); "encode" = draw + write per
+    frame.
     """
-    src, images, pts, decode = decode_frames(uri, max_frames)
+    _, _, _, decode = decode_frames(uri, max_frames, keep=False)  # timed
+    src, images, pts, _ = decode_frames(uri, max_frames)  # the frames every later stage works on
     n = len(images)
     results = {"capture": decode.result()}
     raw = {"capture": [d * 1000.0 for d in decode.stats.durations]}
@@ -136,15 +145,11 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
                 slot.size = min(batch, n - j * batch)
                 t0 = clock()
                 ctx.submit(slot)
-                inflight.append(clock() - t0)
+                inflight.append((t0, clock() - t0))
                 if ctx.pending() >= depth:
-                    t0 = clock()
-                    done = ctx.collect()
-                    record(inflight.pop(0) + clock() - t0, done.size)
+                    _collect(ctx, inflight, record, clock)
             while ctx.pending():
-                t0 = clock()
-                done = ctx.collect()
-                record(inflight.pop(0) + clock() - t0, done.size)
+                _collect(ctx, inflight, record, clock)
         results["infer"] = infer.result()
 
         # outputs still in the ring after inference, with the metas of the frames they came from
@@ -205,10 +210,20 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
     results["ring_slots"] = k
     for c in (pre, infer, post) + ((draw, write) if sinks else ()):
         if c.stats.durations:
-            raw[c.stats.name] = [d * 1000.0 for d in c.stats.durations]
+            raw[c.stats.name] = [d * 1000.0 for d in c.stats.latencies]
     if sinks:
         raw["encode"] = [sum(v) * 1000.0 for v in zip(*[p.stats.durations for p in parts])]
     return results, raw
+
+
+def _collect(ctx, inflight, record, clock):
+    """Collect the oldest slot in flight, as the pipeline's inference stage does: busy = submit + collect time,
+    latency = submit to collected."""
+    t0 = clock()
+    done = ctx.collect()
+    t1 = clock()
+    submitted, submit_s = inflight.pop(0)
+    record(submit_s + t1 - t0, done.size, t1 - submitted)
 
 
 def _nbytes(spec):

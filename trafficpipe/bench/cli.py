@@ -26,7 +26,8 @@ def add_parser(sub):
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
         description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
                     "frames (decode, preprocess, infer, postprocess, encode = draw + write), (2) the seed loop (the "
-                    "course notebook's one-thread read -> preprocess -> infer -> postprocess -> draw -> write), (3) the "
+                    "course notebook's one-thread read -> preprocess -> infer -> postprocess -> draw -> write), "
+                    "(3) the "
                     "threaded pipeline. Reports per-stage latency p50/p95/p99, busy fraction, queue waits, depth and "
                     "drops, end-to-end fps and capture->write latency, the bound = max(slowest stage's time per frame, "
                     "CPU work per frame / cores) and the ratios pipeline/seed and pipeline/bound, with the machine. "
@@ -48,6 +49,12 @@ def add_parser(sub):
     g.add_argument("--streams", default=None, metavar="N,N,...",
                    help="multi-source mode: also run the pipeline on the same file opened N times as N sources, for "
                         "each N (e.g. 1,2,4), reporting aggregate fps, scaling and per-source latency")
+    g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
+                   help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
+                        "course notebook's session had them (every core for one run at a time, spinning threads), so "
+                        "the pipeline is compared with the seed loop at its best; 'same' = the pipeline's engine "
+                        "(with ONNX Runtime: one thread per run, two runs in flight). GPU engines always use 'same' "
+                        "(default %(default)s)")
     g.add_argument("--warmup", type=int, default=10, help="untimed inferences before measuring (default %(default)s)")
     g.add_argument("--out", default=None, metavar="DIR",
                    help="keep what the runs write in DIR (default: a temporary folder, removed)")
@@ -57,6 +64,8 @@ def add_parser(sub):
     g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--decode-workers", type=int, default=1,
+                   help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
     g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
     return p
@@ -69,8 +78,9 @@ def command_line(args, source):
              "--precision", args.precision, "--threads", str(args.threads), "--frames", str(args.frames),
              "--repeat", str(args.repeat), "--output", args.output, "--batch", str(args.batch),
              "--contexts", str(args.contexts), "--preprocess-workers", str(args.preprocess_workers),
-             "--postprocess-workers", str(args.postprocess_workers), "--writers", str(args.writers),
-             "--queue-size", str(args.queue_size), "--warmup", str(args.warmup)]
+             "--postprocess-workers", str(args.postprocess_workers), "--decode-workers", str(args.decode_workers),
+             "--writers", str(args.writers),
+             "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup)]
     if args.model is None:
         parts[3:5] = []
     if args.streams:
@@ -91,7 +101,8 @@ def run(args):
         raise TrafficpipeError("--frames must be at least 1")
     if args.repeat < 1:
         raise TrafficpipeError("--repeat must be at least 1")
-    for opt in ("batch", "contexts", "preprocess_workers", "postprocess_workers", "writers", "queue_size"):
+    for opt in ("batch", "contexts", "preprocess_workers", "postprocess_workers", "decode_workers", "writers",
+                "queue_size"):
         if getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
     if args.plot:
@@ -101,15 +112,21 @@ def run(args):
             raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
     cfg = BenchConfig(source, frames=args.frames, repeat=args.repeat, batch=args.batch, contexts=args.contexts,
                       preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                      writers=args.writers, queue_size=args.queue_size, output=args.output, streams=streams,
-                      warmup=args.warmup, out_dir=args.out)
+                      decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
+                      output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out)
     from ..sources.factory import open_source
     open_source(source).close()  # a bad source fails in one line before the model loads
     detector = make_detector(args)
+    seed_detector = None
     try:
-        report, raw = run_bench(cfg, detector, command_line(args, source))
+        if args.seed_engine == "defaults" and detector.engine.name == "onnxruntime":
+            seed_detector = make_detector(args, engine="onnxruntime", threads=args.threads, concurrency=1,
+                                          spinning=True)
+        report, raw = run_bench(cfg, detector, command_line(args, source), seed_detector)
     finally:
         detector.close()
+        if seed_detector is not None:
+            seed_detector.close()
     sys.stdout.write(format_report(report))
     if args.json:
         write_json(report, args.json)

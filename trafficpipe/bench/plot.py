@@ -1,4 +1,4 @@
-"""`--plot`: per-stage latency distributions and a short timeline of frames through the pipeline (matplotlib, lazily)."""
+"""`--plot`: per-stage latency distributions and a short timeline of frames through the pipeline (matplotlib)."""
 from ..errors import TrafficpipeError
 from .report import STAGES
 
@@ -34,7 +34,8 @@ def plot_report(report, raw, path):
 
 
 def _latencies(ax, raw):
-    groups = (("ceiling", raw.get("ceilings", {})), ("seed", raw.get("seed", {})), ("pipeline", raw.get("pipeline", {})))
+    groups = (("ceiling", raw.get("ceilings", {})), ("seed", raw.get("seed", {})),
+              ("pipeline", raw.get("pipeline", {})))
     data, labels, colors = [], [], []
     names = ("capture", "preprocess", "infer", "postprocess", "draw", "write")
     for name in names:

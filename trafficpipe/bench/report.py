@@ -175,7 +175,8 @@ def aggregate_runs(runs):
     # type: (list) -> dict
     """{"median": element-wise median of the runs, "spread": {headline: spread(...)}} over repeated runs.
 
-    Ratios are medians of the per-run ratios (each measured within one repeat), not ratios of medians.
+    Ratios are medians of the per-run ratios (each measured within one repeat), not ratios of medians; the median
+    bound is computed from the median ceilings.
     """
     spreads = {}
     for name, path in HEADLINES:
@@ -186,7 +187,19 @@ def aggregate_runs(runs):
     for i, s in enumerate(runs[0].get("streams", [])):
         vals = [r["streams"][i]["fps"] for r in runs if len(r.get("streams", [])) > i]
         spreads["streams_%d_fps" % s["n"]] = spread(vals)
-    return {"median": median_tree(runs), "spread": spreads}
+    med = median_tree(runs)
+    if all("cores" in r.get("bound", {}) and "ceilings" in r and "pipeline" in r for r in runs):
+        # one consistent bound from the median ceilings (field-wise medians of bounds need not agree with each other)
+        cores = runs[0]["bound"]["cores"]
+        med["bound"] = bound(med["ceilings"], stage_workers(med["pipeline"]), cores)
+        for s in med.get("streams", []):
+            s["bound"] = bound(med["ceilings"], stage_workers(s), cores)
+    return {"median": med, "spread": spreads}
+
+
+def stage_workers(pipe):
+    """{stage: threads} of a pipeline result."""
+    return dict((r["stage"], r["workers"]) for r in pipe.get("stages", []))
 
 
 # -- terminal table ---------------------------------------------------------------------------------------------------
@@ -203,6 +216,15 @@ def _fmt_table(header, rows):
     def line(cells):
         return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _engine_text(d):
+    """"onnxruntime fp32, 1 thread x 2 runs" style summary of a detector's describe()."""
+    text = "%s %s" % (d.get("engine"), d.get("precision"))
+    if "threads" in d:
+        text += ", %s thread(s) x %s run(s)%s" % (d["threads"], d.get("concurrency", 1),
+                                                  ", spinning" if d.get("spinning") else "")
+    return text
 
 
 def format_report(report):
@@ -238,8 +260,9 @@ def format_report(report):
     seed = med["seed"]
     rows = [[name, "%.2f" % s["latency_ms"]["p50"], "%.2f" % s["latency_ms"]["p95"], "%.2f" % s["latency_ms"]["p99"],
              "%.2f" % s["ms_per_frame"], "%.0f%%" % (100 * s["busy_fraction"])] for name, s in seed["stages"].items()]
-    out.append("seed loop (one thread: read -> preprocess -> infer -> postprocess -> draw -> write): %.1f fps%s"
-               % (seed["fps"], _pm(spreads, "seed_fps")))
+    sd = report.get("seed_detector") or det
+    out.append("seed loop (one thread: read -> preprocess -> infer -> postprocess -> draw -> write): %.1f fps%s   "
+               "[engine: %s]" % (seed["fps"], _pm(spreads, "seed_fps"), _engine_text(sd)))
     out.append(_fmt_table(["stage", "p50 ms", "p95 ms", "p99 ms", "ms/frame", "share"], rows))
     out.append("")
     pipe = med["pipeline"]
@@ -251,8 +274,9 @@ def format_report(report):
                      "%.2f" % r["wait_in_s"], "%.2f" % r["wait_out_s"],
                      "%.1f/%d" % (r["queue_depth_mean"], r["queue_depth_max"]), r["dropped"]])
     out.append("pipeline (threads joined by bounded queues): %.1f fps%s; capture->write latency p50 %.1f ms, "
-               "p99 %.1f ms" % (pipe["fps"], _pm(spreads, "pipeline_fps"), pipe["latency_ms"]["p50"],
-                                pipe["latency_ms"]["p99"]))
+               "p99 %.1f ms   [engine: %s]"
+               % (pipe["fps"], _pm(spreads, "pipeline_fps"), pipe["latency_ms"]["p50"], pipe["latency_ms"]["p99"],
+                  _engine_text(det)))
     out.append(_fmt_table(["stage", "threads", "p50 ms", "p95 ms", "p99 ms", "ms/frame", "busy", "wait in s",
                            "wait out s", "in-queue mean/max", "drops"], rows))
     out.append("")

@@ -12,7 +12,7 @@ from ..sources.base import source_name
 from .ceilings import measure_ceilings
 from ..cpu import cores_available
 from .machine import describe_machine, load_avg
-from .report import STAGES, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
+from .report import STAGES, stage_workers, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
 from .seed import run_seed_loop
 
 OUTPUTS = {"video": ("video",), "jsonl": ("jsonl",), "none": ()}
@@ -23,7 +23,8 @@ class BenchConfig(object):
     """What to measure: source, frame limit, repeats, pipeline options and the multi-source counts."""
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
-                 writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24):
+                 writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
+                 decode_workers=1):
         self.source = source
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
@@ -32,6 +33,7 @@ class BenchConfig(object):
         self.preprocess_workers = max(1, int(preprocess_workers))
         self.postprocess_workers = max(1, int(postprocess_workers))
         self.writers = max(1, int(writers))
+        self.decode_workers = max(1, int(decode_workers))
         self.queue_size = max(1, int(queue_size))
         self.output = output
         self.streams = [int(n) for n in streams]
@@ -92,7 +94,7 @@ def run_pipeline(uris, detector, cfg, out_dir):
     pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
                     batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
-                    max_frames=cfg.frames, on_frame=log)
+                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers)
     c0 = time.process_time()
     summary = pipe.run()
     cpu = time.process_time() - c0
@@ -109,13 +111,13 @@ def run_pipeline(uris, detector, cfg, out_dir):
     return result, log, pipe
 
 
-def _workers(pipe_result):
-    return dict((r["stage"], r["workers"]) for r in pipe_result["stages"])
+def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
+    # type: (str, object, BenchConfig, str, int, object) -> tuple
+    """One repeat: ceilings, seed loop and pipeline (their order alternates between repeats), then the streams.
 
-
-def run_once(uri, detector, cfg, out_dir, index=0):
-    # type: (str, object, BenchConfig, str, int) -> tuple
-    """One repeat: ceilings, seed loop and pipeline (their order alternates between repeats), then the streams."""
+    The seed loop runs on `seed_detector` where given (the same model with the engine's own defaults), else on
+    `detector`.
+    """
     run = {"load_avg": load_avg()}
     cores = cores_available()
     raw = {}
@@ -126,18 +128,19 @@ def run_once(uri, detector, cfg, out_dir, index=0):
 
     def seed():
         logger.info("repeat {}: seed loop", index + 1)
-        run["seed"], raw["seed"] = run_seed_loop(uri, detector, cfg.outputs, os.path.join(out_dir, "seed"), cfg.frames)
+        run["seed"], raw["seed"] = run_seed_loop(uri, seed_detector or detector, cfg.outputs,
+                                                 os.path.join(out_dir, "seed"), cfg.frames)
 
     def pipeline():
         logger.info("repeat {}: pipeline", index + 1)
         run["pipeline"], log, pipe = run_pipeline([uri], detector, cfg, os.path.join(out_dir, "pipeline"))
-        raw["pipeline"] = dict((st.name, [d * 1000.0 for d in st.stats.durations]) for st in pipe.stages)
+        raw["pipeline"] = dict((st.name, [d * 1000.0 for d in st.stats.latencies]) for st in pipe.stages)
         raw["timeline"] = log.sample(cfg.timeline_frames)
 
     for step in ((seed, pipeline) if index % 2 == 0 else (pipeline, seed)):
         step()
     run["frames"] = run["pipeline"]["frames"]
-    run["bound"] = bound(ceilings, _workers(run["pipeline"]), cores)
+    run["bound"] = bound(ceilings, stage_workers(run["pipeline"]), cores)
     run["ratios"] = ratios(run["pipeline"]["fps"], run["seed"]["fps"], run["bound"]["fps"],
                            ceilings["capture"]["fps"])
     streams = []
@@ -149,7 +152,7 @@ def run_once(uri, detector, cfg, out_dir, index=0):
             base = res["fps"]
         res["n"] = n
         res["fps_per_source"] = res["fps"] / n
-        res["bound"] = bound(ceilings, _workers(res), cores)
+        res["bound"] = bound(ceilings, stage_workers(res), cores)
         res["pipeline_over_bound"] = res["fps"] / res["bound"]["fps"] if res["bound"]["fps"] else 0.0
         streams.append(res)
     for res in streams:
@@ -159,18 +162,21 @@ def run_once(uri, detector, cfg, out_dir, index=0):
     return run, raw
 
 
-def run_bench(cfg, detector, command=None):
-    # type: (BenchConfig, object, str) -> tuple
-    """Run `cfg.repeat` repeats with `detector`: (report dict ready for JSON, raw samples of the last repeat for plots)."""
+def run_bench(cfg, detector, command=None, seed_detector=None):
+    # type: (BenchConfig, object, str, object) -> tuple
+    """Run `cfg.repeat` repeats with `detector` (the seed loop on `seed_detector` where given): (report dict ready
+    for JSON, raw samples of the last repeat for plots)."""
     out_dir = cfg.out_dir or tempfile.mkdtemp(prefix="trafficpipe-bench-")
     engine_name = detector.engine.name
     started = load_avg()
     runs = []
     raw = {}
     try:
-        _warm_up(cfg.source, detector, cfg.warmup)
+        for det in (detector, seed_detector):
+            if det is not None:
+                _warm_up(cfg.source, det, cfg.warmup)
         for r in range(cfg.repeat):
-            run, raw = run_once(cfg.source, detector, cfg, out_dir, r)
+            run, raw = run_once(cfg.source, detector, cfg, out_dir, r, seed_detector)
             runs.append(run)
     finally:
         if not cfg.out_dir:
@@ -183,6 +189,7 @@ def run_bench(cfg, detector, command=None):
         "config": cfg.to_dict(),
         "machine": describe_machine(engine_name, detector.describe().get("gpu")),
         "detector": detector.describe(),
+        "seed_detector": (seed_detector or detector).describe(),
         "load_avg": {"start": started, "end": load_avg()},
         "runs": runs,
         "median": agg["median"],

@@ -23,14 +23,8 @@ _ONNX_TYPES = {1: "float32", 10: "float16", 11: "float64", 2: "uint8", 3: "int8"
 
 def import_onnx2torch():
     """The onnx2torch.convert function; EngineError (one line) where it cannot be imported."""
-    try:
-        from onnx2torch import convert
-    except ImportError as e:
-        name = getattr(e, "name", None) or ""
-        if name and not name.startswith("onnx2torch"):
-            raise EngineError("onnx2torch needs %s, which is not installed: pip install %s" % (name, name))
-        raise EngineError("onnx2torch is not installed: pip install onnx2torch")
-    return convert
+    from ..torchdeps import import_onnx2torch as _import
+    return _import().convert
 
 
 def _specs(values, batch_dynamic):

@@ -12,13 +12,14 @@ ADAPTERS = {
     "yolox": YoloxAdapter,
 }
 
-DEFAULT_MODEL = "picodet_s_416_coco.onnx"
+DEFAULT_MODEL = "trafficpipe_picodet_s_416.onnx"  # fine-tuned on traffic-train; beats the COCO mapping on traffic-dev
 
 #: Short names accepted by --model.
 ALIASES = {
     "picodet-s-416": "picodet_s_416_coco.onnx",
     "picodet-s-320": "picodet_s_320_coco.onnx",
     "yolox-nano": "yolox_nano_416.onnx",
+    "trafficpipe-picodet-s-416": "trafficpipe_picodet_s_416.onnx",  # fine-tuned on traffic-train (models/weights)
 }
 
 

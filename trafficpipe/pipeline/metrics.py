@@ -14,7 +14,9 @@ def percentiles(values, qs=(50, 95, 99)):
 class StageStats(object):
     """Work done by one stage: a duration per work item (a frame, or a batch slot) and the frames it covered.
 
-    `record` is called from the stage's worker threads; list.append is atomic under the GIL.
+    `durations` are the stage thread's busy time per item; `latencies` the time each item spent in the stage, which
+    differs where the stage hands work to an asynchronous engine (inference: submit to collected, other slots' runs
+    overlapping). `record` is called from the stage's worker threads; list.append is atomic under the GIL.
     """
 
     def __init__(self, name, workers=1):
@@ -22,16 +24,21 @@ class StageStats(object):
         self.workers = workers
         self.durations = []  # type: list
         self.frames = []  # type: list
+        self.latencies = []  # type: list
 
-    def record(self, seconds, frames=1):
+    def record(self, seconds, frames=1, latency=None):
+        """One work item: `seconds` of this thread's time covering `frames` frames (`latency`: time in the stage,
+        when it differs from `seconds`)."""
         self.durations.append(seconds)
         self.frames.append(frames)
+        self.latencies.append(seconds if latency is None else latency)
 
     def summary(self, wall):
         # type: (float) -> dict
+        """Items, frames, busy time and fraction (of wall x workers), busy ms per frame, latency per item."""
         busy = float(sum(self.durations))
         n_frames = int(sum(self.frames))
-        per_item = percentiles([d * 1000.0 for d in self.durations])
+        per_item = percentiles([d * 1000.0 for d in self.latencies])
         return {"workers": self.workers, "items": len(self.durations), "frames": n_frames, "busy_s": busy,
                 "busy_fraction": busy / (wall * self.workers) if wall > 0 else 0.0,
                 "ms_per_frame": busy * 1000.0 / n_frames if n_frames else 0.0,

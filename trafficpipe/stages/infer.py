@@ -46,7 +46,8 @@ class InferStage(Stage):
         t0 = clock()
         slot = ctx.collect()
         t1 = clock()
-        record((slot.t_done - slot.t_submit) + (t1 - t0), slot.size)  # one item per slot: submit + collect time
+        # one item per slot: this thread's submit + collect time; its latency runs from submit to collected
+        record((slot.t_done - slot.t_submit) + (t1 - t0), slot.size, t1 - slot.t_submit)
         slot.t_done = t1
         for f in slot.frames:
             f.t["infer"] = (slot.t_submit, t1)

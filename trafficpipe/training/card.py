@@ -4,6 +4,8 @@ import json
 import os
 import time
 
+import numpy as np
+
 from ..engines.onnx_graph import file_sha256
 from ..models.model_card import card_path
 
@@ -20,9 +22,9 @@ METHOD = {
     "assignment": "SimOTA (YOLOX / PP-PicoDet): candidates inside the box or within 2.5 strides of its centre, "
                   "cost = class BCE at IoU quality + 3 * -log IoU, dynamic k = floor(sum of the 10 best IoUs)",
     "losses": "quality focal loss (beta 2) on class scores + 2 * GIoU + 0.25 * distribution focal loss on boxes",
-    "partial_labels": "unassigned cells: exhaustive class -> negative; partial class -> no loss; class not labeled "
-                      "on the image -> distilled towards the frozen COCO model's score; ignore regions and boxes "
-                      "cut by the crop -> no loss",
+    "partial_labels": "unassigned cells: exhaustive class -> negative; partial class -> target = the frozen COCO "
+                      "model's score (distill; with --partial mask: no loss); class not labeled on the image -> "
+                      "target = the frozen COCO model's score; ignore regions and boxes cut by the crop -> no loss",
     "head_init": "class rows of the 4 head convolutions from COCO rows: vehicle = car, pedestrian = person, "
                  "bicycle = mean(bicycle, motorcycle), road_sign = stop sign, traffic_light = traffic light",
     "weights": "exponential moving average of the weights, best validation epoch",
@@ -59,19 +61,29 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
         "base_model": base,
         "license": "Apache-2.0 (fine-tuned from the Apache-2.0 base model)",
         "created": time.strftime("%Y-%m-%d"),
-        "method": METHOD,
+        "method": dict(METHOD),
     }
+    partial = ((summary or {}).get("config") or {}).get("partial")
+    if partial == "mask":
+        card["method"]["partial_labels"] = ("unassigned cells: exhaustive class -> negative; partial class -> no "
+                                            "loss; class not labeled on the image -> target = the frozen COCO "
+                                            "model's score; ignore regions and boxes cut by the crop -> no loss")
     if train_facts:
         card["data"] = {"train": train_facts, "validation": val_facts}
     if summary:
         cfg = summary.get("config", {})
+        hist = summary.get("history") or []
+        steady = [h["train_s"] for h in hist[1:]]  # epoch 1 carries start-up costs (workers, CUDA, cuDNN)
         card["training"] = {
             "epochs_run": summary.get("epochs_run"), "epochs_planned": cfg.get("epochs"),
             "best_epoch": (summary.get("best") or {}).get("epoch"), "batch": cfg.get("batch"),
             "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "weight_decay": cfg.get("weight_decay"),
             "imgsz": cfg.get("imgsz"), "augmentation": cfg.get("augment"), "device": summary.get("device"),
-            "train_s_per_epoch": summary.get("train_s_per_epoch"),
-            "epoch_s_with_validation": summary.get("epoch_s_with_val"), "total_s": summary.get("total_s"),
+            "train_s_per_epoch": round(float(np.median(steady)), 2) if steady else summary.get("train_s_per_epoch"),
+            "epoch_s_with_validation": round(float(np.median([h["epoch_s"] for h in hist[1:]])), 2) if steady
+            else summary.get("epoch_s_with_val"),
+            "first_epoch_s": hist[0]["epoch_s"] if hist else None, "total_s": summary.get("total_s"),
+            "partial_labels": cfg.get("partial"),
             "validation_at_best_epoch": (summary.get("best") or {}).get("val"),
         }
     if evaluation:
@@ -123,8 +135,15 @@ def render_markdown(card):
         lines += ["## Training", "",
                   "- Epochs: %s run (best: %s), batch %s, %s lr %s, input %s" % (
                       t["epochs_run"], t["best_epoch"], t["batch"], t["optimizer"], t["lr"], t["imgsz"]),
-                  "- Time per epoch: %ss of training, %ss with validation, %ss in all, on %s" % (
-                      t["train_s_per_epoch"], t["epoch_s_with_validation"], t["total_s"], t["device"]), ""]
+                  "- Time per epoch (median, after the first): %ss of training, %ss with validation; first epoch "
+                  "%ss (start-up); %ss in all, on %s" % (t["train_s_per_epoch"], t["epoch_s_with_validation"],
+                                                         t.get("first_epoch_s"), t["total_s"], t["device"])]
+        if t.get("blend") is not None and t["blend"] < 1.0:
+            lines.append("- Exported as a weight-space blend: %.2f * trained (epoch %s) + %.2f * initial weights"
+                         % (t["blend"], t.get("checkpoint_epoch"), 1 - t["blend"]))
+        if t.get("note"):
+            lines.append("- %s" % t["note"])
+        lines.append("")
     lines += ["## Method", ""] + ["- %s: %s" % (k.replace("_", " ").capitalize(), v)
                                   for k, v in card["method"].items()] + [""]
     e = card.get("evaluation")

@@ -17,14 +17,14 @@ def add_parser(sub):
     p.add_argument("--base", default="picodet_s_416_coco.onnx",
                    help="pretrained PicoDet ONNX: path, file name in the model folders or alias (default %(default)s)")
     p.add_argument("--val", default=None, metavar="DATASET", help="validation set folder (e.g. ../shared/data/traffic-dev)")
-    p.add_argument("--epochs", type=int, default=60, help="epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs (default %(default)s)")
     p.add_argument("--imgsz", type=int, default=416, help="input size; must match the base model (default %(default)s)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
     p.add_argument("--name", default="trafficpipe_picodet_s_416", help="exported model name (default %(default)s)")
     p.add_argument("--batch", type=int, default=32, help="images per step (default %(default)s)")
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=0.01, help="weight decay (default %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps (default %(default)s)")
     p.add_argument("--workers", type=int, default=4, help="data-loading processes (default %(default)s)")
@@ -35,9 +35,10 @@ def add_parser(sub):
     p.add_argument("--no-distill", dest="distill", action="store_false",
                    help="mask the loss of classes an image does not label at all, instead of distilling the base "
                         "model's scores there")
-    p.add_argument("--partial", default="mask", choices=("mask", "distill"),
-                   help="unassigned cells of a class an image labels only partly: mask = no loss (default), "
-                        "distill = the base model's score as target")
+    p.add_argument("--partial", default="distill", choices=("mask", "distill"),
+                   help="unassigned cells of a class an image labels only partly: distill = the base model's score "
+                        "as target (default: unlabeled objects the base model sees are not negatives, background "
+                        "stays background), mask = no loss there")
     p.add_argument("--max-images", type=int, default=0, help="train on the first N images only (smoke runs)")
     p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -50,7 +51,7 @@ def run(args):
         import torch  # noqa: F401
         from .trainer import TrainConfig, train
     except ImportError as e:
-        from .deps import INSTALL_HINT
+        from ..torchdeps import INSTALL_HINT
         raise TrafficpipeError("trafficpipe train needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..models.classes import TRAFFIC_CLASSES
 from .augment import AugmentConfig, augment, plain
-from .losses import EXHAUSTIVE, PARTIAL, UNLISTED
+from .label_state import EXHAUSTIVE, PARTIAL, UNLISTED
 
 
 def class_state(im, num_classes=len(TRAFFIC_CLASSES)):

@@ -96,3 +96,16 @@ def export_onnx(net, base_path, out_path, classes, metadata=None):
     onnx.save(model, tmp)
     os.replace(tmp, out_path)
     return out_path
+
+
+def interpolate_weights(finetuned, initial, alpha):
+    # type: (dict, dict, float) -> dict
+    """Weight-space ensemble (WiSE-FT, Wortsman et al. 2022): alpha * fine-tuned + (1 - alpha) * initial, for every
+    floating-point tensor of two state_dicts of the same network. alpha 1 = the fine-tuned model; smaller alphas keep
+    more of the base model's behaviour where the training data did not cover the test conditions."""
+    out = {}
+    for k, v in initial.items():
+        w = finetuned[k]
+        out[k] = (alpha * w.float() + (1 - alpha) * v.float()).to(v.dtype) if v.dtype.is_floating_point else w
+    return out
+

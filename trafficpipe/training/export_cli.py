@@ -24,6 +24,10 @@ def add_parser(sub):
                    help="also score this (COCO) model on --eval and record whether the export beats it per class")
     p.add_argument("--summary", default=None, help="summary.json of the training run (default: beside the "
                                                    "checkpoint) for the card's training facts")
+    p.add_argument("--blend", type=float, default=1.0, metavar="ALPHA",
+                   help="weight-space ensemble with the base model (WiSE-FT): ALPHA * trained + (1 - ALPHA) * initial "
+                        "weights; 1 = the trained weights as they are (default)")
+    p.add_argument("--note", default=None, help="a line for the card's training section (e.g. how the GPU was shared)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
     return p
 
@@ -35,7 +39,7 @@ def run(args):
         from .export import export_onnx
         from .network import build_network
     except ImportError as e:
-        from .deps import INSTALL_HINT
+        from ..torchdeps import INSTALL_HINT
         raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model
@@ -52,10 +56,17 @@ def run(args):
         raise TrafficpipeError("%s is not a trafficpipe checkpoint (no state_dict/classes)" % args.checkpoint)
     base = find_model(args.base or ckpt.get("base"))
     classes = tuple(ckpt["classes"])
+    if not 0.0 <= args.blend <= 1.0:
+        raise TrafficpipeError("--blend must lie in [0, 1], got %s" % args.blend)
     net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
-    net.load_state_dict(ckpt["state_dict"])
+    state = ckpt["state_dict"]
+    if args.blend < 1.0:
+        from .export import interpolate_weights
+        state = interpolate_weights(state, net.state_dict(), args.blend)
+    net.load_state_dict(state)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "trafficpipe_picodet_s_416.onnx")
-    meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch"))}
+    meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
+            "trafficpipe.blend": str(args.blend)}
     export_onnx(net, base, out, classes, meta)
     summary = None
     spath = args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "summary.json")
@@ -78,6 +89,14 @@ def run(args):
             evaluation = compare(evaluation, evaluate_model(find_model(args.baseline), args.eval,
                                                             threads=args.threads))
     card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"))
+    card.setdefault("training", {})
+    card["training"]["checkpoint_epoch"] = ckpt.get("epoch")
+    card["training"]["blend"] = args.blend
+    if args.blend < 1.0:
+        card["method"]["blend"] = ("weight-space ensemble with the base model (WiSE-FT, Wortsman et al. 2022): "
+                                   "%.2f * fine-tuned + %.2f * initial weights" % (args.blend, 1 - args.blend))
+    if args.note:
+        card["training"]["note"] = args.note
     paths = write_card(card, out)
     sys.stdout.write("wrote %s, %s\n" % (out, ", ".join(paths)))
     if evaluation:

@@ -1,6 +1,8 @@
 """Scoring a trained model the way `trafficpipe eval` does, plus the road-sign figures that eval cannot give
 (road signs are labeled only partly: scored on the images that have sign labels, labels taken as complete, so
 recall is exact and precision a lower bound)."""
+import os
+
 from ..eval.dataset import Dataset, ImageAnnotation, load_dataset
 from ..eval.scoring import score_detections
 from ..models.classes import TRAFFIC_CLASSES
@@ -45,7 +47,8 @@ def evaluate_model(model, dataset_dir, conf=0.001, iou=0.45, engine="onnxruntime
     dataset = load_dataset(dataset_dir)
     with Detector(model=model, engine=engine, conf=conf, iou=iou, threads=threads) as det:
         res = evaluate(dataset, det)
-    out = {"tool": "trafficpipe eval (trafficpipe.eval.evaluate)", "model": det.model_path, "dataset": dataset.name,
+    out = {"tool": "trafficpipe eval (trafficpipe.eval.evaluate)", "model": os.path.basename(det.model_path),
+           "dataset": dataset.name,
            "images": len(dataset), "engine": engine, "conf": conf, "iou": iou, "map50": res.map50,
            "classes": {name: {"ap50": r.ap50, "ap": r.ap, "gt": r.gt, "images": r.images}
                        for name, r in res.classes.items()},

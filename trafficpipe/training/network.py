@@ -16,7 +16,7 @@ from torch import nn
 from ..engines.onnx_graph import cleaned_model_path, load_onnx
 from ..errors import ModelError
 from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
-from .deps import import_onnx2torch
+from ..torchdeps import import_onnx2torch
 from .picodet_graph import BINS, BOX_CHANNELS, head_levels, num_classes, training_graph
 
 STRIDES = (8, 16, 32, 64)

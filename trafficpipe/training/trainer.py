@@ -25,9 +25,9 @@ from .network import build_network, decode_boxes, normalize
 class TrainConfig(object):
     """Hyper-parameters of one training run (see `trafficpipe train --help`)."""
 
-    def __init__(self, epochs=60, batch=32, imgsz=416, optimizer="adamw", lr=1e-3, weight_decay=0.01,
+    def __init__(self, epochs=30, batch=32, imgsz=416, optimizer="adamw", lr=3e-4, weight_decay=0.01,
                  warmup_steps=100, final_lr=0.02, ema_decay=0.999, ema_tau=200, workers=4, time_budget=0.0,
-                 trainable="all", max_images=0, val_limit=0, distill=True, partial="mask", seed=0, grad_clip=10.0,
+                 trainable="all", max_images=0, val_limit=0, distill=True, partial="distill", seed=0, grad_clip=10.0,
                  augment=None):
         self.epochs = int(epochs)
         self.batch = int(batch)
@@ -146,8 +146,8 @@ def _loader(samples, weights, cfg, device):
     sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(samples), replacement=True,
                                     generator=gen)
     kw = {}
-    if cfg.workers > 0:
-        kw = {"persistent_workers": True, "prefetch_factor": 4}
+    if cfg.workers > 0:  # spawned, not forked: a fork after torch/OpenCV started their thread pools can hang
+        kw = {"persistent_workers": True, "prefetch_factor": 4, "multiprocessing_context": "spawn"}
     return DataLoader(samples, batch_size=min(cfg.batch, len(samples)), sampler=sampler, num_workers=cfg.workers,
                       collate_fn=collate, drop_last=True, pin_memory=device.type == "cuda",
                       worker_init_fn=_worker_init, **kw)
@@ -270,26 +270,33 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     ema.module.load_state_dict(ckpt["state_dict"])
     meta = {"trafficpipe.base": os.path.basename(base_path), "trafficpipe.epoch": str(best["epoch"])}
     export_onnx(ema.module.cpu(), base_path, onnx_path, TRAFFIC_CLASSES, meta)
-    train_s = [h["train_s"] for h in history]
+    steady = history[1:] or history  # epoch 1 carries the start-up costs (workers, CUDA and cuDNN warm-up)
     summary = {"config": cfg.to_dict(), "train_dir": os.path.abspath(train_dir),
                "val_dir": os.path.abspath(val_dir) if val_dir else None, "base": os.path.abspath(base_path),
                "images": len(dataset), "steps_per_epoch": steps_per_epoch, "epochs_run": len(history),
                "best": best, "history": history, "checkpoint": best_path, "onnx": onnx_path,
                "device": _device_name(device), "total_s": round(time.time() - t_start, 1),
-               "train_s_per_epoch": round(float(np.mean(train_s)), 2),
-               "epoch_s_with_val": round(float(np.mean([h["epoch_s"] for h in history])), 2)}
+               "train_s_per_epoch": round(float(np.median([h["train_s"] for h in steady])), 2),
+               "epoch_s_with_val": round(float(np.median([h["epoch_s"] for h in steady])), 2),
+               "first_epoch_s": history[0]["epoch_s"]}
     _write_json(os.path.join(out_dir, "summary.json"), summary)
     logger.info("best epoch {} (score {:.4f}); wrote {} and {}", best["epoch"], best["score"], best_path, onnx_path)
     return summary
 
 
 def _fit_budget(history, epoch, epochs, cfg, elapsed):
-    """Epochs that fit the time budget: planned once after epoch 3 (epoch 1 carries the warm-up costs, so it is left
-    out of the estimate), then only cut further if the run falls behind. The cosine follows the new total."""
+    """Epochs that fit the time budget: planned once after epoch 3 (epoch 1 carries the start-up costs: worker
+    processes, CUDA and cuDNN warm-up; it is left out of the estimate), then only cut further if the run falls
+    behind; before that only an overrun stops the run. The cosine follows the new total."""
+    if elapsed >= cfg.time_budget:
+        return epoch
+    plan_at = min(3, cfg.epochs)
+    if epoch < plan_at:
+        return epochs
     times = [h["epoch_s"] for h in history[1:]] or [history[0]["epoch_s"]]
     per_epoch = max(float(np.mean(times[-3:])), 1e-3)
     fit = max(epoch, epoch + int((cfg.time_budget - elapsed) // per_epoch))
-    if epoch == min(3, cfg.epochs) or fit < epochs:
+    if epoch == plan_at or fit < epochs:
         new = min(cfg.epochs, fit)
         if new != epochs:
             logger.info("time budget {:.0f}s: {} epochs fit ({:.1f}s each)", cfg.time_budget, new, per_epoch)

@@ -1,13 +1,14 @@
-"""Importing the optional training dependencies (torch, onnx2torch) with one clear error when they are missing."""
+"""Importing the optional torch dependencies (torch, onnx2torch) of the torch engine and of training, with one clear
+error when they are missing."""
 import sys
 import types
 
-from ..errors import TrafficpipeError
+from .errors import EngineError
 
 INSTALL_HINT = "pip install torch==2.13.0 && pip install --no-deps onnx2torch"
 
 
-class MissingDependency(TrafficpipeError):
+class MissingDependency(EngineError):
     """torch or onnx2torch is not installed."""
 
 
@@ -16,7 +17,7 @@ def require_torch():
     try:
         import torch
     except ImportError:
-        raise MissingDependency("training needs torch: %s" % INSTALL_HINT)
+        raise MissingDependency("torch is not installed: %s" % INSTALL_HINT)
     return torch
 
 
@@ -48,7 +49,7 @@ def import_onnx2torch():
         return onnx2torch
     except ImportError as e:
         if e.name and not e.name.startswith("torchvision"):
-            raise MissingDependency("training needs onnx2torch: %s" % INSTALL_HINT)
+            raise MissingDependency("onnx2torch is not installed: %s" % INSTALL_HINT)
     except RuntimeError:  # torchvision present but its C++ operators do not match torch
         pass
     real = sys.modules.get("torchvision")
@@ -61,5 +62,5 @@ def import_onnx2torch():
     except ImportError:
         if real is not None:
             sys.modules["torchvision"] = real
-        raise MissingDependency("training needs onnx2torch: %s" % INSTALL_HINT)
+        raise MissingDependency("onnx2torch is not installed: %s" % INSTALL_HINT)
     return onnx2torch

@@ -1,0 +1,99 @@
+"""ONNX Runtime engine threading: defaults fit the cores available, runs in flight match, errors surface."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from trafficpipe.cpu import cores_available
+from trafficpipe.engines.onnxruntime_engine import OnnxRuntimeEngine
+from trafficpipe.models.registry import find_model
+from trafficpipe.paths import data_dir
+
+VIDEO = os.path.join(data_dir(), "videos", "highway-360p.mp4")
+
+
+def _frames(n):
+    cap = cv2.VideoCapture(VIDEO)
+    out = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(img)
+    cap.release()
+    assert len(out) == n
+    return out
+
+
+def _feed(engine, images):
+    """YOLOX-style inputs (BGR 0-255, resized) for each image."""
+    _, c, h, w = engine.inputs[0].shape
+    return [cv2.resize(img, (w, h)).transpose(2, 0, 1).astype(np.float32) for img in images]
+
+
+def test_defaults_fit_the_cores_available():
+    eng = OnnxRuntimeEngine(find_model("yolox-nano"))
+    try:
+        cores = int(cores_available())
+        d = eng.describe()
+        assert d["concurrency"] == min(2, cores) and d["threads"] == max(1, cores // d["concurrency"])
+        assert d["threads"] * d["concurrency"] <= max(cores, 1) and d["spinning"] is False
+    finally:
+        eng.close()
+    eng = OnnxRuntimeEngine(find_model("yolox-nano"), threads=3, concurrency=1, spinning=True)
+    try:
+        assert eng.describe()["threads"] == 3 and eng.run_pool() is None and eng.describe()["spinning"] is True
+    finally:
+        eng.close()
+
+
+def test_runs_in_flight_match_one_at_a_time():
+    path = find_model("yolox-nano")
+    images = _frames(6)
+    results = {}
+    for conc in (1, 2):
+        eng = OnnxRuntimeEngine(path, threads=1, concurrency=conc)
+        try:
+            ctx = eng.create_context(3, 1)
+            name = eng.inputs[0].name
+            outs, inflight = [], []
+            for x in _feed(eng, images):  # two slots in flight, collected in submission order
+                slot = ctx.acquire()
+                slot.host_inputs[name][0] = x
+                slot.size = 1
+                ctx.submit(slot)
+                inflight.append(slot)
+                if ctx.pending() >= 2:
+                    done = ctx.collect()
+                    assert done is inflight.pop(0)
+                    outs.append(done.host_outputs[eng.output_names[0]][0].copy())
+                    ctx.release(done)
+            while ctx.pending():
+                done = ctx.collect()
+                outs.append(done.host_outputs[eng.output_names[0]][0].copy())
+                ctx.release(done)
+            results[conc] = outs
+            if conc == 2:
+                assert eng.run_pool() is not None
+        finally:
+            eng.close()
+    assert len(results[1]) == len(results[2]) == 6
+    for a, b in zip(results[1], results[2]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[1][0], results[1][5])  # different frames, different outputs
+
+
+def test_a_failing_run_raises_in_the_collecting_thread():
+    eng = OnnxRuntimeEngine(find_model("yolox-nano"), threads=1, concurrency=2)
+    try:
+        ctx = eng.create_context(1, 1)
+        slot = ctx.acquire()
+        slot.host_inputs = {"not-an-input": slot.host_inputs[eng.inputs[0].name]}
+        slot.size = 1
+        ctx.submit(slot)  # returns at once; the error comes with collect
+        with pytest.raises(Exception) as err:
+            ctx.collect()
+        assert "not-an-input" in str(err.value) or "input" in str(err.value).lower()
+    finally:
+        eng.close()
