@@ -54,7 +54,6 @@ def run(args):
     from ..cli import make_detector
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
-    from ..sources.images import ImageSource
 
     if not getattr(args, "debug", False):
         from ..sources.live import quiet_native_logs

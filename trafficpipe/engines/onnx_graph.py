@@ -51,7 +51,7 @@ def cleaned_model_path(path):
     # type: (str) -> str
     """A path to a cleaned copy of the ONNX file (cached under TRAFFICPIPE_CACHE/onnx), or `path` itself."""
     try:
-        import onnx  # noqa: F401
+        import onnx
         import onnxslim
     except ImportError:
         logger.debug("onnxslim not installed: using {} as it is", path)
@@ -76,7 +76,6 @@ def cleaned_model_path(path):
     try:
         os.makedirs(out_dir, exist_ok=True)
         tmp = out + ".tmp%d" % os.getpid()
-        import onnx
         onnx.save(slim, tmp)
         os.replace(tmp, out)
     except OSError as e:

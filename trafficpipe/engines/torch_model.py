@@ -7,7 +7,7 @@ weights and every other constant go to the GPU.
 """
 import os
 
-from ..errors import EngineError, ModelError
+from ..errors import ModelError
 from ..log import logger
 from .base import TensorSpec
 from .onnx_batch import dynamic_batch_model
