@@ -154,3 +154,27 @@ def test_damage_in_the_middle_with_parallel_decoders(video_360p, tmp_path):
     assert frames == sorted(frames) and frames[0] == 0 and frames[-1] == 340 and 100 < len(frames) < 341
     n, _, _ = count_frames(str(tmp_path / "out" / "mid.mp4"))
     assert n == len(frames)
+
+
+def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_path):
+    """SIGINT to a running `trafficpipe detect`: exit 130, one line, the mp4 plays and holds every frame in the jsonl."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from cli_helpers import ROOT
+    proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, "--out", str(tmp_path),
+                             "--model", "picodet-s-320"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    jsonl = tmp_path / "highway-720p.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 20000):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert [l for l in err.splitlines() if l.startswith("trafficpipe:")] == ["trafficpipe: interrupted"]
+    lines = jsonl.read_text().splitlines()
+    n, _, _ = count_frames(str(tmp_path / "highway-720p.mp4"))
+    assert 0 < n == len(lines) < 450
+    assert json.loads(lines[-1])["frame"] == n - 1
