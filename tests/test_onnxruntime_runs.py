@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_helpers import read_frames
 from trafficpipe.cpu import cores_available
 from trafficpipe.engines.onnxruntime_engine import OnnxRuntimeEngine
 from trafficpipe.models.registry import find_model
@@ -14,14 +15,7 @@ VIDEO = os.path.join(data_dir(), "videos", "highway-360p.mp4")
 
 
 def _frames(n):
-    cap = cv2.VideoCapture(VIDEO)
-    out = []
-    while len(out) < n:
-        ok, img = cap.read()
-        if not ok:
-            break
-        out.append(img)
-    cap.release()
+    out = read_frames(VIDEO, n)
     assert len(out) == n
     return out
 

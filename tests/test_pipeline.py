@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_helpers import read_frames
 from trafficpipe import Detector, Pipeline
 from trafficpipe.sinks.base import Sink
 
@@ -20,18 +21,6 @@ class Collect(Sink):
         self.frames.append((frame.index, frame.seq, frame.detections))
 
 
-def video_frames(path, n):
-    cap = cv2.VideoCapture(path)
-    out = []
-    while len(out) < n:
-        ok, img = cap.read()
-        if not ok:
-            break
-        out.append(img)
-    cap.release()
-    return out
-
-
 def test_every_frame_in_order_with_batches_and_workers(picodet320, video_360p):
     sink = Collect()
     p = Pipeline([video_360p], picodet320, sinks=[[sink]], batch=4, preprocess_workers=3, postprocess_workers=2,
@@ -41,7 +30,7 @@ def test_every_frame_in_order_with_batches_and_workers(picodet320, video_360p):
     assert [i for i, _, _ in sink.frames] == list(range(60))
     assert [q for _, q, _ in sink.frames] == list(range(60))
     # the threaded, batched pipeline finds exactly what a plain one-image-at-a-time call finds
-    for (i, _, det), img in zip(sink.frames[:8], video_frames(video_360p, 8)):
+    for (i, _, det), img in zip(sink.frames[:8], read_frames(video_360p, 8)):
         ref = picodet320.detect(img)
         assert len(det) == len(ref)
         np.testing.assert_allclose(det.boxes, ref.boxes, atol=1e-3)
@@ -127,7 +116,7 @@ def test_parallel_decode_keeps_every_frame_in_order(picodet320, shared):
     assert s.frames_in == s.frames_out == 368
     assert [i for i, _, _ in seen.frames] == list(range(368))
     assert s.stages["capture"]["workers"] == 3
-    ref = picodet320.detect(video_frames(street, 91)[90])  # the first frame of the second chunk
+    ref = picodet320.detect(read_frames(street, 91)[90])  # the first frame of the second chunk
     np.testing.assert_allclose(seen.frames[90][2].boxes, ref.boxes, atol=1e-3)
 
 
