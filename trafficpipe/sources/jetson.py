@@ -34,20 +34,30 @@ class JetsonSource(Source):
         self.fps = float(self._src.GetFrameRate() or 30.0)
         self.set_state(SourceState.STREAMING)
 
+    def _capture(self):
+        """One image or None (timeout). jetson-utils of JetPack 4.x raise on a timeout instead of returning None."""
+        try:
+            return self._src.Capture(format="rgb8", timeout=1000)
+        except TypeError:  # releases without the keyword arguments
+            return self._src.Capture()
+        except Exception:
+            return None
+
     def read(self):
         import cv2
         ju = self._ju
-        img = self._src.Capture(timeout=1000) if self._src.IsStreaming() else None
-        while img is None and self._src.IsStreaming():
+        img = None
+        while img is None:
             if self.stop_event is not None and self.stop_event.is_set():
                 return None
-            img = self._src.Capture(timeout=1000)
-        if img is None:
-            self.set_state(SourceState.ENDED)
-            return None
+            if not self._src.IsStreaming():
+                self.set_state(SourceState.ENDED)
+                return None
+            img = self._capture()
         ju.cudaDeviceSynchronize()
         rgb = ju.cudaToNumpy(img)
         self.frames_read += 1
+        # the copy made by cvtColor also frees the capture ring's buffer for the next frame
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), (self.frames_read - 1) / (self.fps or 30.0)
 
     def close(self):
