@@ -99,7 +99,7 @@ class Pipeline(object):
         slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
         contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
         per_ctx = [sum(1 for s in range(n_src) if s % self.n_contexts == c) for c in range(self.n_contexts)]
-        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess", fair=True)
+        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess", fair=n_src > 1)
         for i, src in enumerate(self.sources):
             if src.live:
                 cap_q.capacities[i] = self.live_queue_size
