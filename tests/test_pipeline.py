@@ -127,3 +127,29 @@ def test_keyframe_chunks_of_the_shared_videos(shared):
                                                              (300, 341)]
     assert plan_chunks([0, 10, 20, 100], 120, min_len=60) == [(0, 120)]  # short tail merged
     assert mp4_keyframes(os.path.join(shared, "README.md")) is None
+
+
+def test_decoded_frame_buffers_are_recycled(picodet320, video_360p):
+    """The writer hands every written image back to its source's pool and capture decodes into those buffers, so the
+    number of image buffers ever made stays at the frames in flight, not the frames decoded."""
+    seen = set()
+
+    class Buffers(Sink):
+        def write(self, frame):
+            seen.add(frame.image.__array_interface__["data"][0])
+
+    p = Pipeline([video_360p], picodet320, sinks=[[Buffers()]], max_frames=120, queue_size=4)
+    p.run()
+    pool = p.stages[0].pools[0]
+    assert 0 < len(pool._free) <= 40
+    assert len(seen) <= 40  # 120 frames through at most a few dozen buffers
+
+
+def test_frame_pool_gives_back_only_matching_buffers():
+    from trafficpipe.pipeline.framepool import FramePool
+    pool = FramePool(limit=2)
+    a, b, c = np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    for img in (a, b, c):
+        pool.put(img)
+    assert len(pool._free) == 2  # the limit
+    assert pool.get((4, 4, 3)) is b and pool.get((8, 8, 3)) is None and pool.get((4, 4, 3)) is None

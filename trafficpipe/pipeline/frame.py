@@ -10,7 +10,7 @@ class Frame(object):
     """
 
     __slots__ = ("source_id", "index", "seq", "t_capture", "pts", "image", "meta", "slot", "slot_pos", "outputs",
-                 "detections", "t", "path")
+                 "detections", "t", "path", "pool")
 
     def __init__(self, source_id, index, t_capture, image, pts=None):
         self.source_id = source_id
@@ -26,6 +26,7 @@ class Frame(object):
         self.detections = None
         self.t = {}
         self.path = None  # the image file, for image-set sources
+        self.pool = None  # the FramePool the image goes back to once written
 
     def __repr__(self):
         return "Frame(source=%d, index=%d, seq=%d)" % (self.source_id, self.index, self.seq)

@@ -41,7 +41,9 @@ class Source(object):
         """Connect / open; raises SourceError. Fills fps, width, height (and frame_count where known)."""
         raise NotImplementedError
 
-    def read(self):
+    def read(self, buf=None):
+        """(image, pts) or None at the end. `buf`, when given, is a free image of the source's size to decode into
+        (sources that cannot reuse it ignore it)."""
         raise NotImplementedError
 
     def close(self):

@@ -47,7 +47,7 @@ class ImageSource(Source):
         self.frame_count = len(self.paths)
         self.set_state(SourceState.STREAMING)
 
-    def read(self):
+    def read(self, buf=None):
         if self.frames_read >= len(self.paths):
             self.set_state(SourceState.ENDED)
             return None

@@ -43,7 +43,7 @@ class JetsonSource(Source):
         except Exception:
             return None
 
-    def read(self):
+    def read(self, buf=None):
         import cv2
         ju = self._ju
         img = None

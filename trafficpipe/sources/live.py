@@ -140,13 +140,13 @@ class LiveSource(Source):
         else:
             self._recover("cannot connect")
 
-    def read(self):
+    def read(self, buf=None):
         if not self.opened:
             self.open()
         while True:
             if self.stop_event is not None and self.stop_event.is_set():
                 return None
-            ok, img = self.cap.read() if self.cap is not None else (False, None)
+            ok, img = (self.cap.read(buf) if buf is not None else self.cap.read()) if self.cap is not None else (False, None)
             if ok and img is not None:
                 now = time.time()
                 if self._t0 is None:

@@ -119,11 +119,11 @@ class ChunkReader(object):
                 logger.debug("seek to frame {} of {} landed on {}", start, os.path.basename(path), pos)
         self.next = start
 
-    def read(self):
-        """The next image of the chunk, or None at its end or where the file stops decoding."""
+    def read(self, buf=None):
+        """The next image of the chunk (decoded into `buf` when given), or None at its end or where decoding stops."""
         if self.next >= self.stop:
             return None
-        ok, img = self.cap.read()
+        ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
         if not ok or img is None:
             return None
         self.next += 1

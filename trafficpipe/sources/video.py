@@ -32,11 +32,11 @@ class VideoFileSource(Source):
         self.frame_count = n if n > 0 else None
         self.set_state(SourceState.STREAMING)
 
-    def read(self):
+    def read(self, buf=None):
         if self._first is not None:
             img, self._first = self._first, None
         else:
-            ok, img = self.cap.read()
+            ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
             if not ok or img is None:
                 self._end()
                 return None

@@ -8,6 +8,7 @@ import time
 from ..errors import SourceError
 from ..log import logger
 from ..pipeline.control import Stage
+from ..pipeline.framepool import FramePool
 from ..pipeline.frame import EndOfStream, Frame
 from ..pipeline.queues import BLOCK, DROP_OLDEST
 from ..sources.segments import ChunkReader, mp4_keyframes, plan_chunks
@@ -50,6 +51,7 @@ class CaptureStage(Stage):
         self.max_frames = max_frames
         self.frames_in = [0] * len(sources)
         self.progress = None
+        self.pools = [FramePool() for _ in sources]  # decoded-frame buffers, given back by the writer
         self._tasks = []  # worker id -> (source id, _Chunks or None)
         for sid, src in enumerate(sources):
             src.stop_event = control.stop
@@ -86,14 +88,18 @@ class CaptureStage(Stage):
         error = None
         n = 0
         limit = self.max_frames
+        pool = self.pools[sid]
+        shape = (src.height, src.width, 3)
         try:
             while not stop.is_set() and (limit is None or n < limit):
                 t0 = clock()
-                got = src.read()
+                got = src.read(pool.get(shape))
                 if got is None:
                     break
+                shape = got[0].shape  # live sources learn their size from the first frame
                 t1 = clock()
                 frame = Frame(sid, n, t1, got[0], got[1])
+                frame.pool = pool
                 frame.path = getattr(src, "current_path", None)
                 frame.t["capture"] = (t0, t1)
                 record(t1 - t0)
@@ -115,6 +121,8 @@ class CaptureStage(Stage):
         q, stop, record = self.out_q, self.control.stop, self.stats.record
         clock = time.perf_counter
         fps = src.fps or 30.0
+        pool = self.pools[sid]
+        shape = (src.height, src.width, 3)
         try:
             while not stop.is_set():
                 with chunks.lock:
@@ -130,11 +138,12 @@ class CaptureStage(Stage):
                             if stop.wait(0.002):
                                 return
                         t0 = clock()
-                        img = reader.read()
+                        img = reader.read(pool.get(shape))
                         if img is None:
                             break
                         t1 = clock()
                         frame = Frame(sid, i, t1, img, i / fps)
+                        frame.pool = pool
                         frame.t["capture"] = (t0, t1)
                         record(t1 - t0)
                         with chunks.lock:

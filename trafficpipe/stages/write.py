@@ -66,6 +66,8 @@ class WriteStage(Stage):
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0)
             self.latencies.append(t1 - f.t_capture)
+            if f.pool is not None and f.image is not None:
+                f.pool.put(f.image)
             f.image = None
             nxt += 1
             self.next_seq[s] = nxt

@@ -1,0 +1,28 @@
+"""Recycling decoded-frame buffers: capture decodes into an image the writer has finished with.
+
+A 720p BGR frame is 2.7 MB; allocating a fresh one per frame makes the allocator hand memory back to the kernel and fault
+it in again, which costs CPU in every stage's thread. The pool is filled by the writer (after every sink has written a
+frame) and emptied by capture; it holds at most `limit` buffers (the frames in flight are bounded by the queues anyway).
+"""
+import collections
+
+
+class FramePool(object):
+    """Free image buffers of one source (thread-safe: deque append/pop are atomic)."""
+
+    def __init__(self, limit=64):
+        self.limit = limit
+        self._free = collections.deque()
+
+    def get(self, shape):
+        """A free buffer of `shape`, or None (the reader then allocates one)."""
+        try:
+            buf = self._free.pop()
+        except IndexError:
+            return None
+        return buf if buf.shape == shape else None
+
+    def put(self, image):
+        """Give back an image no one will read again."""
+        if len(self._free) < self.limit:
+            self._free.append(image)
