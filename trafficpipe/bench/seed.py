@@ -42,13 +42,15 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
         n = 0
         c0 = time.process_time()
         w0 = clock()
+        image = None  # the last frame's buffer, decoded into again (as the pipeline recycles its buffers)
         while max_frames is None or n < max_frames:
             t0 = clock()
-            got = src.read()
+            got = src.read(image)
             t1 = clock()
             if got is None:
                 break
-            frame = Frame(0, n, t1, got[0], got[1])
+            image = got[0]
+            frame = Frame(0, n, t1, image, got[1])
             meta = preprocess(frame.image, buf)
             t2 = clock()
             slot.size = 1
