@@ -12,7 +12,6 @@ from .control import Control
 from .metrics import percentiles
 from .queues import StageQueue
 
-STAGE_ORDER = ("capture", "preprocess", "infer", "postprocess", "write")
 
 
 class RunSummary(dict):
@@ -112,8 +111,7 @@ class Pipeline(object):
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw, self.keep_outputs)
-        latencies = [[] for _ in range(n_src)]  # per source: capture -> written, seconds
-        write = WriteStage(ctl, write_qs, sinks, _latency_recorder(latencies, self.on_frame))
+        write = WriteStage(ctl, write_qs, sinks, self.on_frame)
         capture.progress = write.next_seq.__getitem__
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
@@ -141,26 +139,26 @@ class Pipeline(object):
                 logger.warning("threads still running after stop: {}", ", ".join(stuck))
         wall = time.perf_counter() - t0
         queues = [cap_q] + pre_qs + [post_q] + write_qs
-        self.summary = self._summarize(stages, queues, wall, interrupted, capture, write, latencies)
+        self.summary = self._summarize(stages, queues, wall, interrupted, capture, write)
         if interrupted:
             raise KeyboardInterrupt()
         if ctl.error is not None:
             raise ctl.error
         return self.summary
 
-    def _summarize(self, stages, queues, wall, interrupted, capture, write, latencies):
+    def _summarize(self, stages, queues, wall, interrupted, capture, write):
         per_source = []
         for i, src in enumerate(self.sources):
             d = src.describe()
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
                       "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
-                      "latency_ms": percentiles([x * 1000.0 for x in latencies[i]], (50, 95, 99))})
+                      "latency_ms": percentiles([x * 1000.0 for x in write.latencies[i]], (50, 95, 99))})
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
         dropped = sum(q.dropped for q in queues)
-        lat = percentiles([x * 1000.0 for x in write.latencies], (50, 95, 99))
+        lat = percentiles([x * 1000.0 for s in write.latencies for x in s], (50, 95, 99))
         return RunSummary(
             frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,
             fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
@@ -170,15 +168,6 @@ class Pipeline(object):
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
             detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
-
-
-def _latency_recorder(latencies, on_frame):
-    """The writer's per-frame callback: records capture -> written per source, then calls `on_frame`."""
-    def record(frame):
-        latencies[frame.source_id].append(frame.t["write"][1] - frame.t_capture)
-        if on_frame is not None:
-            on_frame(frame)
-    return record
 
 
 def _unique_names(sources):

@@ -21,7 +21,7 @@ class WriteStage(Stage):
         self.next_seq = [0] * n  # the next frame in order per source (differs from frames_out after a skipped gap)
         self.expected = [-1] * n
         self.closed = [False] * n
-        self.latencies = []  # capture -> written, seconds
+        self.latencies = [[] for _ in range(n)]  # per source: capture -> written, seconds
 
     def _mine(self, w):
         return [s for s in range(len(self.sinks)) if s % self.workers == w]
@@ -65,7 +65,7 @@ class WriteStage(Stage):
             t1 = clock()
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0)
-            self.latencies.append(t1 - f.t_capture)
+            self.latencies[s].append(t1 - f.t_capture)
             if f.pool is not None and f.image is not None:
                 f.pool.put(f.image)
             f.image = None
