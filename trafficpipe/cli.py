@@ -1,13 +1,12 @@
 """The `trafficpipe` command: a thin layer over the library. Each subcommand lives next to the code it drives."""
 import argparse
 import importlib
-import os
 import sys
 import traceback
 
 from . import __version__
 from .errors import TrafficpipeError
-from .log import logger, setup_logging
+from .log import logger, quiet_native_logs, setup_logging
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
@@ -91,8 +90,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging(args.log_level.upper(), args.debug)
     if not args.debug:  # FFmpeg's and OpenCV's own decoder chatter would bury the one-line errors
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        quiet_native_logs()
     try:
         return int(args._run(args) or 0)
     except TrafficpipeError as e:

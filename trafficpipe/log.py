@@ -16,4 +16,18 @@ def setup_logging(level="INFO", debug=False):
     _configured = True
 
 
-__all__ = ["logger", "setup_logging"]
+def quiet_native_logs():
+    """Silence OpenCV's and FFmpeg's own stderr messages (decoder errors, refused connections): trafficpipe reports
+    what matters in one line. Call before the first capture is opened (FFmpeg's level is read once); a level the user
+    set in the environment is kept."""
+    import os
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    try:
+        import cv2
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):  # older OpenCV: no logging control from Python
+        pass
+
+
+__all__ = ["logger", "setup_logging", "quiet_native_logs"]

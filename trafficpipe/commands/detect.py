@@ -55,9 +55,6 @@ def run(args):
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
 
-    if not getattr(args, "debug", False):
-        from ..sources.live import quiet_native_logs
-        quiet_native_logs()
     kinds = [k.strip() for k in args.save.split(",")] if args.save else None
     if kinds:
         bad = [k for k in kinds if k not in SINK_KINDS]

@@ -33,18 +33,6 @@ def default_ffmpeg_options(read_timeout):
     return opts
 
 
-def quiet_native_logs():
-    """Silence OpenCV's and FFmpeg's own stderr messages (refused connections, timeouts): the sources log what matters.
-
-    Call before the first capture is opened (FFmpeg's level is read once); a level the user set is kept.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    try:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except AttributeError:  # older OpenCV: no logging control from Python
-        pass
-
-
 class LiveSource(Source):
     """A camera or stream. States: connecting -> streaming -> reconnecting -> streaming ... -> ended | failed.
 
