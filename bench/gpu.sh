@@ -7,7 +7,7 @@
 # pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
 # with the best setting found, jsonl and video output. Everything lands in $OUT (default ./gpu-out): gpu.log,
 # gpu-tests.jsonl (measured figures), sweep.json, bench-<model>-<output>.json.
-# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450).
+# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order; also "streams"), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450), GPU_BENCH_ARGS (extra bench options), GPU_SWEEP_ARGS (extra sweep options).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -51,23 +51,33 @@ run_sweep() {
 run_bench() {
   for model in picodet-s-416 yolox-nano; do
     # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 2 / 2
-    read -r B PRE POST < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
+    read -r B PRE POST DEC < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
 import json, sys
 try:
     b = json.load(open(sys.argv[1]))["best"][sys.argv[2]]
-    print(b["batch"], b["preprocess_workers"], b["postprocess_workers"])
+    print(b["batch"], b["preprocess_workers"], b["postprocess_workers"], b.get("decode_workers", 1))
 except Exception:
-    print(4, 2, 2)
+    print(4, 2, 2, 1)
 EOF
 )
     for output in $OUTPUTS; do
-      echo "== bench $model $output batch $B pre $PRE post $POST ($(($(date +%s) - T0)) s)"
+      echo "== bench $model $output batch $B pre $PRE post $POST decode $DEC ($(($(date +%s) - T0)) s)"
       timeout 150 python3 -m trafficpipe bench "$VIDEO" --model "$model" --engine torch --precision "$PRECISION" \
-        --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --frames "$FRAMES" --repeat "$REPEAT" \
-        --output "$output" --json "$OUT/bench-$model-$output.json" 2>&1 | grep -v "^\S* INFO"
+        --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --decode-workers "$DEC" \
+        --frames "$FRAMES" --repeat "$REPEAT" --output "$output" --json "$OUT/bench-$model-$output.json" \
+        ${GPU_BENCH_ARGS:-} 2>&1 | grep -v "^\S* INFO"
       echo "bench exit: ${PIPESTATUS[0]}"
     done
   done
+}
+
+run_streams() {
+  # issue 7: aggregate fps of 1, 2 and 4 copies of the clip, one context per source, device I/O on
+  echo "== streams yolox-nano ($(($(date +%s) - T0)) s)"
+  timeout 200 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision "$PRECISION" \
+    --batch 4 --contexts 4 --preprocess-workers 2 --postprocess-workers 2 --frames "$FRAMES" --repeat 1 \
+    --output jsonl --streams 1,2,4 --json "$OUT/bench-yolox-nano-streams.json" 2>&1 | grep -v "^\S* INFO"
+  echo "streams exit: ${PIPESTATUS[0]}"
 }
 
 for s in $STEPS; do "run_$s"; done

@@ -1,5 +1,6 @@
 """Sweep pipeline settings for the torch engine on one video: decode-only fps once, then the pipeline's fps for each
-batch / worker setting, per model. Writes JSON (every run and the best setting per model) for bench/gpu.sh.
+batch / worker / decoder / OpenCV-thread setting with device I/O on, per model, and the best of those again with
+device I/O off (the A/B of GPU-side pre/postprocessing). Writes JSON (every run and the best setting per model).
 
     python bench/gpu_sweep.py VIDEO --models picodet-s-416,yolox-nano --precision fp16 --json sweep.json
 """
@@ -21,11 +22,14 @@ def main(argv=None):
     p.add_argument("video")
     p.add_argument("--models", default="picodet-s-416,yolox-nano")
     p.add_argument("--precision", default="fp16")
-    p.add_argument("--batches", default="4,8,16")
-    p.add_argument("--pre-workers", default="2,4")
+    p.add_argument("--batches", default="4,8")
+    p.add_argument("--pre-workers", default="1,2")
     p.add_argument("--post-workers", default="1,2")
+    p.add_argument("--decode-workers", default="1")
+    p.add_argument("--cv-threads", default="-1", help="cv2.setNumThreads values to try (-1: leave OpenCV's default)")
     p.add_argument("--output", default="jsonl")
     p.add_argument("--frames", type=int, default=450)
+    p.add_argument("--repeat", type=int, default=2, help="runs per setting; the fastest counts (short runs are noisy)")
     p.add_argument("--json", required=True)
     args = p.parse_args(argv)
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
@@ -36,27 +40,44 @@ def main(argv=None):
     del images
     sys.stdout.write("decode-only: %.1f fps (busy), %.1f fps (wall)\n" % (res["decode_only_fps"], res["decode_only_wall_fps"]))
     out_dir = tempfile.mkdtemp(prefix="gpu-sweep-")
+    import cv2
+    default_cv_threads = cv2.getNumThreads()
     for model in args.models.split(","):
-        det = Detector(model, engine="torch", precision=args.precision)
-        res["detector_" + model] = det.describe()
         best = None
-        for batch, pre, post in itertools.product(ints(args.batches), ints(args.pre_workers), ints(args.post_workers)):
-            cfg = BenchConfig(args.video, frames=args.frames, batch=batch, preprocess_workers=pre,
-                              postprocess_workers=post, output=args.output)
-            t0 = time.perf_counter()
-            r, _, _ = run_pipeline([args.video], det, cfg, os.path.join(out_dir, model))
-            row = {"model": model, "batch": batch, "preprocess_workers": pre, "postprocess_workers": post,
-                   "fps": r["fps"], "frames": r["frames"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
-                   "latency_ms": r["latency_ms"], "run_s": time.perf_counter() - t0,
-                   "stages": [dict((k, s[k]) for k in ("stage", "busy_fraction", "ms_per_frame")) for s in r["stages"]]}
-            res["runs"].append(row)
-            sys.stdout.write("%-14s batch %2d pre %d post %d: %7.1f fps  (%.2f x decode)\n"
-                             % (model, batch, pre, post, r["fps"], r["fps"] / res["decode_only_fps"]))
-            sys.stdout.flush()
-            if best is None or r["fps"] > best["fps"]:
-                best = row
+        for device_io in (True, False):
+            det = Detector(model, engine="torch", precision=args.precision, device_io=device_io)
+            res["detector_%s%s" % (model, "" if device_io else "_no_device_io")] = det.describe()
+            if device_io:
+                grid = itertools.product(ints(args.batches), ints(args.pre_workers), ints(args.post_workers),
+                                         ints(args.decode_workers), ints(args.cv_threads))
+            else:  # the best setting once more without device I/O
+                grid = [(best["batch"], best["preprocess_workers"], best["postprocess_workers"],
+                         best["decode_workers"], best["cv_threads"])]
+            for batch, pre, post, dec, cvt in grid:
+                cv2.setNumThreads(default_cv_threads if cvt < 0 else cvt)
+                cfg = BenchConfig(args.video, frames=args.frames, batch=batch, preprocess_workers=pre,
+                                  postprocess_workers=post, output=args.output, decode_workers=dec)
+                t0 = time.perf_counter()
+                tries = [run_pipeline([args.video], det, cfg, os.path.join(out_dir, model))[0]
+                         for _ in range(max(1, args.repeat))]
+                r = max(tries, key=lambda t: t["fps"])
+                row = {"model": model, "device_io": device_io, "batch": batch, "preprocess_workers": pre,
+                       "postprocess_workers": post, "decode_workers": dec, "cv_threads": cvt,
+                       "fps": r["fps"], "fps_runs": [t["fps"] for t in tries], "frames": r["frames"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
+                       "latency_ms": r["latency_ms"], "run_s": time.perf_counter() - t0,
+                       "stages": [dict((k, s[k]) for k in ("stage", "busy_fraction", "ms_per_frame"))
+                                  for s in r["stages"]]}
+                res["runs"].append(row)
+                sys.stdout.write("%-14s io %-3s batch %2d pre %d post %d dec %d cv %2d: %7.1f fps  (%.2f x decode)  %s\n"
+                                 % (model, "on" if device_io else "off", batch, pre, post, dec, cvt, r["fps"],
+                                    r["fps"] / res["decode_only_fps"],
+                                    " ".join("%s %.2f" % (s["stage"][:4], s["ms_per_frame"]) for s in r["stages"])))
+                sys.stdout.flush()
+                if device_io and (best is None or r["fps"] > best["fps"]):
+                    best = row
+            det.close()
+        cv2.setNumThreads(default_cv_threads)
         res["best"][model] = best
-        det.close()
     with open(args.json, "w") as f:
         json.dump(res, f, indent=1)
     return 0

@@ -25,7 +25,8 @@ class Detector(object):
             own_classes = model_classes(self.model_path)
             if own_classes is not None:
                 options["model_classes"] = own_classes
-            self.adapter = create_adapter(self.family, self.engine.inputs, self.engine.outputs, **options)
+            self.adapter = self.engine.attach_adapter(
+                create_adapter(self.family, self.engine.inputs, self.engine.outputs, **options))
         except Exception:
             self.engine.close()
             raise

@@ -180,6 +180,12 @@ class Engine(object):
     def _context_class(self):
         raise NotImplementedError
 
+    def attach_adapter(self, adapter):
+        """Called once by the Detector with the model's adapter, before any context exists; returns the adapter to
+        use. Engines that take part of the adapter's work onto their device return a wrapped one (and change their
+        `inputs`/`outputs` to match); the default keeps both as they are."""
+        return adapter
+
     def infer(self, feed):
         # type: (dict) -> list
         """Synchronous convenience: `feed` {input name: array [n, ...]} -> list of output arrays [n, ...]."""

@@ -149,13 +149,15 @@ class TorchEngine(Engine):
     `precision` fp32 or fp16 (weights and compute; buffers stay float32), `device` the CUDA device index,
     `cuda_graphs` capture per-slot CUDA graphs (default True), `max_batch` the largest context batch accepted,
     `cudnn_benchmark` let cuDNN time its kernels per shape at warm-up (off by default: it adds tens of seconds to a
-    fresh process for every batch size captured). fp32 turns TF32 off in this process.
+    fresh process for every batch size captured), `device_io` take uint8 images and return ranked candidates
+    (models/device_io.py: normalisation, box decoding and score selection on the GPU; default True where the model
+    family allows). fp32 turns TF32 off in this process.
     """
 
     name = "torch"
 
     def __init__(self, model_path, precision="fp32", device=0, cuda_graphs=True, max_batch=256, cudnn_benchmark=False,
-                 **options):
+                 device_io=True, **options):
         super(TorchEngine, self).__init__()
         if precision is None:
             precision = "fp32"
@@ -169,6 +171,7 @@ class TorchEngine(Engine):
         self.runtime = CudaRuntime.get(self.device_index)  # pycuda: the device's primary context (torch's too)
         self.precision = precision
         self.cuda_graphs = True if cuda_graphs is None else bool(cuda_graphs)
+        self.device_io = True if device_io is None else bool(device_io)
         self.max_batch = int(max_batch)
         self.capture_lock = threading.Lock()
         self.model_path = model_path
@@ -208,6 +211,24 @@ class TorchEngine(Engine):
     def _context_class(self):
         return TorchContext
 
+    def attach_adapter(self, adapter):
+        """With device I/O on and a family that allows it: the GPU normalises the uint8 images and ranks the decoded
+        candidates; the engine's tensors become the adapter view's (models/device_io.py)."""
+        from ..models.device_io import DeviceIOAdapter, supports_device_io
+        if not self.device_io or not supports_device_io(adapter):
+            self.device_io = False
+            return adapter
+        if self.contexts:
+            raise EngineError("device I/O must be set before any execution context exists")
+        from .torch_device_io import DeviceIO
+        io = DeviceIO(self.torch, adapter, self.model.device)
+        view = DeviceIOAdapter(adapter, io.top_k, io.anchors)
+        self.model.io = io
+        self.inputs = [view.input]
+        self.outputs = list(view.output_specs)
+        logger.debug("torch engine: device I/O on ({} candidates of {} anchors per image)", io.top_k, io.anchors)
+        return view
+
     def create_context(self, n_slots=2, batch=1):
         if batch > self.max_batch:
             raise EngineError("batch %d is over the torch engine's max_batch %d" % (batch, self.max_batch))
@@ -218,7 +239,7 @@ class TorchEngine(Engine):
     def describe(self):
         d = {"engine": self.name, "precision": self.precision, "device": "cuda:%d" % self.device_index,
              "gpu": self.runtime.device_name, "torch": self.torch.__version__, "cuda_graphs": self.cuda_graphs,
-             "batch_mode": "dynamic" if self.model.batch_dynamic else "one frame per call"}
+             "batch_mode": "dynamic" if self.model.batch_dynamic else "one frame per call", "device_io": self.device_io}
         d["compute_capability"] = "%d.%d" % self.runtime.compute_capability
         return d
 

@@ -77,6 +77,7 @@ class TorchModel(object):
             p.requires_grad_(False)
         self.device = torch.device(device)
         self.half = bool(half)
+        self.io = None  # DeviceIO (engines/torch_device_io.py) once the engine takes uint8 images
         self.host_constants = place_module(module, self.device, torch.float16 if half else None)
         self.module = module
         logger.debug("torch model {}: batch {}, {} host-side constants", os.path.basename(model_path),
@@ -121,17 +122,26 @@ class TorchModel(object):
         return True
 
     def run_into(self, x, outs):
-        """Compute the batch `x` and write each output into the matching tensor of `outs` (first x.shape[0] items)."""
+        """Compute the batch `x` and write each output into the matching tensor of `outs` (first x.shape[0] items).
+
+        With `io` set (engines/torch_device_io.py), `x` is the uint8 image batch and `outs` the one candidates
+        tensor: io.pre runs before the model and io.post after it."""
+        import torch
         n = x.shape[0]
+        io = self.io
+        if io is not None:
+            x = io.pre(x)
         if self.half:
             x = x.half()
         if self.batch_dynamic:
-            for o, r in zip(outs, _as_list(self.module(x))):
-                o[:n].copy_(r)
+            raw = _as_list(self.module(x))
         else:
-            for i in range(n):
-                for o, r in zip(outs, _as_list(self.module(x[i:i + 1]))):
-                    o[i:i + 1].copy_(r)
+            per = [_as_list(self.module(x[i:i + 1])) for i in range(n)]
+            raw = [torch.cat(parts, 0) if n > 1 else parts[0] for parts in zip(*per)]
+        if io is not None:
+            raw = [io.post(raw)]
+        for o, r in zip(outs, raw):
+            o[:n].copy_(r)
 
 
 def _as_list(res):

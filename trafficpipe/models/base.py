@@ -61,6 +61,33 @@ class ModelAdapter(object):
     def postprocess(self, outputs, meta):
         raise NotImplementedError
 
+    # -- optional: preprocessing and decoding on the engine's device (see models/device_io.py) ---------------------
+    #: (channel order "rgb"/"bgr", mean per channel, std per channel) applied to the uint8 image on the device
+    device_normalization = None  # type: tuple
+
+    def preprocess_u8(self, image, out):
+        """Like `preprocess`, but `out` is a uint8 [H, W, 3] image at the model's input size (resize and padding only;
+        channel order, normalisation and the NCHW layout are left to the device). Returns the same meta."""
+        raise NotImplementedError
+
+    def box_scale(self, meta):
+        # type: (tuple) -> tuple
+        """(sx, sy, width, height): model-input pixels -> image pixels, and the image size, from a preprocess meta."""
+        raise NotImplementedError
+
+    def candidates_to_detections(self, candidates, meta):
+        # type: (np.ndarray, tuple) -> Detections
+        """Detections from device-selected candidates [K, 6] (x1, y1, x2, y2 in model-input pixels, score, traffic
+        class id), sorted by score, highest first: keep those over `conf`, scale to the image, clip, NMS."""
+        scores = candidates[:, 4]
+        n = int(np.count_nonzero(scores >= self.conf))
+        if n == 0:
+            return Detections()
+        sx, sy, w, h = self.box_scale(meta)
+        sel = candidates[:n]
+        boxes = sel[:, :4] * np.array([sx, sy, sx, sy], np.float32)
+        return self.finish(boxes, sel[:, 4].copy(), sel[:, 5].astype(np.int32), w, h)
+
     # -- shared helpers -------------------------------------------------------------------------------------------
     def traffic_scores(self, scores):
         # type: (np.ndarray) -> np.ndarray

@@ -45,6 +45,16 @@ class PicoDetAdapter(ModelAdapter):
             np.multiply(out[c], _INV_STD[c], out=out[c])
         return (w / float(self.width), h / float(self.height), w, h)
 
+    device_normalization = ("rgb", tuple(float(m) for m in _MEAN), tuple(float(1.0 / v) for v in _INV_STD))
+
+    def preprocess_u8(self, image, out):
+        h, w = image.shape[:2]
+        cv2.resize(image, (self.width, self.height), dst=out, interpolation=cv2.INTER_LINEAR)
+        return (w / float(self.width), h / float(self.height), w, h)
+
+    def box_scale(self, meta):
+        return meta
+
     def postprocess(self, outputs, meta):
         sx, sy, w, h = meta
         boxes, scores, class_ids = [], [], []

@@ -40,6 +40,27 @@ class YoloxAdapter(ModelAdapter):
         out[:, :nh, nw:] = PAD_VALUE
         return (r, w, h)
 
+    device_normalization = ("bgr", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+    def preprocess_u8(self, image, out):
+        h, w = image.shape[:2]
+        r = min(self.height / float(h), self.width / float(w))
+        nw, nh = max(1, int(w * r)), max(1, int(h * r))
+        top = out[:nh, :nw]
+        if top.flags.c_contiguous:  # full-width rows: resize straight into the buffer
+            cv2.resize(image, (nw, nh), dst=top, interpolation=cv2.INTER_LINEAR)
+        else:
+            top[...] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        if nh < out.shape[0]:
+            out[nh:] = 114
+        if nw < out.shape[1]:
+            out[:nh, nw:] = 114
+        return (r, w, h)
+
+    def box_scale(self, meta):
+        r, w, h = meta
+        return (1.0 / r, 1.0 / r, w, h)
+
     def postprocess(self, outputs, meta):
         r, w, h = meta
         o = outputs[0].reshape(-1, outputs[0].shape[-1])

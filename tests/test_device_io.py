@@ -1,0 +1,104 @@
+"""Device I/O (uint8 image in, ranked candidates out) computed by torch on the CPU: the same detections as the
+numpy adapters on ONNX Runtime, for every shipped model family, in landscape and portrait frames."""
+import cv2
+import numpy as np
+import pytest
+
+from trafficpipe.detector import Detector
+from trafficpipe.models.device_io import DeviceIOAdapter, supports_device_io
+from trafficpipe.models.nms import box_iou
+
+torch = pytest.importorskip("torch")
+
+
+MODELS = ("yolox-nano", "picodet-s-416", "picodet-s-320", None)  # None: the default (trained, 5 own classes)
+
+
+def _frames(path, every=15, n=3):
+    cap = cv2.VideoCapture(path)
+    out, i = [], 0
+    while len(out) < n:
+        ok, img = cap.read()
+        assert ok
+        if i % every == 0:
+            out.append(img)
+        i += 1
+    cap.release()
+    return out
+
+
+def _device_io(det, classes=None):
+    from trafficpipe.engines.torch_device_io import DeviceIO
+    from trafficpipe.engines.torch_model import TorchModel
+    model = TorchModel(det.model_path, torch.device("cpu"))
+    io = DeviceIO(torch, det.adapter, torch.device("cpu"))
+    model.io = io
+    return model, DeviceIOAdapter(det.adapter, io.top_k, io.anchors)
+
+
+def _detect(model, view, images):
+    x = np.zeros((len(images),) + view.input_shape, np.uint8)
+    metas = [view.preprocess(img, x[i]) for i, img in enumerate(images)]
+    out = torch.zeros((len(images), view.top_k, 6))
+    with torch.no_grad():
+        model.run_into(torch.as_tensor(x), [out])
+    return [view.postprocess([out[i].numpy()], m) for i, m in enumerate(metas)]
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    if len(a):
+        assert box_iou(a.boxes, b.boxes).max(1).min() > 0.999
+        np.testing.assert_array_equal(a.class_ids, b.class_ids)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_device_io_gives_the_numpy_detections(model, video_720p):
+    with Detector(model) as det:
+        assert supports_device_io(det.adapter)
+        tm, view = _device_io(det)
+        assert view.input.dtype == np.uint8 and view.input_shape == (det.adapter.height, det.adapter.width, 3)
+        frames = _frames(video_720p)
+        portrait = [np.ascontiguousarray(cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE)) for f in frames[:1]]
+        images = frames + portrait
+        got = _detect(tm, view, images)
+        ref = [det.detect(img) for img in images]
+    assert sum(len(d) for d in ref) > 10  # the clip has traffic: a comparison of empty lists proves nothing
+    for a, b in zip(ref, got):
+        _assert_same(a, b)
+
+
+def test_device_io_keeps_the_class_selection(video_720p):
+    """--classes vehicle: only vehicles come out of the device ranking, the ones the numpy path keeps."""
+    with Detector("yolox-nano", classes="vehicle") as det:
+        tm, view = _device_io(det)
+        img = _frames(video_720p, n=1)[0]
+        got = _detect(tm, view, [img])[0]
+        ref = det.detect(img)
+    assert len(ref) > 0 and set(got.class_ids.tolist()) == {0}
+    _assert_same(ref, got)
+
+
+def test_a_full_candidate_list_is_reported(video_720p):
+    """When every one of the top_k candidates passes the threshold, more may have been cut: the adapter says so."""
+    with Detector("yolox-nano", conf=0.0) as det:
+        tm, view = _device_io(det)
+        from trafficpipe.engines.torch_device_io import DeviceIO
+        io = DeviceIO(torch, det.adapter, torch.device("cpu"), top_k=50)
+        tm.io = io
+        small = DeviceIOAdapter(det.adapter, io.top_k, io.anchors)
+        dets = _detect(tm, small, _frames(video_720p, n=1))
+    assert small.saturated == 1 and len(dets[0]) > 0
+
+
+def test_yolox_u8_input_is_the_float_input(video_720p):
+    """The uint8 buffer holds exactly the pixels the float path feeds (resize, 114 padding), in both orientations."""
+    with Detector("yolox-nano") as det:
+        ad = det.adapter
+        img = _frames(video_720p, n=1)[0]
+        for im in (img, np.ascontiguousarray(cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE))):
+            u8 = np.full((ad.height, ad.width, 3), 7, np.uint8)
+            f32 = np.zeros(ad.input_shape, np.float32)
+            assert ad.preprocess_u8(im, u8) == ad.preprocess(im, f32)
+            np.testing.assert_array_equal(u8.transpose(2, 0, 1).astype(np.float32), f32)

@@ -1,0 +1,96 @@
+"""The torch side of device I/O (models/device_io.py): uint8 image -> model input, raw outputs -> ranked candidates.
+
+Both run inside the torch engine's CUDA graphs, between the slot's H2D and D2H copies, with no host synchronisation.
+The decoding mirrors the adapters' numpy code (models/yolox.py, models/picodet.py) operation for operation.
+"""
+import numpy as np
+
+from ..errors import EngineError
+
+_FAMILIES = ("yolox", "picodet")
+
+
+class DeviceIO(object):
+    """`pre(x)`: uint8 [B,H,W,3] -> float32 [B,3,H,W] normalised; `post(outputs)`: the model's raw outputs -> float32
+    [B,K,6] candidates (x1, y1, x2, y2, score, traffic class id), highest score first."""
+
+    def __init__(self, torch, adapter, device, top_k=None):
+        if adapter.family not in _FAMILIES:
+            raise EngineError("device I/O does not know the %s family" % adapter.family)
+        self.torch = torch
+        self.adapter = adapter
+        self.family = adapter.family
+        order, mean, std = adapter.device_normalization
+        self.flip = order == "rgb"  # buffers hold OpenCV's BGR
+        self.plain = all(m == 0.0 for m in mean) and all(s == 1.0 for s in std)
+        f32 = dict(device=device, dtype=torch.float32)
+        self.mean = torch.tensor(mean, **f32).view(1, 3, 1, 1)
+        self.inv_std = (1.0 / torch.tensor(std, **f32)).view(1, 3, 1, 1)
+        cm = adapter.class_map
+        self.columns = torch.as_tensor(np.asarray(cm.flat_columns, np.int64), device=device)
+        starts = list(cm.group_starts) + [len(cm.flat_columns)]
+        self.groups = [(starts[i], starts[i + 1]) for i in range(len(starts) - 1)]
+        self.identity = cm.identity
+        self.class_ids = torch.as_tensor(np.asarray(cm.class_ids, np.int64), device=device).float()
+        if self.family == "yolox":
+            self.gx = torch.as_tensor(adapter._gx, **f32)
+            self.gy = torch.as_tensor(adapter._gy, **f32)
+            self.gs = torch.as_tensor(adapter._gs, **f32)
+            self.anchors = int(adapter._gx.shape[0])
+        else:
+            self.levels = [(torch.as_tensor(cx, **f32), torch.as_tensor(cy, **f32), s) for cx, cy, s in adapter._levels]
+            self.bins = torch.as_tensor(adapter._bins, **f32)
+            self.anchors = sum(int(cx.shape[0]) for cx, _, _ in adapter._levels)
+        want = adapter.max_candidates if top_k is None else int(top_k)
+        self.top_k = max(1, min(int(want), self.anchors))
+
+    # -- input --------------------------------------------------------------------------------------------------------
+    def pre(self, x):
+        x = x.permute(0, 3, 1, 2).float()
+        if self.flip:
+            x = x.flip(1)
+        if not self.plain:
+            x = (x - self.mean) * self.inv_std
+        return x.contiguous()
+
+    # -- output -------------------------------------------------------------------------------------------------------
+    def _traffic_scores(self, scores):
+        sub = scores.index_select(-1, self.columns)
+        if self.identity:
+            return sub
+        return self.torch.stack([sub[..., a:b].amax(-1) for a, b in self.groups], -1)
+
+    def post(self, outputs):
+        torch = self.torch
+        outs = [o.float() for o in outputs]
+        if self.family == "yolox":
+            boxes, ts = self._yolox(outs[0])
+        else:
+            boxes, ts = self._picodet(outs)
+        best, k = ts.max(-1)  # [B, A]
+        score, idx = best.topk(self.top_k, dim=1)  # sorted, highest first
+        cls = self.class_ids[k.gather(1, idx)]
+        picked = boxes.gather(1, idx.unsqueeze(-1).expand(-1, -1, 4))
+        return torch.cat([picked, score.unsqueeze(-1), cls.unsqueeze(-1)], -1)
+
+    def _yolox(self, o):
+        ts = self._traffic_scores(o[..., 5:]) * o[..., 4:5]
+        s = self.gs
+        cx = (o[..., 0] + self.gx) * s
+        cy = (o[..., 1] + self.gy) * s
+        bw = o[..., 2].exp() * s * 0.5
+        bh = o[..., 3].exp() * s * 0.5
+        return self.torch.stack([cx - bw, cy - bh, cx + bw, cy + bh], -1), ts
+
+    def _picodet(self, outs):
+        torch = self.torch
+        boxes, scores = [], []
+        n = len(self.levels)
+        for i, (cx, cy, s) in enumerate(self.levels):
+            sc = outs[i]
+            logits = outs[n + i].reshape(sc.shape[0], sc.shape[1], 4, -1)
+            p = torch.softmax(logits, -1)
+            dist = (p * self.bins).sum(-1) * s  # [B, A, 4] = left, top, right, bottom
+            boxes.append(torch.stack([cx - dist[..., 0], cy - dist[..., 1], cx + dist[..., 2], cy + dist[..., 3]], -1))
+            scores.append(self._traffic_scores(sc))
+        return torch.cat(boxes, 1), torch.cat(scores, 1)
