@@ -26,6 +26,8 @@ def main(argv=None):
     p.add_argument("--pre-workers", default="1,2")
     p.add_argument("--post-workers", default="1,2")
     p.add_argument("--decode-workers", default="1")
+    p.add_argument("--switch-intervals", default="0", help="sys.setswitchinterval values to try, in ms (0: leave "
+                   "Python's default)")
     p.add_argument("--cv-threads", default="-1", help="cv2.setNumThreads values to try (-1: leave OpenCV's default)")
     p.add_argument("--output", default="jsonl")
     p.add_argument("--frames", type=int, default=450)
@@ -33,6 +35,7 @@ def main(argv=None):
     p.add_argument("--json", required=True)
     args = p.parse_args(argv)
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    floats = lambda s: [float(x) for x in s.split(",")]  # noqa: E731
     res = {"video": args.video, "precision": args.precision, "output": args.output, "runs": [], "best": {}}
     _, images, _, decode = decode_frames(args.video, args.frames)
     res["decode_only_fps"] = decode.result()["fps"]
@@ -42,6 +45,7 @@ def main(argv=None):
     out_dir = tempfile.mkdtemp(prefix="gpu-sweep-")
     import cv2
     default_cv_threads = cv2.getNumThreads()
+    default_switch = sys.getswitchinterval()
     for model in args.models.split(","):
         best = None
         for device_io in (True, False):
@@ -49,12 +53,13 @@ def main(argv=None):
             res["detector_%s%s" % (model, "" if device_io else "_no_device_io")] = det.describe()
             if device_io:
                 grid = itertools.product(ints(args.batches), ints(args.pre_workers), ints(args.post_workers),
-                                         ints(args.decode_workers), ints(args.cv_threads))
+                                         ints(args.decode_workers), ints(args.cv_threads), floats(args.switch_intervals))
             else:  # the best setting once more without device I/O
                 grid = [(best["batch"], best["preprocess_workers"], best["postprocess_workers"],
-                         best["decode_workers"], best["cv_threads"])]
-            for batch, pre, post, dec, cvt in grid:
+                         best["decode_workers"], best["cv_threads"], best["switch_interval_ms"])]
+            for batch, pre, post, dec, cvt, si in grid:
                 cv2.setNumThreads(default_cv_threads if cvt < 0 else cvt)
+                sys.setswitchinterval(default_switch if si <= 0 else si / 1000.0)
                 cfg = BenchConfig(args.video, frames=args.frames, batch=batch, preprocess_workers=pre,
                                   postprocess_workers=post, output=args.output, decode_workers=dec)
                 t0 = time.perf_counter()
@@ -63,13 +68,14 @@ def main(argv=None):
                 r = max(tries, key=lambda t: t["fps"])
                 row = {"model": model, "device_io": device_io, "batch": batch, "preprocess_workers": pre,
                        "postprocess_workers": post, "decode_workers": dec, "cv_threads": cvt,
+                       "switch_interval_ms": si,
                        "fps": r["fps"], "fps_runs": [t["fps"] for t in tries], "frames": r["frames"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
                        "latency_ms": r["latency_ms"], "run_s": time.perf_counter() - t0,
                        "stages": [dict((k, s[k]) for k in ("stage", "busy_fraction", "ms_per_frame"))
                                   for s in r["stages"]]}
                 res["runs"].append(row)
-                sys.stdout.write("%-14s io %-3s batch %2d pre %d post %d dec %d cv %2d: %7.1f fps  (%.2f x decode)  %s\n"
-                                 % (model, "on" if device_io else "off", batch, pre, post, dec, cvt, r["fps"],
+                sys.stdout.write("%-14s io %-3s batch %2d pre %d post %d dec %d cv %2d si %.2f: %7.1f fps  (%.2f x decode)  %s\n"
+                                 % (model, "on" if device_io else "off", batch, pre, post, dec, cvt, si, r["fps"],
                                     r["fps"] / res["decode_only_fps"],
                                     " ".join("%s %.2f" % (s["stage"][:4], s["ms_per_frame"]) for s in r["stages"])))
                 sys.stdout.flush()
@@ -77,6 +83,7 @@ def main(argv=None):
                     best = row
             det.close()
         cv2.setNumThreads(default_cv_threads)
+        sys.setswitchinterval(default_switch)
         res["best"][model] = best
     with open(args.json, "w") as f:
         json.dump(res, f, indent=1)

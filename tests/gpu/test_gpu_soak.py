@@ -48,7 +48,7 @@ def test_ten_thousand_frames_reuse_the_ring_without_leaks(yolox16, frames, monke
     name = det.adapter.input.name
     batch, n_frames = 4, 10000
     ctx = det.engine.create_context(3, batch)
-    x = np.zeros((batch,) + tuple(det.adapter.input.shape[1:]), np.float32)
+    x = np.zeros((batch,) + tuple(det.adapter.input.shape[1:]), det.adapter.input.dtype)
     metas = [det.adapter.preprocess(frames[i], x[i]) for i in range(batch)]
     names = det.output_names
 

@@ -49,7 +49,9 @@ class PicoDetAdapter(ModelAdapter):
 
     def preprocess_u8(self, image, out):
         h, w = image.shape[:2]
-        cv2.resize(image, (self.width, self.height), dst=out, interpolation=cv2.INTER_LINEAR)
+        r = cv2.resize(image, (self.width, self.height), dst=out, interpolation=cv2.INTER_LINEAR)
+        if r is not out:  # OpenCV made its own array (out not a plain uint8 image): copy
+            out[...] = r
         return (w / float(self.width), h / float(self.height), w, h)
 
     def box_scale(self, meta):

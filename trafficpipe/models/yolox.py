@@ -47,10 +47,10 @@ class YoloxAdapter(ModelAdapter):
         r = min(self.height / float(h), self.width / float(w))
         nw, nh = max(1, int(w * r)), max(1, int(h * r))
         top = out[:nh, :nw]
-        if top.flags.c_contiguous:  # full-width rows: resize straight into the buffer
-            cv2.resize(image, (nw, nh), dst=top, interpolation=cv2.INTER_LINEAR)
-        else:
-            top[...] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(image, (nw, nh), dst=top if top.flags.c_contiguous else None,
+                             interpolation=cv2.INTER_LINEAR)  # full-width rows: straight into the buffer
+        if resized is not top:
+            top[...] = resized
         if nh < out.shape[0]:
             out[nh:] = 114
         if nw < out.shape[1]:
