@@ -203,6 +203,9 @@ def test_host_outputs_are_stale_until_collected(monkeypatch, tmp_path):
         after = s.output_list(det.output_names, 0)
         assert all(not b.any() for b in before) and any(a.any() for a in after)
         ctx.release(s)
+        # the collect side sleeps on the event instead of spinning a CPU core (BLOCKING_SYNC, no timing)
+        import pycuda.driver as cuda
+        assert s.native.event.flags == cuda.event_flags.BLOCKING_SYNC | cuda.event_flags.DISABLE_TIMING
 
 
 def test_missing_tensor_address_fails_loudly(monkeypatch, tmp_path):

@@ -413,9 +413,18 @@ def make_driver(name="Fake GPU", compute_capability=(8, 6), total_memory=8 << 30
                 self._waits.append((src, pos))
                 self._enqueue(lambda: src._drain(pos))
 
+    class event_flags(object):  # noqa: N801 (pycuda's name)
+        DEFAULT = 0
+        BLOCKING_SYNC = 1
+        DISABLE_TIMING = 2
+        INTERPROCESS = 4
+
     class Event(object):
         def __init__(self, flags=0):
             w.require_context("cuEventCreate")
+            if flags & ~7:
+                raise ValueError("invalid event flags %r" % flags)
+            self.flags = flags
             self._stream = None
             self._pos = 0
 
@@ -440,7 +449,7 @@ def make_driver(name="Fake GPU", compute_capability=(8, 6), total_memory=8 << 30
 
     for obj in (init, Context, Device, DeviceAllocation, HostAllocation, mem_alloc, pagelocked_empty, pagelocked_zeros,
                 mem_get_info, memcpy_htod_async, memcpy_dtoh_async, memcpy_dtod_async, memcpy_htod, memcpy_dtoh,
-                Stream, Event):
+                Stream, Event, event_flags):
         setattr(drv, obj.__name__, obj)
     return drv
 

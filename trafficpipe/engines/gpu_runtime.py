@@ -108,6 +108,16 @@ class CudaRuntime(object):
                 "compute_capability": "%d.%d" % self.compute_capability}
 
 
+def blocking_event_flags(cuda):
+    # type: (object) -> int
+    """Event flags for the slots' completion events: BLOCKING_SYNC (a waiting thread sleeps instead of spinning a
+    core at 100%, which on a busy host takes CPU from the decoders) and DISABLE_TIMING (cheaper record/sync)."""
+    flags = getattr(cuda, "event_flags", None)
+    if flags is None:
+        return 0
+    return int(getattr(flags, "BLOCKING_SYNC", 0)) | int(getattr(flags, "DISABLE_TIMING", 0))
+
+
 class DeviceView(object):
     """A device buffer region exposed through `__cuda_array_interface__` (for `torch.as_tensor(view, device='cuda')`).
 
@@ -199,7 +209,7 @@ class GpuExecutionContext(ExecutionContext):
         with self.runtime.activate():
             ins = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.inputs}
             outs = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.outputs}
-            state = GpuSlotState(ins, outs, cuda.Stream(), cuda.Event())
+            state = GpuSlotState(ins, outs, cuda.Stream(), cuda.Event(blocking_event_flags(cuda)))
         return Slot(index, self, {k: b.host for k, b in ins.items()}, {k: b.host for k, b in outs.items()}, state)
 
     def _launch(self, slot):
