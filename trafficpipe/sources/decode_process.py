@@ -1,24 +1,18 @@
 """Decoding a video file in a child process, into a ring of frames in shared memory (`--decode-process`).
 
 In one process every stage shares the GIL: the capture thread, whose decoder is the pipeline's slowest stage on a GPU
-machine, then waits for the GIL after each frame (measured on an H200 host: 0.65 ms/frame alone, 0.85-1.05 ms inside
-the pipeline). Here the decoder runs in its own process with its own interpreter: it decodes straight into a slot of a
-shared ring (a file in /dev/shm, mapped by both processes) and announces the slot through a pipe; the capture thread
+machine, then waits for the GIL after each frame (measured on an H200 host: 0.65 ms/frame alone, 0.9-1.3 ms inside the
+pipeline). Here the decoder runs in its own process with its own interpreter: it decodes straight into a slot of a
+shared ring (a file in /dev/shm, mapped by both processes) and sends the slot number through a pipe; the capture thread
 only wraps the slot as a numpy image. The writer gives each slot back once every sink has written it (FramePool.put),
 so the ring is also the backpressure: the decoder waits for free slots.
 
-Protocol: two OS pipes carrying 4-byte little-endian int records (a write of 4 bytes is atomic, so a read of a multiple
-of 4 bytes returns whole records: one read takes every slot that is ready, one GIL hand-off for many frames):
-  parent -> child  "free":  slot ids the child may decode into; STOP asks it to end.
-  child -> parent  "ready": slot ids of decoded frames; END after the last one (or after an error).
-and a multiprocessing Connection "status" (child -> parent) for the end: ("end", frames) or ("error", one line).
-The Connection objects of the two pipes only carry their file descriptors into the spawned child.
+Protocol (two one-way pipes, small pickled tuples):
+  parent -> child  "free": slot ids the child may decode into; None = stop.
+  child -> parent  "ready": (slot, None) a decoded frame; (None, n) the end after n frames; (None, "error text").
 """
-import collections
 import multiprocessing
 import os
-import select
-import struct
 import tempfile
 import threading
 
@@ -28,63 +22,42 @@ from ..errors import SourceError
 from ..log import logger
 
 _SHM_DIR = "/dev/shm"
-STOP = -1
-END = -2
-_REC = struct.Struct("<i")
-_READ = 4096  # bytes per read: a multiple of the record size
 
 
-def _records(data):
-    # type: (bytes) -> tuple
-    return struct.unpack("<%di" % (len(data) // 4), data)
-
-
-def _decode_main(uri, ring_path, shape, n_slots, limit, free_conn, ready_conn, status_conn):
-    """Child process: decode `uri` into the ring's free slots until the end, `limit` frames or STOP."""
-    free_fd, ready_fd = free_conn.fileno(), ready_conn.fileno()
-    status = ("end", 0)
+def _decode_main(uri, ring_path, shape, n_slots, limit, free_conn, ready_conn):
+    """Child process: decode `uri` into the ring's free slots until the end, `limit` frames or a stop."""
     try:
         import cv2
         ring = np.memmap(ring_path, dtype=np.uint8, mode="r+", shape=(n_slots,) + tuple(shape))
         cap = cv2.VideoCapture(uri)
         if not cap.isOpened():
-            status = ("error", "cannot open %s in the decoder process" % uri)
+            ready_conn.send((None, "cannot open %s in the decoder process" % uri))
             return
-        free = collections.deque()
         n = 0
         while limit is None or n < limit:
-            if not free:
-                data = os.read(free_fd, _READ)
-                if not data:
-                    break
-                free.extend(_records(data))
-            slot = free.popleft()
-            if slot == STOP:
+            slot = free_conn.recv()
+            if slot is None:
                 break
             buf = ring[slot]
             ok, img = cap.read(buf)
             if not ok or img is None:
                 break
             if img.shape != buf.shape:
-                status = ("error", "frame %d of %s is %s, the first was %s" % (n, uri, img.shape, buf.shape))
+                ready_conn.send((None, "frame %d of %s is %s, the first was %s" % (n, uri, img.shape, buf.shape)))
                 return
             if img.ctypes.data != buf.ctypes.data:  # OpenCV made its own array: copy into the slot
                 buf[...] = img
             n += 1
-            os.write(ready_fd, _REC.pack(slot))
+            ready_conn.send((slot, None))
         cap.release()
-        status = ("end", n)
+        ready_conn.send((None, n))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
-        status = None  # the parent has gone or stops us
+        pass  # the parent has gone or stops us
     except Exception as e:  # reported to the parent as one line
-        status = ("error", "decoder process: %s: %s" % (type(e).__name__, e))
-    finally:
-        if status is not None:
-            try:
-                status_conn.send(status)
-                os.write(ready_fd, _REC.pack(END))
-            except Exception:
-                pass
+        try:
+            ready_conn.send((None, "decoder process: %s: %s" % (type(e).__name__, e)))
+        except Exception:
+            pass
 
 
 def shm_free_bytes():
@@ -122,84 +95,69 @@ def _ring_file(nbytes, in_shm):
 class ProcessVideoReader(object):
     """Frames of one video file decoded by a child process into a shared ring of `n_slots` images of `shape`.
 
-    `read(stop)` returns the next image (a view of a ring slot, valid until `give_back(image)`), or None at the end or
-    once `stop` is set; raises SourceError when the decoder fails or dies. `frames` counts the images returned;
-    `close()` stops the child and removes the ring.
+    `read()` returns the next image (a view of a ring slot, valid until `give_back(image)`), or None at the end;
+    raises SourceError when the decoder fails or dies. `frames` counts the images returned; `close()` stops the child
+    and removes the ring.
     """
 
     def __init__(self, uri, shape, n_slots=24, limit=None, start_timeout=60.0):
         self.uri = uri
         self.shape = tuple(int(d) for d in shape)
+        self.n_slots = int(n_slots)
         self.frames = 0
         self.ended = False
         self.start_timeout = start_timeout
         self._frame_bytes = int(np.prod(self.shape))
-        self.n_slots, in_shm = ring_slots(self._frame_bytes, int(n_slots))
+        self.n_slots, in_shm = ring_slots(self._frame_bytes, self.n_slots)
         if not in_shm:
             logger.warning("/dev/shm has no room for {} frames of {}: the decode ring is a file in {} (slower)",
                            self.n_slots, "x".join(str(d) for d in self.shape), tempfile.gettempdir())
         self._path = _ring_file(self._frame_bytes * self.n_slots, in_shm)
         self.ring = np.memmap(self._path, dtype=np.uint8, mode="r+", shape=(self.n_slots,) + self.shape)
         self._base = self.ring.ctypes.data
-        self._ready_slots = collections.deque()
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, CUDA-using process
         free_r, self._free = ctx.Pipe(duplex=False)
         self._ready, ready_w = ctx.Pipe(duplex=False)
-        self._status, status_w = ctx.Pipe(duplex=False)
-        self._free_fd, self._ready_fd = self._free.fileno(), self._ready.fileno()
         self._send_lock = threading.Lock()
         self.process = ctx.Process(target=_decode_main, name="trafficpipe-decode",
-                                   args=(uri, self._path, self.shape, self.n_slots, limit, free_r, ready_w, status_w))
+                                   args=(uri, self._path, self.shape, self.n_slots, limit, free_r, ready_w))
         self.process.daemon = True
         self.process.start()
-        for c in (free_r, ready_w, status_w):
-            c.close()
+        free_r.close()
+        ready_w.close()
         self._first = True
-        os.write(self._free_fd, struct.pack("<%di" % self.n_slots, *range(self.n_slots)))
+        for i in range(self.n_slots):
+            self._free.send(i)
 
     def read(self, stop=None):
         """The next decoded image (a ring slot), or None at the end of the file, `limit`, or when `stop` (an Event)
         is set while waiting."""
         if self.ended:
             return None
-        if not self._ready_slots:
-            self._fill(stop)
-            if not self._ready_slots:
+        timeout = self.start_timeout if self._first else 30.0
+        waited = 0.0
+        while not self._ready.poll(0.1):
+            waited += 0.1
+            if stop is not None and stop.is_set():
                 return None
-        slot = self._ready_slots.popleft()
-        if slot == END:
+            if waited >= timeout or not self.process.is_alive() and not self._ready.poll(0):
+                if not self.process.is_alive():
+                    raise SourceError("the decoder process of %s died (exit code %s)"
+                                      % (self.uri, self.process.exitcode))
+                raise SourceError("the decoder process of %s sent nothing for %.0f s" % (self.uri, timeout))
+        self._first = False
+        try:
+            slot, info = self._ready.recv()
+        except (EOFError, OSError):
+            code = self.process.exitcode
+            raise SourceError("the decoder process of %s died (exit code %s)" % (self.uri, code))
+        if slot is None:
             self.ended = True
-            info = self._status.recv() if self._status.poll(5.0) else ("error", "the decoder process of %s ended "
-                                                                           "without a word" % self.uri)
-            if info[0] == "error":
-                raise SourceError(info[1])
+            if isinstance(info, str):
+                raise SourceError(info)
             return None
         self.frames += 1
         return self.ring[slot]
-
-    def _fill(self, stop):
-        """Block until the child has announced at least one slot (or END); take every announced one at once."""
-        timeout = self.start_timeout if self._first else 30.0
-        waited = 0.0
-        while True:
-            r, _, _ = select.select([self._ready_fd], [], [], 0.1)
-            if r:
-                break
-            waited += 0.1
-            if stop is not None and stop.is_set():
-                return
-            if not self.process.is_alive():
-                r, _, _ = select.select([self._ready_fd], [], [], 0)
-                if r:
-                    break
-                raise SourceError("the decoder process of %s died (exit code %s)" % (self.uri, self.process.exitcode))
-            if waited >= timeout:
-                raise SourceError("the decoder process of %s sent nothing for %.0f s" % (self.uri, timeout))
-        data = os.read(self._ready_fd, _READ)
-        if not data:
-            raise SourceError("the decoder process of %s died (exit code %s)" % (self.uri, self.process.exitcode))
-        self._first = False
-        self._ready_slots.extend(_records(data))
 
     def give_back(self, image):
         """Return a slot (an image this reader gave out) to the decoder."""
@@ -207,9 +165,9 @@ class ProcessVideoReader(object):
         if 0 <= slot < self.n_slots and not self.ended:
             with self._send_lock:
                 try:
-                    os.write(self._free_fd, _REC.pack(int(slot)))
-                except OSError:
-                    pass  # the child has ended
+                    self._free.send(int(slot))
+                except (OSError, ValueError):
+                    pass  # the child has ended or the pipe is closed
 
     def close(self):
         """Stop the child (if still running) and delete the ring file."""
@@ -218,15 +176,15 @@ class ProcessVideoReader(object):
         if proc is not None:
             with self._send_lock:
                 try:
-                    os.write(self._free_fd, _REC.pack(STOP))
-                except OSError:
+                    self._free.send(None)
+                except (OSError, ValueError):
                     pass
             proc.join(2.0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(2.0)
             self.process = None
-            for conn in (self._free, self._ready, self._status):
+            for conn in (self._free, self._ready):
                 conn.close()
         path = getattr(self, "_path", None)
         if path:
