@@ -108,10 +108,7 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
-        # a decode process's ring must outnumber the frames the pipeline can hold, or the decoder waits for the writer
-        in_flight = self.queue_size + slots * self.batch + self.queue_size * 4 + 8
-        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers, self.decode_process,
-                               ring_slots=in_flight)
+        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers, self.decode_process)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
                               self.batch_timeout, live=[s.live for s in self.sources])
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)

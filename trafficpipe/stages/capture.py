@@ -46,15 +46,13 @@ class CaptureStage(Stage):
 
     name = "capture"
 
-    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1, decode_process=False,
-                 ring_slots=64):
+    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1, decode_process=False):
         self.sources = sources
         self.out_q = out_q
         self.max_frames = max_frames
         self.frames_in = [0] * len(sources)
         self.progress = None
         self.pools = [FramePool() for _ in sources]  # decoded-frame buffers, given back by the writer
-        self.ring_slots = ring_slots  # frames of a decode process's shared ring: more than the pipeline holds
         self._tasks = []  # worker id -> (source id, _Chunks or None)
         for sid, src in enumerate(sources):
             src.stop_event = control.stop
@@ -131,7 +129,7 @@ class CaptureStage(Stage):
         clock = time.perf_counter
         fps = src.fps or 30.0
         src.release_reader()
-        reader = ProcessVideoReader(src.uri, (src.height, src.width, 3), n_slots=self.ring_slots, limit=self.max_frames)
+        reader = ProcessVideoReader(src.uri, (src.height, src.width, 3), limit=self.max_frames)
         pool = RingPool(reader)
         n = 0
         try:
