@@ -60,30 +60,16 @@ def _decode_main(uri, ring_path, shape, n_slots, limit, free_conn, ready_conn):
             pass
 
 
-def shm_free_bytes():
-    # type: () -> int
-    """Free bytes in /dev/shm (0 where there is none)."""
+def _ring_file(nbytes):
+    # type: (int) -> str
+    """A new file of `nbytes` for the ring: in /dev/shm where it has room, else in the temporary folder."""
+    folder = tempfile.gettempdir()
     try:
         st = os.statvfs(_SHM_DIR)
-        return int(st.f_bavail * st.f_frsize)
+        if st.f_bavail * st.f_frsize > nbytes * 2:
+            folder = _SHM_DIR
     except OSError:
-        return 0
-
-
-def ring_slots(frame_bytes, wanted, minimum=6):
-    # type: (int, int, int) -> tuple
-    """(slots, in_shm): as many of `wanted` slots as half of /dev/shm's free space holds (at least `minimum`);
-    where /dev/shm cannot hold `minimum`, `wanted` slots in a file of the temporary folder (slower: disk-backed)."""
-    fit = shm_free_bytes() // 2 // max(1, frame_bytes)
-    if fit >= minimum:
-        return min(wanted, fit), True
-    return wanted, False
-
-
-def _ring_file(nbytes, in_shm):
-    # type: (int, bool) -> str
-    """A new file of `nbytes` for the ring, in /dev/shm or in the temporary folder."""
-    folder = _SHM_DIR if in_shm else tempfile.gettempdir()
+        pass
     fd, path = tempfile.mkstemp(prefix="trafficpipe-ring-", suffix=".u8", dir=folder)
     try:
         os.ftruncate(fd, nbytes)
@@ -108,11 +94,7 @@ class ProcessVideoReader(object):
         self.ended = False
         self.start_timeout = start_timeout
         self._frame_bytes = int(np.prod(self.shape))
-        self.n_slots, in_shm = ring_slots(self._frame_bytes, self.n_slots)
-        if not in_shm:
-            logger.warning("/dev/shm has no room for {} frames of {}: the decode ring is a file in {} (slower)",
-                           self.n_slots, "x".join(str(d) for d in self.shape), tempfile.gettempdir())
-        self._path = _ring_file(self._frame_bytes * self.n_slots, in_shm)
+        self._path = _ring_file(self._frame_bytes * self.n_slots)
         self.ring = np.memmap(self._path, dtype=np.uint8, mode="r+", shape=(self.n_slots,) + self.shape)
         self._base = self.ring.ctypes.data
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, CUDA-using process
