@@ -51,20 +51,19 @@ run_sweep() {
 run_bench() {
   for model in picodet-s-416 yolox-nano; do
     # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 2 / 2
-    read -r B PRE POST DEC DP < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
+    read -r B PRE POST DEC < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
 import json, sys
 try:
     b = json.load(open(sys.argv[1]))["best"][sys.argv[2]]
-    print(b["batch"], b["preprocess_workers"], b["postprocess_workers"], b.get("decode_workers", 1),
-          "--decode-process" if b.get("decode_process") else "")
+    print(b["batch"], b["preprocess_workers"], b["postprocess_workers"], b.get("decode_workers", 1))
 except Exception:
-    print(4, 2, 2, 1, "")
+    print(4, 2, 2, 1)
 EOF
 )
     for output in $OUTPUTS; do
-      echo "== bench $model $output batch $B pre $PRE post $POST decode $DEC $DP ($(($(date +%s) - T0)) s)"
+      echo "== bench $model $output batch $B pre $PRE post $POST decode $DEC ($(($(date +%s) - T0)) s)"
       timeout 150 python3 -m trafficpipe bench "$VIDEO" --model "$model" --engine torch --precision "$PRECISION" \
-        --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --decode-workers "$DEC" $DP \
+        --batch "$B" --preprocess-workers "$PRE" --postprocess-workers "$POST" --decode-workers "$DEC" \
         --frames "$FRAMES" --repeat "$REPEAT" --output "$output" --json "$OUT/bench-$model-$output.json" \
         ${GPU_BENCH_ARGS:-} 2>&1 | grep -v "^\S* INFO"
       echo "bench exit: ${PIPESTATUS[0]}"
@@ -77,7 +76,7 @@ run_streams() {
   echo "== streams yolox-nano ($(($(date +%s) - T0)) s)"
   timeout 200 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision "$PRECISION" \
     --batch 4 --contexts 4 --preprocess-workers 2 --postprocess-workers 2 --frames "$FRAMES" --repeat 1 \
-    --output jsonl --streams 1,2,4 ${GPU_STREAMS_ARGS:-} --json "$OUT/bench-yolox-nano-streams.json" 2>&1 | grep -v "^\S* INFO"
+    --output jsonl --streams 1,2,4 --json "$OUT/bench-yolox-nano-streams.json" 2>&1 | grep -v "^\S* INFO"
   echo "streams exit: ${PIPESTATUS[0]}"
 }
 

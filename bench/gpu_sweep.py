@@ -26,7 +26,6 @@ def main(argv=None):
     p.add_argument("--pre-workers", default="1,2")
     p.add_argument("--post-workers", default="1,2")
     p.add_argument("--decode-workers", default="1")
-    p.add_argument("--decode-process", default="0", help="0 (decode in this process), 1 (in a child process), or 0,1")
     p.add_argument("--switch-intervals", default="0", help="sys.setswitchinterval values to try, in ms (0: leave "
                    "Python's default)")
     p.add_argument("--cv-threads", default="-1", help="cv2.setNumThreads values to try (-1: leave OpenCV's default)")
@@ -54,32 +53,29 @@ def main(argv=None):
             res["detector_%s%s" % (model, "" if device_io else "_no_device_io")] = det.describe()
             if device_io:
                 grid = itertools.product(ints(args.batches), ints(args.pre_workers), ints(args.post_workers),
-                                         ints(args.decode_workers), ints(args.cv_threads), floats(args.switch_intervals),
-                                         ints(args.decode_process))
+                                         ints(args.decode_workers), ints(args.cv_threads), floats(args.switch_intervals))
             else:  # the best setting once more without device I/O
                 grid = [(best["batch"], best["preprocess_workers"], best["postprocess_workers"],
-                         best["decode_workers"], best["cv_threads"], best["switch_interval_ms"],
-                         best["decode_process"])]
-            for batch, pre, post, dec, cvt, si, dp in grid:
+                         best["decode_workers"], best["cv_threads"], best["switch_interval_ms"])]
+            for batch, pre, post, dec, cvt, si in grid:
                 cv2.setNumThreads(default_cv_threads if cvt < 0 else cvt)
                 sys.setswitchinterval(default_switch if si <= 0 else si / 1000.0)
                 cfg = BenchConfig(args.video, frames=args.frames, batch=batch, preprocess_workers=pre,
-                                  postprocess_workers=post, output=args.output, decode_workers=dec,
-                                  decode_process=bool(dp))
+                                  postprocess_workers=post, output=args.output, decode_workers=dec)
                 t0 = time.perf_counter()
                 tries = [run_pipeline([args.video], det, cfg, os.path.join(out_dir, model))[0]
                          for _ in range(max(1, args.repeat))]
                 r = max(tries, key=lambda t: t["fps"])
                 row = {"model": model, "device_io": device_io, "batch": batch, "preprocess_workers": pre,
                        "postprocess_workers": post, "decode_workers": dec, "cv_threads": cvt,
-                       "switch_interval_ms": si, "decode_process": dp,
+                       "switch_interval_ms": si,
                        "fps": r["fps"], "fps_runs": [t["fps"] for t in tries], "frames": r["frames"], "cpu_ms_per_frame": r["cpu_ms_per_frame"],
                        "latency_ms": r["latency_ms"], "run_s": time.perf_counter() - t0,
                        "stages": [dict((k, s[k]) for k in ("stage", "busy_fraction", "ms_per_frame"))
                                   for s in r["stages"]]}
                 res["runs"].append(row)
-                sys.stdout.write("%-14s io %-3s batch %2d pre %d post %d dec %d%s cv %2d si %.2f: %7.1f fps  (%.2f x decode)  %s\n"
-                                 % (model, "on" if device_io else "off", batch, pre, post, dec, "p" if dp else "", cvt, si, r["fps"],
+                sys.stdout.write("%-14s io %-3s batch %2d pre %d post %d dec %d cv %2d si %.2f: %7.1f fps  (%.2f x decode)  %s\n"
+                                 % (model, "on" if device_io else "off", batch, pre, post, dec, cvt, si, r["fps"],
                                     r["fps"] / res["decode_only_fps"],
                                     " ".join("%s %.2f" % (s["stage"][:4], s["ms_per_frame"]) for s in r["stages"])))
                 sys.stdout.flush()

@@ -66,9 +66,6 @@ def add_parser(sub):
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
-    g.add_argument("--decode-process", action="store_true",
-                   help="decode each video file in a child process into shared memory, outside this process's GIL "
-                        "(for GPU runs where the decoder is the limit)")
     g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
     return p
@@ -88,8 +85,6 @@ def command_line(args, source):
         parts[3:5] = []
     if args.streams:
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
-    if args.decode_process:
-        parts.append("--decode-process")
     if args.engine == "torch" and args.cuda_graphs is not None:
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
     if args.engine == "torch" and getattr(args, "device_io", None) is not None:
@@ -119,8 +114,7 @@ def run(args):
             raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
     cfg = BenchConfig(source, frames=args.frames, repeat=args.repeat, batch=args.batch, contexts=args.contexts,
                       preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                      decode_workers=args.decode_workers, decode_process=args.decode_process, writers=args.writers,
-                      queue_size=args.queue_size,
+                      decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out)
     from ..sources.factory import open_source
     open_source(source).close()  # a bad source fails in one line before the model loads

@@ -24,7 +24,7 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, decode_process=False):
+                 decode_workers=1):
         self.source = source
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
@@ -34,7 +34,6 @@ class BenchConfig(object):
         self.postprocess_workers = max(1, int(postprocess_workers))
         self.writers = max(1, int(writers))
         self.decode_workers = max(1, int(decode_workers))
-        self.decode_process = bool(decode_process)
         self.queue_size = max(1, int(queue_size))
         self.output = output
         self.streams = [int(n) for n in streams]
@@ -95,8 +94,7 @@ def run_pipeline(uris, detector, cfg, out_dir):
     pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
                     batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
-                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers,
-                    decode_process=cfg.decode_process)
+                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers)
     c0 = time.process_time()
     summary = pipe.run()
     cpu = time.process_time() - c0

@@ -36,9 +36,6 @@ def add_parser(sub):
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
                         "limit (default 1; holds up to N chunks of frames in memory for reordering)")
-    g.add_argument("--decode-process", action="store_true",
-                   help="decode each video file in a child process into shared memory, outside this process's GIL "
-                        "(for GPU runs where the decoder is the limit)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
@@ -82,7 +79,7 @@ def run(args):
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                    decode_workers=args.decode_workers, decode_process=args.decode_process,
+                    decode_workers=args.decode_workers,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
                     on_frame=(lambda f: bar.update(1)) if bar is not None else None)
     try:

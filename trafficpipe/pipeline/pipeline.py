@@ -35,14 +35,12 @@ class Pipeline(object):
     `out_dir` per source; `sinks` may instead give extra Sink lists per source. `batch` frames per inference call,
     `contexts` execution contexts (sources are spread over them), `slots` per context (default enough to keep every
     worker busy), `queue_size` per-source capacity of the file queues, `live_queue_size` for live sources (drop-oldest).
-    `decode_workers` parallel decoders per video file (keyframe-aligned chunks); `decode_process` decode each video
-    file in a child process into shared memory instead (sources/decode_process.py).
     """
 
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=2, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1, decode_process=False):
+                 draw=None, decode_workers=1):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -73,7 +71,6 @@ class Pipeline(object):
         self.on_frame = on_frame
         self.draw = draw
         self.decode_workers = max(1, int(decode_workers))
-        self.decode_process = bool(decode_process)
         self.control = Control()
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
@@ -108,7 +105,7 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
-        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers, self.decode_process)
+        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
                               self.batch_timeout, live=[s.live for s in self.sources])
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)

@@ -44,14 +44,6 @@ class VideoFileSource(Source):
         self.frames_read += 1
         return img, pts
 
-    def release_reader(self):
-        """Close this process's decoder but stay open (a decoder process reads the file instead)."""
-        cap = getattr(self, "cap", None)
-        if cap is not None:
-            cap.release()
-            self.cap = None
-        self._first = None
-
     def _end(self):
         if self.frame_count and self.frames_read < self.frame_count - 1:
             self.truncated = True

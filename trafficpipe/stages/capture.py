@@ -11,7 +11,6 @@ from ..pipeline.control import Stage
 from ..pipeline.framepool import FramePool
 from ..pipeline.frame import EndOfStream, Frame
 from ..pipeline.queues import BLOCK, DROP_OLDEST
-from ..sources.decode_process import ProcessVideoReader, RingPool
 from ..sources.segments import ChunkReader, mp4_keyframes, plan_chunks
 from ..sources.video import VideoFileSource
 
@@ -46,7 +45,7 @@ class CaptureStage(Stage):
 
     name = "capture"
 
-    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1, decode_process=False):
+    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1):
         self.sources = sources
         self.out_q = out_q
         self.max_frames = max_frames
@@ -56,9 +55,6 @@ class CaptureStage(Stage):
         self._tasks = []  # worker id -> (source id, _Chunks or None)
         for sid, src in enumerate(sources):
             src.stop_event = control.stop
-            if decode_process and isinstance(src, VideoFileSource):
-                self._tasks.append((sid, "process"))
-                continue
             chunks = self._plan(src, decode_workers)
             if chunks is None:
                 self._tasks.append((sid, None))
@@ -81,8 +77,6 @@ class CaptureStage(Stage):
         sid, chunks = self._tasks[wid]
         if chunks is None:
             self._read_source(sid)
-        elif chunks == "process":
-            self._read_process(sid)
         else:
             self._read_chunks(sid, chunks)
 
@@ -121,38 +115,6 @@ class CaptureStage(Stage):
         finally:
             src.close()
         q.put(EndOfStream(sid, error))
-
-    def _read_process(self, sid):
-        """A video file decoded by a child process into a shared ring (sources/decode_process.py)."""
-        src = self.sources[sid]
-        q, stop, record = self.out_q, self.control.stop, self.stats.record
-        clock = time.perf_counter
-        fps = src.fps or 30.0
-        src.release_reader()
-        reader = ProcessVideoReader(src.uri, (src.height, src.width, 3), limit=self.max_frames)
-        pool = RingPool(reader)
-        n = 0
-        try:
-            while not stop.is_set():
-                t0 = clock()
-                img = reader.read(stop)
-                if img is None:
-                    break
-                t1 = clock()
-                frame = Frame(sid, n, t1, img, n / fps)
-                frame.pool = pool
-                frame.t["capture"] = (t0, t1)
-                record(t1 - t0)
-                n += 1
-                self.frames_in[sid] = n
-                q.put(frame, BLOCK)
-            src.frames_read = n
-            if reader.ended and (self.max_frames is None or n < self.max_frames):
-                src._end()  # reports a file that ends before its announced frame count
-        finally:
-            reader.close()
-            src.close()
-        q.put(EndOfStream(sid))
 
     def _read_chunks(self, sid, chunks):
         src = self.sources[sid]
