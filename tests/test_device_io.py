@@ -102,3 +102,29 @@ def test_yolox_u8_input_is_the_float_input(video_720p):
             f32 = np.zeros(ad.input_shape, np.float32)
             assert ad.preprocess_u8(im, u8) == ad.preprocess(im, f32)
             np.testing.assert_array_equal(u8.transpose(2, 0, 1).astype(np.float32), f32)
+
+
+@pytest.mark.parametrize("model", ("yolox-nano", "picodet-s-416"))
+def test_onnxruntime_device_io_graph_gives_the_same_detections(model, video_720p):
+    """The ONNX form of device I/O (engines/onnx_device_io.py, also what TensorRT builds from) on ONNX Runtime."""
+    frames = _frames(video_720p)
+    with Detector(model) as plain, Detector(model, device_io=True) as wrapped:
+        assert wrapped.engine.describe()["device_io"] is True and plain.engine.describe()["device_io"] is False
+        assert wrapped.adapter.input.dtype == np.uint8 and [o.name for o in wrapped.engine.outputs] == ["candidates"]
+        ref = [plain.detect(f) for f in frames]
+        got = wrapped.detect_batch(frames)
+    assert sum(len(d) for d in ref) > 10
+    for a, b in zip(ref, got):
+        _assert_same(a, b)
+
+
+def test_cli_device_io_on_onnxruntime(video_360p, tmp_path):
+    from cli_helpers import run_cli
+    a = run_cli("detect", video_360p, "--out", tmp_path / "a", "--model", "picodet-s-320", "--save", "jsonl",
+                "--max-frames", "40", "--device-io")
+    b = run_cli("detect", video_360p, "--out", tmp_path / "b", "--model", "picodet-s-320", "--save", "jsonl",
+                "--max-frames", "40")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr
+    la = (tmp_path / "a" / "highway-360p.jsonl").read_text().splitlines()
+    lb = (tmp_path / "b" / "highway-360p.jsonl").read_text().splitlines()
+    assert len(la) == 40 and la == lb

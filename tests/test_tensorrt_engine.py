@@ -254,3 +254,28 @@ def test_detect_cli_on_tensorrt(monkeypatch, tmp_path):
         lines = [json.loads(l) for f in out.rglob("*.jsonl") for l in f.read_text().splitlines() if l.strip()]
         assert len(lines) == 3
     assert count(trt, "build") == 1 and count(trt, "deserialize") == 2
+
+
+@pytest.mark.parametrize("gen", GENERATIONS)
+@pytest.mark.parametrize("model", (PICODET, YOLOX))
+def test_device_io_plan_gives_the_onnxruntime_detections(monkeypatch, tmp_path, reference, gen, model):
+    """--device-io on TensorRT: the plan is built from the graph wrapped with normalisation and candidate ranking
+    (float32 image input, every generation), batches of 4 through the pipeline; detections equal ONNX Runtime's."""
+    trt = use_doubles(monkeypatch, gen)
+    det = _detector(tmp_path, model, device_io=True, batch=4)
+    try:
+        assert det.engine.describe()["device_io"] is True
+        assert det.adapter.input.dtype == np.float32 and det.adapter.input.shape[1:] == (416, 416, 3)
+        assert [o.name for o in det.engine.outputs] == ["candidates"]
+        got = _run(det, [VIDEO], batch=4)
+    finally:
+        det.close()
+    assert _same(got, reference[(model, 1)]) > FRAMES
+    assert count(trt, "deserialize") == 1  # one plan: the wrapped graph's, never the plain one first
+
+
+def test_device_io_with_int8_is_refused(monkeypatch, tmp_path):
+    use_doubles(monkeypatch, "10")
+    with pytest.raises(EngineError) as e:
+        _detector(tmp_path, PICODET, device_io=True, precision="int8")
+    assert "--no-device-io" in str(e.value) and "\n" not in str(e.value)

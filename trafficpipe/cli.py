@@ -40,9 +40,10 @@ def add_model_options(p, conf=0.3):
                    help="torch engine: capture CUDA graphs (default: on)")
     g.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="torch engine: run eagerly")
     g.add_argument("--device-io", dest="device_io", action="store_true", default=None,
-                   help="torch engine: normalise images and decode/rank boxes on the GPU (default: on)")
+                   help="normalise images and decode/rank boxes inside the engine (on the GPU for torch and "
+                        "tensorrt); default: on for torch, off for onnxruntime and tensorrt")
     g.add_argument("--no-device-io", dest="device_io", action="store_false",
-                   help="torch engine: feed float tensors and decode the raw outputs on the CPU, as the other engines")
+                   help="feed float tensors and decode the raw outputs on the CPU")
 
 
 def engine_options(args):
@@ -56,7 +57,7 @@ def engine_options(args):
             opts["batch"] = args.batch  # the plan's largest batch (dynamic-batch models)
     if args.engine == "torch" and args.cuda_graphs is not None:
         opts["cuda_graphs"] = args.cuda_graphs
-    if args.engine == "torch" and getattr(args, "device_io", None) is not None:
+    if getattr(args, "device_io", None) is not None and args.engine in ("torch", "tensorrt", "onnxruntime", "auto"):
         opts["device_io"] = args.device_io
     return opts
 

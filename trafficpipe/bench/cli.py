@@ -87,7 +87,7 @@ def command_line(args, source):
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
     if args.engine == "torch" and args.cuda_graphs is not None:
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
-    if args.engine == "torch" and getattr(args, "device_io", None) is not None:
+    if getattr(args, "device_io", None) is not None:
         parts.append("--device-io" if args.device_io else "--no-device-io")
     return " ".join(parts)
 

@@ -23,7 +23,7 @@ def create_engine(name, model_path, precision="fp32", threads=0, **options):
         if precision not in ("fp32", None):
             raise EngineError("the onnxruntime engine runs fp32 only (got --precision %s)" % precision)
         from .onnxruntime_engine import OnnxRuntimeEngine
-        ort_options = dict((k, v) for k, v in options.items() if k in ("concurrency", "spinning"))
+        ort_options = dict((k, v) for k, v in options.items() if k in ("concurrency", "spinning", "device_io"))
         return OnnxRuntimeEngine(model_path, threads=threads, **ort_options)
     if name == "torch":
         from .torch_engine import TorchEngine

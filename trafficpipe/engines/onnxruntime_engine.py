@@ -69,20 +69,28 @@ class OnnxRuntimeEngine(Engine):
 
     name = "onnxruntime"
 
-    def __init__(self, model_path, threads=0, clean=True, concurrency=0, spinning=False):
+    def __init__(self, model_path, threads=0, clean=True, concurrency=0, spinning=False, device_io=False):
         super(OnnxRuntimeEngine, self).__init__()
         try:
             import onnxruntime as ort
         except ImportError:
             raise EngineError("onnxruntime is not installed: pip install onnxruntime")
+        self.ort = ort
         path = cleaned_model_path(model_path) if clean else model_path
-        data = read_model(path)
+        self._path = path
         cores = int(cores_available())
         self.concurrency = int(concurrency) if concurrency and int(concurrency) > 0 else max(1, min(2, cores))
         self.threads = int(threads) if threads and int(threads) > 0 else max(1, cores // self.concurrency)
         self.spinning = bool(spinning)
+        self.device_io = bool(device_io)
         self._pool = None
         self._pool_lock = threading.Lock()
+        self.model_path = model_path
+        self._load(path)
+
+    def _load(self, path):
+        ort = self.ort
+        data = read_model(path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
@@ -93,12 +101,25 @@ class OnnxRuntimeEngine(Engine):
             self.session = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         except Exception as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError("cannot load %s with ONNX Runtime: %s" % (os.path.basename(model_path), msg))
-        self.model_path = model_path
+            raise ModelError("cannot load %s with ONNX Runtime: %s" % (os.path.basename(self.model_path), msg))
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
         self.graph_batch = self.inputs[0].fixed_batch if self.inputs else 0
         logger.debug("onnxruntime {}: inputs {} outputs {}", ort.__version__, self.inputs, self.outputs)
+
+    def attach_adapter(self, adapter):
+        """With `device_io`: run the graph wrapped with the adapter's normalisation and candidate ranking
+        (engines/onnx_device_io.py); the CPU then only resizes, thresholds and runs NMS."""
+        from ..models.device_io import DeviceIOAdapter, supports_device_io
+        if not self.device_io or not supports_device_io(adapter):
+            self.device_io = False
+            return adapter
+        if self.contexts:
+            raise EngineError("device I/O must be set before any execution context exists")
+        from .onnx_device_io import attach, device_io_model_path
+        k, anchors = attach(adapter)
+        self._load(device_io_model_path(self._path, adapter, k, np.uint8))
+        return DeviceIOAdapter(adapter, k, anchors, np.uint8)
 
     def _context_class(self):
         return OnnxRuntimeContext
@@ -123,7 +144,8 @@ class OnnxRuntimeEngine(Engine):
     def describe(self):
         import onnxruntime as ort
         return {"engine": self.name, "precision": "fp32", "device": "cpu", "threads": self.threads,
-                "concurrency": self.concurrency, "spinning": self.spinning, "onnxruntime": ort.__version__}
+                "concurrency": self.concurrency, "spinning": self.spinning, "device_io": self.device_io,
+                "onnxruntime": ort.__version__}
 
     def close(self):
         super(OnnxRuntimeEngine, self).close()

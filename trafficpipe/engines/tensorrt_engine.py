@@ -149,7 +149,7 @@ class TensorRTEngine(Engine):
     name = "tensorrt"
 
     def __init__(self, model_path, precision="fp32", batch=1, workspace_mb=None, plugin_libs=(), calib=None,
-                 cache_dir=None, device=0, arch=None, force_build=False):
+                 cache_dir=None, device=0, arch=None, force_build=False, device_io=False):
         super(TensorRTEngine, self).__init__()
         self.trt = trt = import_tensorrt()
         cuda_driver()
@@ -161,17 +161,28 @@ class TensorRTEngine(Engine):
         self.plan_path = None
         self.cuda_engine = None
         self._trt_runtime = None
+        self.io_api = None
+        self.device_io = bool(device_io)
+        self._build = dict(precision=precision, batch=batch, workspace_mb=workspace_mb, calib=calib, arch=arch,
+                           cache_dir=cache_dir, plugin_libs=plugin_libs, force=force_build)
         ext = os.path.splitext(model_path)[1].lower()
         with self.runtime.activate():
             load_plugins(trt, self.lg, plugin_libs)  # before parsing or deserializing anything
         if ext == ".onnx":
-            from .trt_build import obtain_plan
-            data, self.plan_path, side = obtain_plan(model_path, precision, batch, workspace_mb, calib, arch=arch,
-                                                     cache_dir=cache_dir, runtime=self.runtime,
-                                                     plugin_libs=plugin_libs, force=force_build)
+            if self.device_io:
+                if precision == "int8":
+                    raise EngineError("--device-io with --precision int8 is not supported (the calibrator feeds the "
+                                      "model's own input); use --no-device-io")
+                # the plan is built from the wrapped graph once the Detector gives the adapter (attach_adapter)
+                from .onnx_device_io import onnx_specs
+                from .onnx_graph import cleaned_model_path
+                self.inputs, self.outputs = onnx_specs(cleaned_model_path(model_path))
+                return
+            data, side = self._obtain(model_path)
         elif ext in ENGINE_EXTENSIONS:
             if not os.path.isfile(model_path):
                 raise ModelError("engine file %s does not exist" % model_path)
+            self.device_io = False  # a built plan has its own I/O
             side = self._check_foreign_plan(model_path)
             with open(model_path, "rb") as f:
                 data = f.read()
@@ -181,6 +192,18 @@ class TensorRTEngine(Engine):
                             os.path.basename(model_path))
         else:
             raise ModelError("the TensorRT engine loads .onnx, .engine, .plan or .trt files, not %s" % model_path)
+        self._deserialize(data, side, ext)
+
+    def _obtain(self, onnx_path):
+        from .trt_build import obtain_plan
+        b = self._build
+        data, self.plan_path, side = obtain_plan(onnx_path, b["precision"], b["batch"], b["workspace_mb"], b["calib"],
+                                                 arch=b["arch"], cache_dir=b["cache_dir"], runtime=self.runtime,
+                                                 plugin_libs=b["plugin_libs"], force=b["force"])
+        return data, side
+
+    def _deserialize(self, data, side, ext):
+        trt = self.trt
         with self.runtime.activate():
             self._trt_runtime = trt.Runtime(self.lg)
             self.cuda_engine = self._trt_runtime.deserialize_cuda_engine(data)
@@ -194,6 +217,26 @@ class TensorRTEngine(Engine):
         self._read_io((side or {}).get("outputs"))
         logger.debug("tensorrt {} ({} API): inputs {} outputs {}", version(trt), self.io_api, self.inputs,
                      self.outputs)
+
+    def attach_adapter(self, adapter):
+        """With `device_io` (ONNX models): build the plan from the graph wrapped with the adapter's normalisation and
+        candidate ranking (engines/onnx_device_io.py), so the GPU does them; float32 image input (0..255), which every
+        TensorRT version takes. Otherwise (or for a family without device I/O) the plain plan."""
+        if self.cuda_engine is not None:
+            return adapter
+        from ..models.device_io import DeviceIOAdapter, supports_device_io
+        if not supports_device_io(adapter):
+            logger.info("{}: no device I/O for the {} family; building the plain plan", self.model_path,
+                        adapter.family)
+            self.device_io = False
+            self._deserialize(*(self._obtain(self.model_path) + (".onnx",)))
+            return adapter
+        from .onnx_device_io import attach, device_io_model_path
+        from .onnx_graph import cleaned_model_path
+        k, anchors = attach(adapter, top_k_limit=3840)  # TensorRT's TopK takes K <= 3840
+        path = device_io_model_path(cleaned_model_path(self.model_path), adapter, k, np.float32)
+        self._deserialize(*(self._obtain(path) + (".onnx",)))
+        return DeviceIOAdapter(adapter, k, anchors, np.float32)
 
     def _check_foreign_plan(self, path):
         """A plan written by `trafficpipe build-engine --out` carries a sidecar: refuse it on another TensorRT/GPU."""
@@ -261,6 +304,8 @@ class TensorRTEngine(Engine):
         return TensorRTContext
 
     def create_context(self, n_slots=2, batch=1):
+        if self.cuda_engine is None:
+            raise EngineError("this TensorRT engine waits for its adapter (device I/O): use it through a Detector")
         if self.graph_batch == 1 or (self.dynamic_batch and batch <= self.max_batch):
             ctx = TensorRTContext(self, n_slots, batch)
             self.contexts.append(ctx)
@@ -275,7 +320,7 @@ class TensorRTEngine(Engine):
     def describe(self):
         # type: () -> dict
         d = {"engine": self.name, "precision": self.precision, "tensorrt": version(self.trt), "io_api": self.io_api,
-             "plan": self.plan_path}
+             "plan": self.plan_path, "device_io": self.device_io}
         d.update(self.runtime.describe())
         return d
 

@@ -28,12 +28,12 @@ class DeviceIOAdapter(object):
     `postprocess` turns the candidates into Detections. Everything else (conf, iou, classes, ...) is the wrapped
     adapter's. `top_k` candidates per image; `anchors` the number the model scores (to tell a full candidate list)."""
 
-    def __init__(self, inner, top_k, anchors):
+    def __init__(self, inner, top_k, anchors, input_dtype=np.uint8):
         self.inner = inner
         self.top_k = int(top_k)
         self.anchors = int(anchors)
         h, w = inner.height, inner.width
-        self.input = TensorSpec(INPUT_NAME, (inner.input.shape[0], h, w, 3), np.uint8)
+        self.input = TensorSpec(INPUT_NAME, (inner.input.shape[0], h, w, 3), input_dtype)
         self.output_specs = [TensorSpec(OUTPUT_NAME, (inner.input.shape[0], self.top_k, CANDIDATE_FIELDS), np.float32)]
         self.saturated = 0  # images whose every candidate passed the threshold (more may have been cut at top_k)
 
