@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(VIDEO), reason="shared video 
 
 STAGE_ROW_KEYS = {"stage", "workers", "items", "frames", "latency_ms", "ms_per_frame", "busy_fraction", "wait_in_s",
                   "wait_out_s", "wait_in_fraction", "wait_out_fraction", "queue_depth_mean", "queue_depth_max",
-                  "dropped"}
+                  "dropped", "thread_cpu_ms_per_frame"}
 CEILING_KEYS = {"fps", "ms_per_frame", "cpu_ms_per_frame", "latency_ms", "frames", "items", "busy_s", "cpu_s"}
 
 
@@ -87,6 +87,9 @@ def test_report_has_every_field(bench):
             _lat(r["latency_ms"])
             assert r["frames"] == FRAMES and 0 <= r["busy_fraction"] <= 1.0 + 1e-9
             assert r["wait_in_s"] >= 0 and r["wait_out_s"] >= 0 and r["dropped"] == 0
+            # a thread's own CPU time fits in its wall time (Python 3.7+ measures it)
+            assert r["thread_cpu_ms_per_frame"] is not None and r["thread_cpu_ms_per_frame"] >= 0
+            assert r["thread_cpu_ms_per_frame"] * r["frames"] / 1000.0 <= p["wall_s"] * r["workers"] + 0.05
         assert p["stages"][0]["queue_depth_max"] == 0  # capture has no input queue
         assert 1 <= p["stages"][1]["queue_depth_max"] <= 8  # capture->preprocess is bounded at --queue-size
 

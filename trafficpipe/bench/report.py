@@ -26,6 +26,11 @@ def _queue_ends(name):
     return a.strip(), b.split("[", 1)[0].strip()
 
 
+def _cpu_text(ms):
+    # type: (float) -> str
+    return "-" if ms is None else "%.2f" % ms
+
+
 def stage_rows(summary):
     # type: (dict) -> list
     """Per pipeline stage: work-time latency percentiles, busy fraction, queue waits, input-queue depth, drops.
@@ -47,6 +52,7 @@ def stage_rows(summary):
         rows.append({
             "stage": name, "workers": st["workers"], "items": st["items"], "frames": st["frames"],
             "latency_ms": dict(st["latency_ms"]), "ms_per_frame": st["ms_per_frame"],
+            "thread_cpu_ms_per_frame": st.get("cpu_ms_per_frame"),
             "busy_fraction": st["busy_fraction"],
             "wait_in_s": wait_in, "wait_out_s": wait_out,
             "wait_in_fraction": wait_in / (wall * threads) if wall > 0 else 0.0,
@@ -270,15 +276,15 @@ def format_report(report):
     for r in pipe["stages"]:
         lat = r["latency_ms"]
         rows.append([r["stage"], r["workers"], "%.2f" % lat["p50"], "%.2f" % lat["p95"], "%.2f" % lat["p99"],
-                     "%.2f" % r["ms_per_frame"], "%.0f%%" % (100 * r["busy_fraction"]),
-                     "%.2f" % r["wait_in_s"], "%.2f" % r["wait_out_s"],
+                     "%.2f" % r["ms_per_frame"], _cpu_text(r.get("thread_cpu_ms_per_frame")),
+                     "%.0f%%" % (100 * r["busy_fraction"]), "%.2f" % r["wait_in_s"], "%.2f" % r["wait_out_s"],
                      "%.1f/%d" % (r["queue_depth_mean"], r["queue_depth_max"]), r["dropped"]])
     out.append("pipeline (threads joined by bounded queues): %.1f fps%s; capture->write latency p50 %.1f ms, "
                "p99 %.1f ms   [engine: %s]"
                % (pipe["fps"], _pm(spreads, "pipeline_fps"), pipe["latency_ms"]["p50"], pipe["latency_ms"]["p99"],
                   _engine_text(det)))
-    out.append(_fmt_table(["stage", "threads", "p50 ms", "p95 ms", "p99 ms", "ms/frame", "busy", "wait in s",
-                           "wait out s", "in-queue mean/max", "drops"], rows))
+    out.append(_fmt_table(["stage", "threads", "p50 ms", "p95 ms", "p99 ms", "ms/frame", "thread cpu", "busy",
+                           "wait in s", "wait out s", "in-queue mean/max", "drops"], rows))
     out.append("")
     b = med["bound"]
     out.append("bound: %.2f ms/frame = %.1f fps (limited by %s; slowest stage %s %.2f ms/frame, CPU work %.2f ms/frame "

@@ -47,6 +47,8 @@ class Stage(object):
             t.start()
 
     def _run(self, wid):
+        from .metrics import thread_time
+        cpu0 = thread_time() if thread_time is not None else None
         try:
             self.work(wid)
         except Stopped:
@@ -60,6 +62,8 @@ class Stage(object):
                 self.finish(wid)
             except BaseException as e:  # noqa: B902
                 self.control.fail(e, self.name)
+            if cpu0 is not None:  # this thread's own CPU time (not that of native threads it drives, e.g. FFmpeg's)
+                self.stats.add_thread_cpu(thread_time() - cpu0)
 
     def work(self, wid):
         raise NotImplementedError

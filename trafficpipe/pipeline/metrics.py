@@ -1,5 +1,10 @@
 """Per-stage timing: one mechanism shared by the pipeline summary and `trafficpipe bench`."""
+import time
+
 import numpy as np
+
+#: CPU time of the calling thread (Python 3.7+); None on 3.6, where stage CPU time is not reported
+thread_time = getattr(time, "thread_time", None)
 
 
 def percentiles(values, qs=(50, 95, 99)):
@@ -25,6 +30,11 @@ class StageStats(object):
         self.durations = []  # type: list
         self.frames = []  # type: list
         self.latencies = []  # type: list
+        self.cpu_s = None  # type: float  # CPU time of the stage's threads over the run (None where unknown)
+
+    def add_thread_cpu(self, seconds):
+        """Add one worker thread's CPU time (called once per thread, at its end)."""
+        self.cpu_s = (self.cpu_s or 0.0) + seconds
 
     def record(self, seconds, frames=1, latency=None):
         """One work item: `seconds` of this thread's time covering `frames` frames (`latency`: time in the stage,
@@ -39,7 +49,9 @@ class StageStats(object):
         busy = float(sum(self.durations))
         n_frames = int(sum(self.frames))
         per_item = percentiles([d * 1000.0 for d in self.latencies])
+        cpu = self.cpu_s
         return {"workers": self.workers, "items": len(self.durations), "frames": n_frames, "busy_s": busy,
                 "busy_fraction": busy / (wall * self.workers) if wall > 0 else 0.0,
                 "ms_per_frame": busy * 1000.0 / n_frames if n_frames else 0.0,
-                "latency_ms": per_item}
+                "cpu_s": cpu, "cpu_ms_per_frame": (cpu * 1000.0 / n_frames if n_frames else 0.0) if cpu is not None
+                else None, "latency_ms": per_item}
