@@ -30,10 +30,14 @@ class YoloxAdapter(ModelAdapter):
             raise ModelError("YOLOX output has shape %s, expected [1,%d,%d] for a %dx%d input"
                              % (list(shape), want[0], want[1], self.width, self.height))
 
-    def preprocess(self, image, out):
+    def _fit(self, image):
+        """(ratio, width, height, resized width, resized height) of the keep-ratio resize to the input size."""
         h, w = image.shape[:2]
         r = min(self.height / float(h), self.width / float(w))
-        nw, nh = max(1, int(w * r)), max(1, int(h * r))
+        return r, w, h, max(1, int(w * r)), max(1, int(h * r))
+
+    def preprocess(self, image, out):
+        r, w, h, nw, nh = self._fit(image)
         resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
         out[:, :nh, :nw] = resized.transpose(2, 0, 1)
         out[:, nh:, :] = PAD_VALUE
@@ -43,18 +47,14 @@ class YoloxAdapter(ModelAdapter):
     device_normalization = ("bgr", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
     def preprocess_u8(self, image, out):
-        h, w = image.shape[:2]
-        r = min(self.height / float(h), self.width / float(w))
-        nw, nh = max(1, int(w * r)), max(1, int(h * r))
+        r, w, h, nw, nh = self._fit(image)
         top = out[:nh, :nw]
         resized = cv2.resize(image, (nw, nh), dst=top if top.flags.c_contiguous else None,
                              interpolation=cv2.INTER_LINEAR)  # full-width rows: straight into the buffer
         if resized is not top:
             top[...] = resized
-        if nh < out.shape[0]:
-            out[nh:] = 114
-        if nw < out.shape[1]:
-            out[:nh, nw:] = 114
+        out[nh:] = PAD_VALUE
+        out[:nh, nw:] = PAD_VALUE
         return (r, w, h)
 
     def box_scale(self, meta):
