@@ -236,6 +236,23 @@ def test_tiny_training_run_lowers_the_loss_and_exports(tmp_path):
     ort_scores = np.concatenate(slot_out[:4], 1)[0]
     np.testing.assert_allclose(ort_scores, torch.sigmoid(cls)[0].numpy(), atol=1e-4)
 
+    # export --keep-base pedestrian: with only the head trained, the pedestrian column is again exactly the COCO
+    # model's person score, while the trained vehicle column is not the COCO car score any more
+    import onnxruntime as ort
+    from trafficpipe.training.export import keep_initial_rows
+    init_net, _ = build_network(BASE)
+    kept = keep_initial_rows(net.state_dict(), init_net.state_dict(), net.head_names, [TRAFFIC_CLASSES.index("pedestrian")])
+    init_net.load_state_dict(kept)
+    out2 = str(tmp_path / "kept.onnx")
+    export_onnx(init_net, BASE, out2, TRAFFIC_CLASSES)
+    x = _adapter_input(det, image)
+    mine = ort.InferenceSession(out2, providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    coco = ort.InferenceSession(BASE, providers=["CPUExecutionProvider"]).run(None, {"image": x})
+    for i in range(4):
+        np.testing.assert_allclose(mine[i][..., 1], coco[i][..., COCO_CLASSES.index("person")], atol=1e-5)
+        np.testing.assert_allclose(mine[i][..., 0], slot_out[i][..., 0], atol=1e-5)  # vehicle: as trained
+    assert max(float(np.abs(mine[i][..., 0] - coco[i][..., COCO_CLASSES.index("car")]).max()) for i in range(4)) > 1e-3
+
 
 def _adapter_input(det, image):
     buf = np.zeros((1,) + det.adapter.input_shape, np.float32)

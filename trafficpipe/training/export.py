@@ -109,3 +109,22 @@ def interpolate_weights(finetuned, initial, alpha):
         out[k] = (alpha * w.float() + (1 - alpha) * v.float()).to(v.dtype) if v.dtype.is_floating_point else w
     return out
 
+
+
+def keep_initial_rows(state, initial, head_names, rows):
+    # type: (dict, dict, list, list) -> dict
+    """`state` with the given class rows of every head convolution (weight and bias) taken from `initial`: those
+    classes score as the model they started from (exactly so when only the head was trained: the features feeding the
+    head are then the base model's). For classes the training data cannot teach (no image labels them completely in
+    the training set's domain) while the others gain from it."""
+    out = dict(state)
+    for name in head_names:
+        for part in ("weight", "bias"):
+            key = "body.%s.%s" % (name, part)
+            if key not in out:
+                continue
+            t = out[key].clone()
+            for r in rows:
+                t[r] = initial[key][r]
+            out[key] = t
+    return out

@@ -27,9 +27,24 @@ def add_parser(sub):
     p.add_argument("--blend", type=float, default=1.0, metavar="ALPHA",
                    help="weight-space ensemble with the base model (WiSE-FT): ALPHA * trained + (1 - ALPHA) * initial "
                         "weights; 1 = the trained weights as they are (default)")
+    p.add_argument("--keep-base", default=None, metavar="CLASS[,CLASS]",
+                   help="these classes keep the head rows they started from (their COCO rows): for classes the "
+                        "training set cannot teach; exact with --trainable head (default: none)")
     p.add_argument("--note", default=None, help="a line for the card's training section (e.g. how the GPU was shared)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
     return p
+
+
+def _keep_base(text, classes):
+    # type: (str, tuple) -> list
+    if not text:
+        return []
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in names if c not in classes]
+    if unknown:
+        raise TrafficpipeError("--keep-base: %s not among the model's classes %s" % (", ".join(unknown),
+                                                                                    ", ".join(classes)))
+    return names
 
 
 def run(args):
@@ -63,10 +78,14 @@ def run(args):
     if args.blend < 1.0:
         from .export import interpolate_weights
         state = interpolate_weights(state, net.state_dict(), args.blend)
+    kept = _keep_base(args.keep_base, classes)
+    if kept:
+        from .export import keep_initial_rows
+        state = keep_initial_rows(state, net.state_dict(), net.head_names, [classes.index(c) for c in kept])
     net.load_state_dict(state)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "trafficpipe_picodet_s_416.onnx")
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
-            "trafficpipe.blend": str(args.blend)}
+            "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
     export_onnx(net, base, out, classes, meta)
     summary = None
     spath = args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "summary.json")
@@ -95,6 +114,10 @@ def run(args):
     if args.blend < 1.0:
         card["method"]["blend"] = ("weight-space ensemble with the base model (WiSE-FT, Wortsman et al. 2022): "
                                    "%.2f * fine-tuned + %.2f * initial weights" % (args.blend, 1 - args.blend))
+    if kept:
+        card["training"]["keep_base"] = list(kept)
+        card["method"]["keep_base"] = ("the head rows of %s are the initial (COCO-derived) ones, not trained"
+                                       % ", ".join(kept))
     if args.note:
         card["training"]["note"] = args.note
     paths = write_card(card, out)
