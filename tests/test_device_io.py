@@ -33,7 +33,7 @@ def _device_io(det, classes=None):
     model = TorchModel(det.model_path, torch.device("cpu"))
     io = DeviceIO(torch, det.adapter, torch.device("cpu"))
     model.io = io
-    return model, DeviceIOAdapter(det.adapter, io.top_k, io.anchors)
+    return model, DeviceIOAdapter(det.adapter, io.top_k, io.pairs)
 
 
 def _detect(model, view, images):
@@ -87,7 +87,7 @@ def test_a_full_candidate_list_is_reported(video_720p):
         from trafficpipe.engines.torch_device_io import DeviceIO
         io = DeviceIO(torch, det.adapter, torch.device("cpu"), top_k=50)
         tm.io = io
-        small = DeviceIOAdapter(det.adapter, io.top_k, io.anchors)
+        small = DeviceIOAdapter(det.adapter, io.top_k, io.pairs)
         dets = _detect(tm, small, _frames(video_720p, n=1))
     assert small.saturated == 1 and len(dets[0]) > 0
 

@@ -4,7 +4,8 @@ The same split as the torch engine's device I/O (models/device_io.py, engines/to
 ONNX (opset 11 operators, so that TensorRT 8.x's parser takes it) for the engines that run ONNX graphs themselves:
 TensorRT (the GPU does it) and ONNX Runtime. Input: the resized, padded image [N, H, W, 3] as OpenCV lays it out
 (uint8, or float32 holding 0..255 where uint8 network inputs are not supported: TensorRT before 8.6); output: [N, K, 6]
-candidates = x1, y1, x2, y2 (model-input pixels), score, traffic class id, highest score first.
+candidates = x1, y1, x2, y2 (model-input pixels), score, traffic class id: the best K (cell, class) pairs, highest
+score first (multi-label, as the adapters' `select`).
 Only the ONNX file changes; the numbers follow the adapters' numpy code (models/yolox.py, models/picodet.py).
 """
 import hashlib
@@ -134,15 +135,17 @@ def device_io_model(model, adapter, top_k, input_dtype=np.uint8):
     # -- behind: raw outputs -> ranked candidates -------------------------------------------------------------------
     outs = [o.name for o in g.output]
     boxes, ts = _yolox(b, outs, adapter) if adapter.family == "yolox" else _picodet(b, outs, adapter)
-    best = b.op("ReduceMax", [ts], axes=[2], keepdims=1)  # [N, A, 1]
-    k = b.op("ArgMax", [ts], axis=2, keepdims=1)  # [N, A, 1] int64
-    cls = b.op("Gather", [b.const(np.asarray(adapter.class_map.class_ids, np.float32)), k], axis=0)
-    table = b.op("Concat", [boxes, best, cls], axis=2)  # [N, A, 6]
-    flat = b.op("Reshape", [best, b.const([0, -1], np.int64)])  # [N, A]
-    _, idx = b.op("TopK", [flat, b.const([int(top_k)], np.int64)], n_out=2, axis=1, largest=1, sorted=1)
-    idx6 = b.op("Tile", [b.op("Unsqueeze", [idx], axes=[2]), b.const([1, 1, 6], np.int64)])
-    b.nodes.append(onnx.helper.make_node("GatherElements", [table, idx6], [OUTPUT], axis=1,
-                                         name=b.name("GatherElements")))
+    kt = len(adapter.class_map.class_ids)
+    flat = b.op("Reshape", [ts, b.const([0, -1], np.int64)])  # [N, A*K]: every (cell, class) pair
+    score, idx = b.op("TopK", [flat, b.const([int(top_k)], np.int64)], n_out=2, axis=1, largest=1, sorted=1)
+    cell = b.op("Div", [idx, b.const(kt, np.int64)])  # integer division
+    k = b.op("Sub", [idx, b.op("Mul", [cell, b.const(kt, np.int64)])])
+    cls = b.op("Gather", [b.const(np.asarray(adapter.class_map.class_ids, np.float32)), k], axis=0)  # [N, K]
+    cell4 = b.op("Tile", [b.op("Unsqueeze", [cell], axes=[2]), b.const([1, 1, 4], np.int64)])
+    picked = b.op("GatherElements", [boxes, cell4], axis=1)  # [N, K, 4]
+    b.nodes.append(onnx.helper.make_node("Concat", [picked, b.op("Unsqueeze", [score], axes=[2]),
+                                                    b.op("Unsqueeze", [cls], axes=[2])], [OUTPUT], axis=2,
+                                         name=b.name("Concat")))
     post_nodes = b.nodes
     # -- rewire -----------------------------------------------------------------------------------------------------
     new_nodes = pre_nodes + list(g.node) + post_nodes
@@ -183,12 +186,13 @@ def onnx_specs(path):
 
 def attach(adapter, top_k_limit=None):
     # type: (object, int) -> tuple
-    """(top_k, anchors) for an adapter's device I/O: its max_candidates, at most the anchors (and `top_k_limit`)."""
-    anchors = anchors_of(adapter)
-    k = min(int(adapter.max_candidates), anchors)
+    """(top_k, pairs) for an adapter's device I/O: its max_candidates, at most the (cell, class) pairs it scores (and
+    `top_k_limit`)."""
+    pairs = anchors_of(adapter) * len(adapter.class_map.class_ids)
+    k = min(int(adapter.max_candidates), pairs)
     if top_k_limit:
         k = min(k, int(top_k_limit))
-    return k, anchors
+    return k, pairs
 
 
 def anchors_of(adapter):
@@ -206,7 +210,7 @@ def device_io_model_path(model_path, adapter, top_k, input_dtype=np.uint8, cache
         digest = hashlib.sha256(f.read()).hexdigest()
     key = hashlib.sha256(repr((digest, adapter.family, list(adapter.class_map.flat_columns),
                                list(adapter.class_map.group_starts), list(adapter.class_map.class_ids), int(top_k),
-                               np.dtype(input_dtype).name, 1)).encode()).hexdigest()[:20]
+                               np.dtype(input_dtype).name, 2)).encode()).hexdigest()[:20]
     folder = os.path.join(cache or cache_dir(), "onnx")
     if not os.path.isdir(folder):
         os.makedirs(folder)

@@ -12,7 +12,7 @@ _FAMILIES = ("yolox", "picodet")
 
 class DeviceIO(object):
     """`pre(x)`: uint8 [B,H,W,3] -> float32 [B,3,H,W] normalised; `post(outputs)`: the model's raw outputs -> float32
-    [B,K,6] candidates (x1, y1, x2, y2, score, traffic class id), highest score first."""
+    [B,K,6] candidates (x1, y1, x2, y2, score, traffic class id), the best K (cell, class) pairs, highest first."""
 
     def __init__(self, torch, adapter, device, top_k=None):
         if adapter.family not in _FAMILIES:
@@ -41,8 +41,9 @@ class DeviceIO(object):
             self.levels = [(torch.as_tensor(cx, **f32), torch.as_tensor(cy, **f32), s) for cx, cy, s in adapter._levels]
             self.bins = torch.as_tensor(adapter._bins, **f32)
             self.anchors = sum(int(cx.shape[0]) for cx, _, _ in adapter._levels)
+        self.pairs = self.anchors * len(cm.class_ids)  # (cell, traffic class) pairs ranked per image
         want = adapter.max_candidates if top_k is None else int(top_k)
-        self.top_k = max(1, min(int(want), self.anchors))
+        self.top_k = max(1, min(int(want), self.pairs))
 
     # -- input --------------------------------------------------------------------------------------------------------
     def pre(self, x):
@@ -67,10 +68,11 @@ class DeviceIO(object):
             boxes, ts = self._yolox(outs[0])
         else:
             boxes, ts = self._picodet(outs)
-        best, k = ts.max(-1)  # [B, A]
-        score, idx = best.topk(self.top_k, dim=1)  # sorted, highest first
-        cls = self.class_ids[k.gather(1, idx)]
-        picked = boxes.gather(1, idx.unsqueeze(-1).expand(-1, -1, 4))
+        kt = ts.shape[-1]
+        score, idx = ts.reshape(ts.shape[0], -1).topk(self.top_k, dim=1)  # (cell, class) pairs, highest first
+        cell = torch.div(idx, kt, rounding_mode="floor")
+        cls = self.class_ids[idx - cell * kt]
+        picked = boxes.gather(1, cell.unsqueeze(-1).expand(-1, -1, 4))
         return torch.cat([picked, score.unsqueeze(-1), cls.unsqueeze(-1)], -1)
 
     def _yolox(self, o):

@@ -222,11 +222,12 @@ class TorchEngine(Engine):
             raise EngineError("device I/O must be set before any execution context exists")
         from .torch_device_io import DeviceIO
         io = DeviceIO(self.torch, adapter, self.model.device)
-        view = DeviceIOAdapter(adapter, io.top_k, io.anchors)
+        view = DeviceIOAdapter(adapter, io.top_k, io.pairs)
         self.model.io = io
         self.inputs = [view.input]
         self.outputs = list(view.output_specs)
-        logger.debug("torch engine: device I/O on ({} candidates of {} anchors per image)", io.top_k, io.anchors)
+        logger.debug("torch engine: device I/O on ({} candidates of {} cell-class pairs per image)", io.top_k,
+                     io.pairs)
         return view
 
     def create_context(self, n_slots=2, batch=1):

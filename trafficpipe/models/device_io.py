@@ -2,8 +2,8 @@
 
 The engine's input becomes the uint8 image at the model's size, [N, H, W, 3] as OpenCV lays it out (the CPU only
 resizes and pads, one OpenCV call, into the pinned buffer; channel order, normalisation and NCHW happen on the GPU),
-and its one output becomes the best `top_k` candidates per image, [N, K, 6] = x1, y1, x2, y2 (model-input pixels),
-score, traffic class id, sorted by score (box decoding, the COCO -> traffic class mapping and the ranking happen on
+and its one output becomes the best `top_k` (cell, traffic class) pairs per image, [N, K, 6] = x1, y1, x2, y2
+(model-input pixels), score, traffic class id, sorted by score (box decoding, the COCO -> traffic class mapping and the ranking happen on
 the GPU). The CPU keeps the threshold, the scaling to image pixels and the NMS. Per frame that is a handful of short
 numpy calls instead of dozens over the full output maps, and 4x fewer bytes to copy to the device.
 """
@@ -28,10 +28,10 @@ class DeviceIOAdapter(object):
     `postprocess` turns the candidates into Detections. Everything else (conf, iou, classes, ...) is the wrapped
     adapter's. `top_k` candidates per image; `anchors` the number the model scores (to tell a full candidate list)."""
 
-    def __init__(self, inner, top_k, anchors, input_dtype=np.uint8):
+    def __init__(self, inner, top_k, pairs, input_dtype=np.uint8):
         self.inner = inner
         self.top_k = int(top_k)
-        self.anchors = int(anchors)
+        self.pairs = int(pairs)
         h, w = inner.height, inner.width
         self.input = TensorSpec(INPUT_NAME, (inner.input.shape[0], h, w, 3), input_dtype)
         self.output_specs = [TensorSpec(OUTPUT_NAME, (inner.input.shape[0], self.top_k, CANDIDATE_FIELDS), np.float32)]
@@ -49,7 +49,7 @@ class DeviceIOAdapter(object):
 
     def postprocess(self, outputs, meta):
         cands = outputs[0]
-        if self.top_k < self.anchors and cands[-1, 4] >= self.inner.conf:
+        if self.top_k < self.pairs and cands[-1, 4] >= self.inner.conf:
             self.saturated += 1
             if self.saturated == 1:
                 logger.warning("an image has over {} candidates above conf {}: the lowest may be cut before NMS "
