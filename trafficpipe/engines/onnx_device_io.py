@@ -192,7 +192,7 @@ def attach(adapter, top_k_limit=None):
     k = min(int(adapter.max_candidates), pairs)
     if top_k_limit:
         k = min(k, int(top_k_limit))
-    return k, pairs
+    return max(1, k), pairs
 
 
 def anchors_of(adapter):

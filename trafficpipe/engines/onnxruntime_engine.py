@@ -117,9 +117,9 @@ class OnnxRuntimeEngine(Engine):
         if self.contexts:
             raise EngineError("device I/O must be set before any execution context exists")
         from .onnx_device_io import attach, device_io_model_path
-        k, anchors = attach(adapter)
+        k, pairs = attach(adapter)
         self._load(device_io_model_path(self._path, adapter, k, np.uint8))
-        return DeviceIOAdapter(adapter, k, anchors, np.uint8)
+        return DeviceIOAdapter(adapter, k, pairs, np.uint8)
 
     def _context_class(self):
         return OnnxRuntimeContext

@@ -178,7 +178,8 @@ class TensorRTEngine(Engine):
                 from .onnx_graph import cleaned_model_path
                 self.inputs, self.outputs = onnx_specs(cleaned_model_path(model_path))
                 return
-            data, side = self._obtain(model_path)
+            self._build_from(model_path)
+            return
         elif ext in ENGINE_EXTENSIONS:
             if not os.path.isfile(model_path):
                 raise ModelError("engine file %s does not exist" % model_path)
@@ -194,13 +195,14 @@ class TensorRTEngine(Engine):
             raise ModelError("the TensorRT engine loads .onnx, .engine, .plan or .trt files, not %s" % model_path)
         self._deserialize(data, side, ext)
 
-    def _obtain(self, onnx_path):
+    def _build_from(self, onnx_path):
+        """Build (or take from the cache) the plan of an ONNX file and load it."""
         from .trt_build import obtain_plan
         b = self._build
         data, self.plan_path, side = obtain_plan(onnx_path, b["precision"], b["batch"], b["workspace_mb"], b["calib"],
                                                  arch=b["arch"], cache_dir=b["cache_dir"], runtime=self.runtime,
                                                  plugin_libs=b["plugin_libs"], force=b["force"])
-        return data, side
+        self._deserialize(data, side, ".onnx")
 
     def _deserialize(self, data, side, ext):
         trt = self.trt
@@ -229,14 +231,13 @@ class TensorRTEngine(Engine):
             logger.info("{}: no device I/O for the {} family; building the plain plan", self.model_path,
                         adapter.family)
             self.device_io = False
-            self._deserialize(*(self._obtain(self.model_path) + (".onnx",)))
+            self._build_from(self.model_path)
             return adapter
         from .onnx_device_io import attach, device_io_model_path
         from .onnx_graph import cleaned_model_path
-        k, anchors = attach(adapter, top_k_limit=3840)  # TensorRT's TopK takes K <= 3840
-        path = device_io_model_path(cleaned_model_path(self.model_path), adapter, k, np.float32)
-        self._deserialize(*(self._obtain(path) + (".onnx",)))
-        return DeviceIOAdapter(adapter, k, anchors, np.float32)
+        k, pairs = attach(adapter, top_k_limit=3840)  # TensorRT's TopK takes K <= 3840
+        self._build_from(device_io_model_path(cleaned_model_path(self.model_path), adapter, k, np.float32))
+        return DeviceIOAdapter(adapter, k, pairs, np.float32)
 
     def _check_foreign_plan(self, path):
         """A plan written by `trafficpipe build-engine --out` carries a sidecar: refuse it on another TensorRT/GPU."""

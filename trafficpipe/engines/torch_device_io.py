@@ -36,14 +36,11 @@ class DeviceIO(object):
             self.gx = torch.as_tensor(adapter._gx, **f32)
             self.gy = torch.as_tensor(adapter._gy, **f32)
             self.gs = torch.as_tensor(adapter._gs, **f32)
-            self.anchors = int(adapter._gx.shape[0])
         else:
             self.levels = [(torch.as_tensor(cx, **f32), torch.as_tensor(cy, **f32), s) for cx, cy, s in adapter._levels]
             self.bins = torch.as_tensor(adapter._bins, **f32)
-            self.anchors = sum(int(cx.shape[0]) for cx, _, _ in adapter._levels)
-        self.pairs = self.anchors * len(cm.class_ids)  # (cell, traffic class) pairs ranked per image
-        want = adapter.max_candidates if top_k is None else int(top_k)
-        self.top_k = max(1, min(int(want), self.pairs))
+        from .onnx_device_io import attach
+        self.top_k, self.pairs = attach(adapter, top_k)  # (cell, traffic class) pairs ranked per image
 
     # -- input --------------------------------------------------------------------------------------------------------
     def pre(self, x):

@@ -3,8 +3,8 @@
 The engine's input becomes the uint8 image at the model's size, [N, H, W, 3] as OpenCV lays it out (the CPU only
 resizes and pads, one OpenCV call, into the pinned buffer; channel order, normalisation and NCHW happen on the GPU),
 and its one output becomes the best `top_k` (cell, traffic class) pairs per image, [N, K, 6] = x1, y1, x2, y2
-(model-input pixels), score, traffic class id, sorted by score (box decoding, the COCO -> traffic class mapping and the ranking happen on
-the GPU). The CPU keeps the threshold, the scaling to image pixels and the NMS. Per frame that is a handful of short
+(model-input pixels), score, traffic class id, sorted by score (box decoding, the COCO -> traffic class mapping and the
+ranking happen on the GPU). The CPU keeps the threshold, the scaling to image pixels and the NMS. Per frame that is a handful of short
 numpy calls instead of dozens over the full output maps, and 4x fewer bytes to copy to the device.
 """
 import numpy as np
@@ -26,7 +26,8 @@ def supports_device_io(adapter):
 class DeviceIOAdapter(object):
     """Wraps a ModelAdapter: `input`/`output_specs` are the device-I/O tensors, `preprocess` fills the uint8 image,
     `postprocess` turns the candidates into Detections. Everything else (conf, iou, classes, ...) is the wrapped
-    adapter's. `top_k` candidates per image; `anchors` the number the model scores (to tell a full candidate list)."""
+    adapter's. `top_k` candidates per image; `pairs` the (cell, class) pairs the model scores (to tell a full list);
+    `input_dtype` uint8, or float32 holding 0..255 for engines without uint8 inputs (TensorRT before 8.6)."""
 
     def __init__(self, inner, top_k, pairs, input_dtype=np.uint8):
         self.inner = inner
