@@ -153,3 +153,41 @@ def test_frame_pool_gives_back_only_matching_buffers():
         pool.put(img)
     assert len(pool._free) == 2  # the limit
     assert pool.get((4, 4, 3)) is b and pool.get((8, 8, 3)) is None and pool.get((4, 4, 3)) is None
+
+
+def test_files_fill_whole_batches(picodet320, video_360p):
+    """With files alone a slot is sealed only when full (or at the end): 61 frames at batch 4 = 16 inference calls,
+    the last one of a single frame — even when decoding is the slow stage and the queue before preprocess is empty
+    at every frame."""
+    from trafficpipe.sources.video import VideoFileSource
+
+    class SlowFile(VideoFileSource):
+        def read(self, buf=None):
+            time.sleep(0.01)
+            return super(SlowFile, self).read(buf)
+
+    src = SlowFile(video_360p)
+    src.open()
+    sink = Collect()
+    s = Pipeline([src], picodet320, sinks=[[sink]], batch=4, preprocess_workers=2, max_frames=61).run()
+    assert s.frames_out == 61 and [i for i, _, _ in sink.frames] == list(range(61))
+    assert s.stages["infer"]["items"] == 16
+
+
+def test_decoder_thread_count_changes_no_pixel(video_360p, monkeypatch):
+    from trafficpipe.sources import video
+    ref = read_frames(video_360p, 40)
+    try:
+        video.set_decode_threads(3)
+        assert video.decode_threads() == 3
+        src = video.VideoFileSource(video_360p)
+        src.open()
+        got = [src.read()[0] for _ in range(40)]
+        src.close()
+    finally:
+        video.set_decode_threads(video.AUTO)
+    assert all(np.array_equal(a, b) for a, b in zip(ref, got))
+    monkeypatch.setattr(video, "cores_available", lambda: 16.0)
+    assert video.decode_threads() == 8  # auto: half of a big machine's cores
+    monkeypatch.setattr(video, "cores_available", lambda: 4.0)
+    assert video.decode_threads() == 0  # auto: FFmpeg's own choice on small machines

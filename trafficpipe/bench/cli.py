@@ -66,6 +66,9 @@ def add_parser(sub):
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
+    g.add_argument("--decode-threads", type=int, default=-1,
+                   help="FFmpeg threads per video decoder (default -1 = auto: half the cores on machines of 12 or "
+                        "more, else FFmpeg's choice; 0 = FFmpeg's choice, about one per core)")
     g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
     return p
@@ -79,7 +82,7 @@ def command_line(args, source):
              "--repeat", str(args.repeat), "--output", args.output, "--batch", str(args.batch),
              "--contexts", str(args.contexts), "--preprocess-workers", str(args.preprocess_workers),
              "--postprocess-workers", str(args.postprocess_workers), "--decode-workers", str(args.decode_workers),
-             "--writers", str(args.writers),
+             "--decode-threads", str(args.decode_threads), "--writers", str(args.writers),
              "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup)]
     if args.model is None:
         parts[3:5] = []
@@ -117,6 +120,8 @@ def run(args):
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out)
     from ..sources.factory import open_source
+    from ..sources.video import set_decode_threads
+    set_decode_threads(args.decode_threads)
     open_source(source).close()  # a bad source fails in one line before the model loads
     detector = make_detector(args)
     seed_detector = None

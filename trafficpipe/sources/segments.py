@@ -11,6 +11,7 @@ import struct
 import cv2
 
 from ..log import logger
+from .video import open_video
 
 _CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
 
@@ -111,7 +112,7 @@ class ChunkReader(object):
 
     def __init__(self, path, start, stop):
         self.path, self.start, self.stop = path, start, stop
-        self.cap = cv2.VideoCapture(path)
+        self.cap = open_video(path)
         if start and self.cap.isOpened():
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, start)
             pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))

@@ -3,9 +3,42 @@ import os
 
 import cv2
 
+from ..cpu import cores_available
 from ..errors import SourceError
 from ..log import logger
 from .base import Source, SourceState
+
+
+AUTO = -1
+_decode_threads = [AUTO]
+
+
+def set_decode_threads(n):
+    # type: (int) -> None
+    """FFmpeg decoder threads for every video file opened from now on: N, 0 = FFmpeg's own choice (about one per
+    core), -1 = auto (see `decode_threads`)."""
+    _decode_threads[0] = int(n)
+
+
+def decode_threads():
+    # type: () -> int
+    """The decoder thread count in force (0 = FFmpeg's choice). Auto: half the cores on machines of 12 cores or more,
+    where FFmpeg's one thread per core crowds out the pipeline's own threads (16-core H200 host, YOLOX-nano, batch 4:
+    1061 vs 962 fps, PicoDet-S 416: 928 vs 846; decode alone 1696 vs 1553 fps), else FFmpeg's choice."""
+    n = _decode_threads[0]
+    if n >= 0:
+        return n
+    cores = int(cores_available())
+    return cores // 2 if cores >= 12 else 0
+
+
+def open_video(path):
+    # type: (str) -> cv2.VideoCapture
+    """An OpenCV reader of a video file, with the decoder thread count of `decode_threads` where one is set."""
+    n = decode_threads()
+    if n and hasattr(cv2, "CAP_PROP_N_THREADS"):
+        return cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, n])
+    return cv2.VideoCapture(path)
 
 
 class VideoFileSource(Source):
@@ -18,7 +51,7 @@ class VideoFileSource(Source):
             raise SourceError("source %s does not exist" % self.uri)
         if not os.path.isfile(self.uri) or not os.access(self.uri, os.R_OK):
             raise SourceError("source %s is not a readable file" % self.uri)
-        self.cap = cv2.VideoCapture(self.uri)
+        self.cap = open_video(self.uri)
         ok, first = (self.cap.read() if self.cap.isOpened() else (False, None))
         if not ok or first is None:
             self.cap.release()
