@@ -50,14 +50,14 @@ run_sweep() {
 
 run_bench() {
   for model in picodet-s-416 yolox-nano; do
-    # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 2 / 2
+    # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 1 / 1
     read -r B PRE POST DEC < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
 import json, sys
 try:
     b = json.load(open(sys.argv[1]))["best"][sys.argv[2]]
     print(b["batch"], b["preprocess_workers"], b["postprocess_workers"], b.get("decode_workers", 1))
 except Exception:
-    print(4, 2, 2, 1)
+    print(4, 1, 1, 1)
 EOF
 )
     for output in $OUTPUTS; do

@@ -185,8 +185,10 @@ def test_decoder_thread_count_changes_no_pixel(video_360p, monkeypatch):
         got = [src.read()[0] for _ in range(40)]
         src.close()
     finally:
-        video.set_decode_threads(video.AUTO)
+        video.set_decode_threads(0)
     assert all(np.array_equal(a, b) for a, b in zip(ref, got))
+    assert video.decode_threads() == 0  # the default: FFmpeg's choice
+    monkeypatch.setattr(video, "_decode_threads", [video.AUTO])
     monkeypatch.setattr(video, "cores_available", lambda: 16.0)
     assert video.decode_threads() == 8  # auto: half of a big machine's cores
     monkeypatch.setattr(video, "cores_available", lambda: 4.0)

@@ -135,9 +135,11 @@ def test_pipeline_keeps_each_sources_order_on_the_gpu(yolox16, tmp_path):
     for i in range(12):
         ok, img = cap.read()
         assert ok
-        ref = yolox16.detect(img)  # batch 1 here, batches of 4 in the pipeline: fp16 rounding differs slightly
+        # batch 1 here, full batches of 4 in the pipeline: fp16 rounding differs slightly (one box of 8 at IoU 0.98
+        # was seen), so the same boxes are asked at IoU 0.9, as the other fp16 checks do
+        ref = yolox16.detect(img)
         assert len(ref) == len(dets[i])
-        assert match_detections(ref, dets[i], 0.99) == 1.0
+        assert match_detections(ref, dets[i], 0.9) == 1.0
     cap.release()
     lines = (tmp_path / "highway-720p.jsonl").read_text().splitlines()
     assert len(lines) == 120

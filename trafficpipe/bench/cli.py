@@ -66,9 +66,9 @@ def add_parser(sub):
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
-    g.add_argument("--decode-threads", type=int, default=-1,
-                   help="FFmpeg threads per video decoder (default -1 = auto: half the cores on machines of 12 or "
-                        "more, else FFmpeg's choice; 0 = FFmpeg's choice, about one per core)")
+    g.add_argument("--decode-threads", type=int, default=0,
+                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
+                        "-1 = half the cores on machines of 12 or more)")
     g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
     return p

@@ -36,9 +36,9 @@ def add_parser(sub):
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
                         "limit (default 1; holds up to N chunks of frames in memory for reordering)")
-    g.add_argument("--decode-threads", type=int, default=-1,
-                   help="FFmpeg threads per video decoder (default -1 = auto: half the cores on machines of 12 or "
-                        "more, else FFmpeg's choice; 0 = FFmpeg's choice, about one per core)")
+    g.add_argument("--decode-threads", type=int, default=0,
+                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
+                        "-1 = half the cores on machines of 12 or more)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")

@@ -10,7 +10,7 @@ from .base import Source, SourceState
 
 
 AUTO = -1
-_decode_threads = [AUTO]
+_decode_threads = [0]
 
 
 def set_decode_threads(n):
@@ -22,9 +22,10 @@ def set_decode_threads(n):
 
 def decode_threads():
     # type: () -> int
-    """The decoder thread count in force (0 = FFmpeg's choice). Auto: half the cores on machines of 12 cores or more,
-    where FFmpeg's one thread per core crowds out the pipeline's own threads (16-core H200 host, YOLOX-nano, batch 4:
-    1061 vs 962 fps, PicoDet-S 416: 928 vs 846; decode alone 1696 vs 1553 fps), else FFmpeg's choice."""
+    """The decoder thread count in force (0 = FFmpeg's choice, the default). Auto (-1): half the cores on machines of
+    12 cores or more, else FFmpeg's choice. On a 16-core H200 host 8 threads decoded 1696 vs 1553 fps alone and ran
+    one source's pipeline 5-15% faster in paired runs, but 4 sources at once ran 1211 vs 1428-1442 fps (other
+    machines of the same kind), so it is not the default."""
     n = _decode_threads[0]
     if n >= 0:
         return n
