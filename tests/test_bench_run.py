@@ -149,6 +149,22 @@ def test_plot_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10000
 
 
+def test_stream_processes_run_one_process_per_source(tmp_path):
+    """--stream-processes: N processes start together, each its own detector and one-source pipeline; every frame of
+    every process is counted once in the aggregate."""
+    out = tmp_path / "p.json"
+    assert main(["bench", VIDEO, "--model", "picodet-s-320", "--frames", "20", "--repeat", "1", "--output", "jsonl",
+                 "--streams", "1,2", "--stream-processes", "--threads", "1", "--warmup", "1", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["config"]["stream_processes"] is True and "--stream-processes" in rep["command"]
+    one, two = rep["runs"][0]["streams"]
+    assert (one["processes"], two["processes"]) == (1, 2)
+    assert (one["frames"], two["frames"]) == (20, 40)
+    assert [s["frames"] for s in two["sources"]] == [20, 20]
+    assert two["fps"] == pytest.approx(40 / two["wall_s"])
+    assert two["start_skew_s"] < two["wall_s"]  # they started together (after loading), not one after the other
+
+
 def test_bad_options_fail_in_one_line(capsys):
     assert main(["bench", VIDEO, "--streams", "1,x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -178,3 +178,30 @@ def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_p
     n, _, _ = count_frames(str(tmp_path / "highway-720p.mp4"))
     assert 0 < n == len(lines) < 450
     assert json.loads(lines[-1])["frame"] == n - 1
+
+
+def test_processes_write_what_one_process_writes(video_360p, shared, tmp_path):
+    """--processes 2 deals 3 sources over 2 processes: the same output names (repeats numbered as one process numbers
+    them) and the same detections, frame by frame, as a single-process run."""
+    street = os.path.join(shared, "videos", "street-540p.mp4")
+    srcs = [video_360p, video_360p, street]
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, extra in ((one, []), (two, ["--processes", "2"])):
+        p = run_cli("detect", *srcs, "--out", out, "--save", "jsonl", "--max-frames", "25", "--threads", "1", *extra)
+        assert p.returncode == 0, p.stderr
+    names = sorted(os.listdir(str(one)))
+    assert names == sorted(os.listdir(str(two))) == ["highway-360p.jsonl", "highway-360p_1.jsonl", "street-540p.jsonl"]
+    for name in names:
+        a = [json.loads(l) for l in (one / name).read_text().splitlines()]
+        b = [json.loads(l) for l in (two / name).read_text().splitlines()]
+        assert [r["frame"] for r in b] == list(range(25))
+        assert [[d["cls"] for d in r["detections"]] for r in a] == [[d["cls"] for d in r["detections"]] for r in b]
+        assert sum(len(r["detections"]) for r in b) > 0
+
+
+def test_processes_report_a_missing_source_once(video_360p, tmp_path):
+    p = run_cli("detect", str(tmp_path / "missing.mp4"), video_360p, "--processes", "2", "--out", tmp_path / "o",
+                "--save", "jsonl", "--max-frames", "5")
+    assert p.returncode == 2
+    assert "missing.mp4 does not exist" in one_error_line(p)
+    assert len((tmp_path / "o" / "highway-360p.jsonl").read_text().splitlines()) == 5  # the other process ran

@@ -62,14 +62,20 @@ def engine_options(args):
     return opts
 
 
-def make_detector(args, **overrides):
-    """A Detector from the shared model options."""
-    from .detector import Detector
+def detector_kwargs(args, **overrides):
+    # type: (argparse.Namespace, **object) -> dict
+    """The Detector keyword arguments of the shared model options (plain values: they can go to another process)."""
     kw = dict(model=args.model, engine=args.engine, precision=args.precision, classes=args.classes, conf=args.conf,
               iou=args.iou, arch=args.arch, threads=args.threads)
     kw.update(engine_options(args))
     kw.update(overrides)
-    return Detector(**kw)
+    return kw
+
+
+def make_detector(args, **overrides):
+    """A Detector from the shared model options."""
+    from .detector import Detector
+    return Detector(**detector_kwargs(args, **overrides))
 
 
 def build_parser():
@@ -95,6 +101,12 @@ def main(argv=None):
     # type: (list) -> int
     parser = build_parser()
     args = parser.parse_args(argv)
+    return run_command(args)
+
+
+def run_command(args):
+    # type: (argparse.Namespace) -> int
+    """Run a parsed command: its exit code, with every error as one line on stderr (the traceback with --debug)."""
     setup_logging(args.log_level.upper(), args.debug)
     if not args.debug:  # FFmpeg's and OpenCV's own decoder chatter would bury the one-line errors
         quiet_native_logs()

@@ -49,6 +49,9 @@ def add_parser(sub):
     g.add_argument("--streams", default=None, metavar="N,N,...",
                    help="multi-source mode: also run the pipeline on the same file opened N times as N sources, for "
                         "each N (e.g. 1,2,4), reporting aggregate fps, scaling and per-source latency")
+    g.add_argument("--stream-processes", action="store_true",
+                   help="multi-source mode with one process per source (each its own detector and GIL), started "
+                        "together, instead of one process for all")
     g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
                    help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
                         "course notebook's session had them (every core for one run at a time, spinning threads), so "
@@ -88,6 +91,8 @@ def command_line(args, source):
         parts[3:5] = []
     if args.streams:
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
+        if args.stream_processes:
+            parts.append("--stream-processes")
     if args.engine == "torch" and args.cuda_graphs is not None:
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
     if getattr(args, "device_io", None) is not None:
@@ -96,7 +101,7 @@ def command_line(args, source):
 
 
 def run(args):
-    from ..cli import make_detector
+    from ..cli import detector_kwargs, make_detector
     from .report import format_report
     from .runner import BenchConfig, run_bench
 
@@ -118,7 +123,8 @@ def run(args):
     cfg = BenchConfig(source, frames=args.frames, repeat=args.repeat, batch=args.batch, contexts=args.contexts,
                       preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
-                      output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out)
+                      output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
+                      stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args))
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads
     set_decode_threads(args.decode_threads)

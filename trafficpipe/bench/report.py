@@ -307,7 +307,8 @@ def format_report(report):
             rows.append([s["n"], "%.1f%s" % (s["fps"], _pm(spreads, "streams_%d_fps" % s["n"])),
                          "%.1f" % s["fps_per_source"], "%.2fx" % s["scaling"], "%.1f" % s["bound"]["fps"],
                          "%.2f" % s["pipeline_over_bound"], lat])
-        out.append("multi-source (the same file opened N times)")
+        out.append("multi-source (the same file opened N times, %s)"
+                   % ("one process per source" if med["streams"][0].get("processes") else "in one process"))
         out.append(_fmt_table(["sources", "fps", "fps/source", "vs 1 source", "bound fps", "vs bound",
                                "latency p50/p99 ms per source"], rows))
     return "\n".join(out) + "\n"

@@ -12,6 +12,7 @@ from ..sources.base import source_name
 from .ceilings import measure_ceilings
 from ..cpu import cores_available
 from .machine import describe_machine, load_avg
+from .processes import run_stream_processes
 from .report import STAGES, stage_workers, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
 from .seed import run_seed_loop
 
@@ -24,7 +25,7 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None):
         self.source = source
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
@@ -40,6 +41,8 @@ class BenchConfig(object):
         self.warmup = max(0, int(warmup))
         self.out_dir = out_dir
         self.timeline_frames = int(timeline_frames)
+        self.stream_processes = bool(stream_processes)  # multi-source mode: one process per source
+        self.detector_kwargs = detector_kwargs  # how those processes build their detector
 
     @property
     def outputs(self):
@@ -51,6 +54,7 @@ class BenchConfig(object):
         d = dict(self.__dict__)
         d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
         d["source_name"] = source_name(self.source)
+        d.pop("detector_kwargs", None)
         return d
 
 
@@ -147,12 +151,17 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
     base = run["pipeline"]["fps"]
     for n in cfg.streams:
         logger.info("repeat {}: {} source(s) at once", index + 1, n)
-        res, _, _ = run_pipeline([uri] * n, detector, cfg, os.path.join(out_dir, "streams-%d" % n))
+        if cfg.stream_processes:
+            res = run_stream_processes(uri, n, cfg, cfg.detector_kwargs, os.path.join(out_dir, "streams-%d" % n))
+            workers = dict((k, w * n) for k, w in stage_workers(res).items())
+        else:
+            res, _, _ = run_pipeline([uri] * n, detector, cfg, os.path.join(out_dir, "streams-%d" % n))
+            workers = stage_workers(res)
         if n == 1:
             base = res["fps"]
         res["n"] = n
         res["fps_per_source"] = res["fps"] / n
-        res["bound"] = bound(ceilings, stage_workers(res), cores)
+        res["bound"] = bound(ceilings, workers, cores)
         res["pipeline_over_bound"] = res["fps"] / res["bound"]["fps"] if res["bound"]["fps"] else 0.0
         streams.append(res)
     for res in streams:

@@ -2,7 +2,7 @@
 import os
 import sys
 
-from ..errors import SourceError, TruncatedInput
+from ..errors import SourceError, TrafficpipeError, TruncatedInput
 from ..log import logger
 from ..sinks.files import SINK_KINDS
 
@@ -39,6 +39,9 @@ def add_parser(sub):
     g.add_argument("--decode-threads", type=int, default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
+    g.add_argument("--processes", type=int, default=1,
+                   help="spread the sources over N processes, each with its own detector and pipeline (one Python "
+                        "GIL each: for several sources on a many-core GPU host; default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
@@ -64,13 +67,19 @@ def run(args):
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
             raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
+    if args.processes < 1:
+        raise TrafficpipeError("--processes must be at least 1")
+    if args.processes > 1 and len(args.sources) > 1:
+        from .detect_processes import run_in_processes
+        return run_in_processes(args)
     set_decode_threads(args.decode_threads)
+    names = getattr(args, "source_names", None) or [None] * len(args.sources)
     sources = []
     try:
-        for uri in args.sources:
+        for uri, name in zip(args.sources, names):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
-                                       connect_live=len(args.sources) == 1))
+                                       connect_live=len(args.sources) == 1, name=name))
         detector = make_detector(args)
     except BaseException:
         for s in sources:

@@ -1,0 +1,63 @@
+"""`trafficpipe detect SRC... --processes N`: the sources spread over N processes, each running its own detector and
+pipeline (one GIL each), all writing into the same output folder under the names one process would have given them."""
+import argparse
+import multiprocessing
+import time
+
+from ..log import logger
+from ..sources.base import source_name
+
+
+def unique_names(uris):
+    # type: (list) -> list
+    """Output names of `uris` as one pipeline names them: the source name, then name_1, name_2 for repeats."""
+    seen, out = {}, []
+    for uri in uris:
+        base = source_name(uri)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        out.append("%s_%d" % (base, k) if k else base)
+    return out
+
+
+def _child(args):
+    import sys
+    from ..cli import run_command
+    sys.exit(run_command(args))
+
+
+def run_in_processes(args):
+    # type: (argparse.Namespace) -> int
+    """Run `args` (a parsed detect command) with its sources dealt round-robin over `args.processes` processes; the
+    exit code is the first failing process's (each has written its own one-line error), else 0. Ctrl-C reaches every
+    process (one process group): each closes its outputs, then this returns through KeyboardInterrupt."""
+    n = min(args.processes, len(args.sources))
+    names = unique_names(args.sources)
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no CUDA state or threads inherited
+    procs = []
+    t0 = time.time()
+    for k in range(n):
+        idx = list(range(k, len(args.sources), n))
+        a = argparse.Namespace(**vars(args))
+        a.sources = [args.sources[i] for i in idx]
+        a.source_names = [names[i] for i in idx]
+        a.processes = 1
+        a.no_progress = True
+        p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
+        p.start()
+        logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
+        procs.append(p)
+    interrupted = False
+    for p in procs:
+        while True:
+            try:
+                p.join()
+                break
+            except KeyboardInterrupt:  # the children got it too: wait while they close their outputs
+                interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt()
+    codes = [p.exitcode for p in procs]
+    logger.info("{} processes finished in {:.2f}s (exit codes {})", n, time.time() - t0, codes)
+    bad = [c for c in codes if c]
+    return bad[0] if bad else 0
