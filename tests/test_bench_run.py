@@ -163,6 +163,9 @@ def test_stream_processes_run_one_process_per_source(tmp_path):
     assert [s["frames"] for s in two["sources"]] == [20, 20]
     assert two["fps"] == pytest.approx(40 / two["wall_s"])
     assert two["start_skew_s"] < two["wall_s"]  # they started together (after loading), not one after the other
+    # the bound counts every process's capture thread, in each run and in the medians
+    for a, b in ((one, two), tuple(rep["median"]["streams"])):
+        assert b["bound"]["stage_ms"]["capture"] == pytest.approx(a["bound"]["stage_ms"]["capture"] / 2)
 
 
 def test_bad_options_fail_in_one_line(capsys):

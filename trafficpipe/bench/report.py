@@ -199,13 +199,20 @@ def aggregate_runs(runs):
         cores = runs[0]["bound"]["cores"]
         med["bound"] = bound(med["ceilings"], stage_workers(med["pipeline"]), cores)
         for s in med.get("streams", []):
-            s["bound"] = bound(med["ceilings"], stage_workers(s), cores)
+            s["bound"] = bound(med["ceilings"], stream_workers(s), cores)
     return {"median": med, "spread": spreads}
 
 
 def stage_workers(pipe):
     """{stage: threads} of a pipeline result."""
     return dict((r["stage"], r["workers"]) for r in pipe.get("stages", []))
+
+
+def stream_workers(res):
+    """{stage: threads} of a multi-source result, over all its processes (one process per source: each has the
+    stage threads of the first one's rows)."""
+    n = int(res.get("processes") or 1)
+    return dict((k, w * n) for k, w in stage_workers(res).items())
 
 
 # -- terminal table ---------------------------------------------------------------------------------------------------

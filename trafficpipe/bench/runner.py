@@ -13,7 +13,7 @@ from .ceilings import measure_ceilings
 from ..cpu import cores_available
 from .machine import describe_machine, load_avg
 from .processes import run_stream_processes
-from .report import STAGES, stage_workers, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
+from .report import STAGES, stage_workers, stream_workers, aggregate_runs, bound, check_targets, ratios, stage_rows, targets_for
 from .seed import run_seed_loop
 
 OUTPUTS = {"video": ("video",), "jsonl": ("jsonl",), "none": ()}
@@ -91,14 +91,14 @@ class FrameLog(object):
         return out
 
 
-def run_pipeline(uris, detector, cfg, out_dir):
-    # type: (list, object, BenchConfig, str) -> tuple
-    """The threaded pipeline over `uris`: (result dict, FrameLog, Pipeline)."""
+def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
+    # type: (list, object, BenchConfig, str, object) -> tuple
+    """The threaded pipeline over `uris`: (result dict, FrameLog, Pipeline). `on_start`: see Pipeline."""
     log = FrameLog()
     pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
                     batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
-                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers)
+                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=on_start)
     c0 = time.process_time()
     summary = pipe.run()
     cpu = time.process_time() - c0
@@ -153,15 +153,13 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
         logger.info("repeat {}: {} source(s) at once", index + 1, n)
         if cfg.stream_processes:
             res = run_stream_processes(uri, n, cfg, cfg.detector_kwargs, os.path.join(out_dir, "streams-%d" % n))
-            workers = dict((k, w * n) for k, w in stage_workers(res).items())
         else:
             res, _, _ = run_pipeline([uri] * n, detector, cfg, os.path.join(out_dir, "streams-%d" % n))
-            workers = stage_workers(res)
         if n == 1:
             base = res["fps"]
         res["n"] = n
         res["fps_per_source"] = res["fps"] / n
-        res["bound"] = bound(ceilings, workers, cores)
+        res["bound"] = bound(ceilings, stream_workers(res), cores)
         res["pipeline_over_bound"] = res["fps"] / res["bound"]["fps"] if res["bound"]["fps"] else 0.0
         streams.append(res)
     for res in streams:

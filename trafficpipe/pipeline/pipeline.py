@@ -40,7 +40,7 @@ class Pipeline(object):
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=2, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1):
+                 draw=None, decode_workers=1, on_start=None):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -74,6 +74,7 @@ class Pipeline(object):
         self.control = Control()
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
+        self.on_start = on_start  # called once the engine contexts are ready, just before the first frame is read
 
     def stop(self):
         """Ask every stage to stop (from another thread); `run()` then returns what was written."""
@@ -119,6 +120,9 @@ class Pipeline(object):
         t0 = time.perf_counter()
         interrupted = False
         try:
+            if self.on_start is not None:
+                self.on_start()
+                t0 = time.perf_counter()
             for st in reversed(stages):
                 st.start()
             while write.alive() and not ctl.stop.is_set():
