@@ -205,3 +205,28 @@ def test_processes_report_a_missing_source_once(video_360p, tmp_path):
     assert p.returncode == 2
     assert "missing.mp4 does not exist" in one_error_line(p)
     assert len((tmp_path / "o" / "highway-360p.jsonl").read_text().splitlines()) == 5  # the other process ran
+
+
+def test_ctrl_c_with_processes_stops_every_process_with_playable_outputs(video_720p, tmp_path):
+    """SIGINT to the parent of `--processes 2` alone (as a supervisor would send it): every process closes its outputs
+    (each mp4 plays and holds every frame of its jsonl), one 'interrupted' line, exit 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from cli_helpers import ROOT
+    proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, video_720p, "--processes", "2",
+                             "--out", str(tmp_path), "--model", "picodet-s-320", "--threads", "1"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    outs = [tmp_path / "highway-720p.jsonl", tmp_path / "highway-720p_1.jsonl"]
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(j.exists() and j.stat().st_size > 10000 for j in outs):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert [l for l in err.splitlines() if l.startswith("trafficpipe:")] == ["trafficpipe: interrupted"]
+    for j in outs:
+        lines = j.read_text().splitlines()
+        n, _, _ = count_frames(str(j)[:-len(".jsonl")] + ".mp4")
+        assert 0 < n == len(lines) < 450

@@ -118,7 +118,8 @@ def run_command(args):
         sys.stderr.write("trafficpipe: error: %s\n" % e)
         return e.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("trafficpipe: interrupted\n")
+        if not getattr(args, "child_process", False):  # the parent of --processes says it once
+            sys.stderr.write("trafficpipe: interrupted\n")
         return 130
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:

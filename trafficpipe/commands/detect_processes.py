@@ -2,6 +2,8 @@
 pipeline (one GIL each), all writing into the same output folder under the names one process would have given them."""
 import argparse
 import multiprocessing
+import os
+import signal
 import time
 
 from ..log import logger
@@ -20,17 +22,25 @@ def unique_names(uris):
     return out
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def _child(args):
     import sys
     from ..cli import run_command
+    # Ctrl-C reaches the whole process group: the parent alone acts on it and sends each child one SIGTERM, which
+    # stops the child's pipeline like Ctrl-C (outputs closed) — also when only the parent was signalled
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(run_command(args))
 
 
 def run_in_processes(args):
     # type: (argparse.Namespace) -> int
     """Run `args` (a parsed detect command) with its sources dealt round-robin over `args.processes` processes; the
-    exit code is the first failing process's (each has written its own one-line error), else 0. Ctrl-C reaches every
-    process (one process group): each closes its outputs, then this returns through KeyboardInterrupt."""
+    exit code is the first failing process's (each has written its own one-line error), else 0. On Ctrl-C each process
+    is told to stop (SIGTERM, handled as Ctrl-C), closes its outputs, and this returns through KeyboardInterrupt."""
     n = min(args.processes, len(args.sources))
     names = unique_names(args.sources)
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no CUDA state or threads inherited
@@ -43,6 +53,7 @@ def run_in_processes(args):
         a.source_names = [names[i] for i in idx]
         a.processes = 1
         a.no_progress = True
+        a.child_process = True
         p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
         p.start()
         logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
@@ -53,8 +64,13 @@ def run_in_processes(args):
             try:
                 p.join()
                 break
-            except KeyboardInterrupt:  # the children got it too: wait while they close their outputs
-                interrupted = True
+            except KeyboardInterrupt:
+                if not interrupted:
+                    interrupted = True
+                    logger.warning("interrupted: stopping {} processes", n)
+                    for q in procs:
+                        if q.is_alive():
+                            os.kill(q.pid, signal.SIGTERM)
     if interrupted:
         raise KeyboardInterrupt()
     codes = [p.exitcode for p in procs]
