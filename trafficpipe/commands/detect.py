@@ -41,7 +41,8 @@ def add_parser(sub):
                         "-1 = half the cores on machines of 12 or more)")
     g.add_argument("--processes", type=int, default=1,
                    help="spread the sources over N processes, each with its own detector and pipeline (one Python "
-                        "GIL each: for several sources on a many-core GPU host; default 1)")
+                        "GIL each: for several sources on a many-core GPU host; each process logs its own "
+                        "summary, no progress bar; default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")

@@ -35,6 +35,8 @@ class Pipeline(object):
     `out_dir` per source; `sinks` may instead give extra Sink lists per source. `batch` frames per inference call,
     `contexts` execution contexts (sources are spread over them), `slots` per context (default enough to keep every
     worker busy), `queue_size` per-source capacity of the file queues, `live_queue_size` for live sources (drop-oldest).
+    `on_start()` is called in `run()` once the engine contexts are built, just before the first frame is read (the
+    timed run starts after it returns; an exception from it ends the run).
     """
 
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
