@@ -7,19 +7,13 @@ import signal
 import time
 
 from ..log import logger
-from ..sources.base import source_name
+from ..sources.base import number_repeats, source_name
 
 
 def unique_names(uris):
     # type: (list) -> list
-    """Output names of `uris` as one pipeline names them: the source name, then name_1, name_2 for repeats."""
-    seen, out = {}, []
-    for uri in uris:
-        base = source_name(uri)
-        k = seen.get(base, 0)
-        seen[base] = k + 1
-        out.append("%s_%d" % (base, k) if k else base)
-    return out
+    """Output names of `uris` as one pipeline names them (the source name; repeats numbered)."""
+    return number_repeats([source_name(u) for u in uris])
 
 
 def _stop(signum, frame):

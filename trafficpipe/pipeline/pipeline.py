@@ -4,7 +4,7 @@ import time
 
 from ..log import logger
 from ..sinks.files import make_sinks
-from ..sources.base import SourceState
+from ..sources.base import SourceState, number_repeats
 from ..sources.factory import open_source
 from ..sources.images import ImageSource
 from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
@@ -177,10 +177,5 @@ class Pipeline(object):
 
 
 def _unique_names(sources):
-    seen = {}
-    for s in sources:
-        base = s.name
-        k = seen.get(base, 0)
-        seen[base] = k + 1
-        if k:
-            s.name = "%s_%d" % (base, k)
+    for s, name in zip(sources, number_repeats([s.name for s in sources])):
+        s.name = name

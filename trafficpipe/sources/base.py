@@ -87,3 +87,14 @@ def source_name(uri):
         u = stem if ext else u
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", u).strip("._") or "source"
     return name
+
+
+def number_repeats(names):
+    # type: (list) -> list
+    """The names with repeats numbered, so that each source gets its own output files: a, a_1, a_2, ..."""
+    seen, out = {}, []
+    for base in names:
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        out.append("%s_%d" % (base, k) if k else base)
+    return out
