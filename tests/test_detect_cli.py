@@ -230,3 +230,10 @@ def test_ctrl_c_with_processes_stops_every_process_with_playable_outputs(video_7
         lines = j.read_text().splitlines()
         n, _, _ = count_frames(str(j)[:-len(".jsonl")] + ".mp4")
         assert 0 < n == len(lines) < 450
+
+
+def test_processes_show_one_progress_bar_for_all(video_360p, tmp_path):
+    p = run_cli("detect", video_360p, video_360p, "--processes", "2", "--out", tmp_path, "--save", "jsonl",
+                "--max-frames", "30", env={"TRAFFICPIPE_PROGRESS": "1"})
+    assert p.returncode == 0, p.stderr
+    assert "60/60" in p.stderr  # both processes' frames, against both processes' totals

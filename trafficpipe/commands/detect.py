@@ -42,7 +42,7 @@ def add_parser(sub):
     g.add_argument("--processes", type=int, default=1,
                    help="spread the sources over N processes, each with its own detector and pipeline (one Python "
                         "GIL each: for several sources on a many-core GPU host; each process logs its own "
-                        "summary, no progress bar; default 1)")
+                        "summary, one progress bar counts them all; default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
@@ -90,13 +90,16 @@ def run(args):
     total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
     if args.max_frames and total:
         total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)
-    bar = _progress(total, args.no_progress)
+    bar = progress_bar(total, args.no_progress)
+    shared = getattr(args, "progress", None)  # (frames written, frames expected) read by a --processes parent
+    if shared is not None:
+        shared[1].value = total or -1
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
                     decode_workers=args.decode_workers,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
-                    on_frame=(lambda f: bar.update(1)) if bar is not None else None)
+                    on_frame=_frame_counter(bar, shared))
     try:
         summary = pipe.run()
     except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done
@@ -124,7 +127,22 @@ def run(args):
     return 0
 
 
-def _progress(total, disabled):
+def _frame_counter(bar, shared):
+    """The pipeline's per-frame hook: advance the progress bar and/or the shared frame count (None when neither)."""
+    if bar is None and shared is None:
+        return None
+    written = shared[0] if shared is not None else None
+
+    def on_frame(frame):
+        if bar is not None:
+            bar.update(1)
+        if written is not None:
+            written.value += 1  # this process's writer thread alone adds to it
+    return on_frame
+
+
+def progress_bar(total, disabled):
+    """A tqdm bar of frames on stderr (None when disabled, or when stderr is no terminal unless TRAFFICPIPE_PROGRESS=1)."""
     if disabled or not sys.stderr.isatty() and os.environ.get("TRAFFICPIPE_PROGRESS") != "1":
         return None
     from tqdm import tqdm

@@ -8,12 +8,22 @@ import time
 
 from ..log import logger
 from ..sources.base import number_repeats, source_name
+from .detect import progress_bar
 
 
 def unique_names(uris):
     # type: (list) -> list
     """Output names of `uris` as one pipeline names them (the source name; repeats numbered)."""
     return number_repeats([source_name(u) for u in uris])
+
+
+def _show(bar, progress):
+    """Set the parent's progress bar to the frames all processes have written (and their total once all know it)."""
+    totals = [t.value for _, t in progress]
+    if all(t > 0 for t in totals):
+        bar.total = sum(totals)
+    bar.n = sum(w.value for w, _ in progress)
+    bar.refresh()
 
 
 def _stop(signum, frame):
@@ -48,16 +58,23 @@ def run_in_processes(args):
         a.processes = 1
         a.no_progress = True
         a.child_process = True
+        a.progress = (ctx.RawValue("q", 0), ctx.RawValue("q", 0))  # frames written, frames expected (-1: unknown)
         p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
         p.start()
+        p.progress = a.progress
         logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
         procs.append(p)
+    bar = progress_bar(None, args.no_progress)
     interrupted = False
-    for p in procs:
+    try:
         while True:
             try:
-                p.join()
-                break
+                alive = [p for p in procs if p.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(0.5)
+                if bar is not None:
+                    _show(bar, [p.progress for p in procs])
             except KeyboardInterrupt:
                 if not interrupted:
                     interrupted = True
@@ -65,6 +82,10 @@ def run_in_processes(args):
                     for q in procs:
                         if q.is_alive():
                             os.kill(q.pid, signal.SIGTERM)
+    finally:
+        if bar is not None:
+            _show(bar, [p.progress for p in procs])
+            bar.close()
     if interrupted:
         raise KeyboardInterrupt()
     codes = [p.exitcode for p in procs]
