@@ -67,6 +67,16 @@ def test_train_refuses_the_validation_set_as_training_set():
     assert "Traceback" not in proc.stderr
 
 
+@needs_torch
+def test_train_refuses_a_base_that_is_not_picodet(tmp_path):
+    proc = run_cli("train", TRAIN, "--base", "yolox_nano_416.onnx", "--device",
+                   "cpu", "--epochs", "1", "--max-images", "4", "--out", tmp_path, timeout=120)
+    assert proc.returncode != 0
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("trafficpipe: error:")]
+    assert len(errors) == 1 and "PicoDet models only" in errors[0] and "Traceback" not in proc.stderr
+    assert "DataLoader" not in proc.stderr  # refused before any data loads
+
+
 def test_model_card_names_the_classes(tmp_path):
     from trafficpipe.errors import ModelError
     from trafficpipe.models.model_card import model_classes

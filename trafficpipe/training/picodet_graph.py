@@ -46,7 +46,8 @@ def head_levels(model):
     g = model.graph
     outs = [o.name for o in g.output]
     if len(outs) != 8:
-        raise ModelError("not a PicoDet export: %d outputs, expected 8" % len(outs))
+        raise ModelError("not a PicoDet export: %d outputs, expected 8 (4 score and 4 box maps); trafficpipe train "
+                         "fine-tunes PicoDet models only (e.g. picodet_s_416_coco.onnx)" % len(outs))
     prod = _producers(g)
     levels = []
     for i in range(4):

@@ -178,6 +178,7 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     np.random.seed(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    net, teacher = build_network(base_path, TRAFFIC_CLASSES, imgsz=cfg.imgsz)  # a wrong base fails before data loads
     dataset = load_dataset(train_dir)
     if cfg.max_images:
         dataset = dataset.subset(limit=cfg.max_images)
@@ -188,7 +189,6 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     if steps_per_epoch == 0:
         raise DatasetError("%s has fewer images than one batch" % train_dir)
 
-    net, teacher = build_network(base_path, TRAFFIC_CLASSES, imgsz=cfg.imgsz)
     if not cfg.distill:
         teacher = None
     if cfg.trainable == "head":
