@@ -7,7 +7,7 @@
 # pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
 # with the best setting found, jsonl and video output. Everything lands in $OUT (default ./gpu-out): gpu.log,
 # gpu-tests.jsonl (measured figures), sweep.json, bench-<model>-<output>.json.
-# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order; also "streams", "processes"), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450), GPU_BENCH_ARGS (extra bench options), GPU_SWEEP_ARGS (extra sweep options).
+# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order; also "streams", "processes"), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450), GPU_BENCH_ARGS (extra bench options, also for streams and processes, e.g. "--decoder nvdec"), GPU_SWEEP_ARGS (extra sweep options).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -28,6 +28,8 @@ if [ -d "$CARRY/wheels" ]; then
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
+# PyNvVideoCodec (NVDEC), unpacked from its wheel into .gpu-carry/nvdec (see bench/results/gpu-h200-NOTES.md)
+[ -d "$CARRY/nvdec/PyNvVideoCodec" ] && export PYTHONPATH=$CARRY/nvdec:$PYTHONPATH
 VIDEO=${TRAFFICPIPE_DATA:-../shared}/videos/highway-720p.mp4
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
 nproc
@@ -76,7 +78,8 @@ run_processes() {
   echo "== streams in processes yolox-nano ($(($(date +%s) - T0)) s)"
   timeout 200 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision "$PRECISION" \
     --batch 4 --preprocess-workers 1 --postprocess-workers 1 --frames "$FRAMES" --repeat 1 \
-    --output jsonl --streams 1,2,4 --stream-processes --json "$OUT/bench-yolox-nano-streams-processes.json" 2>&1 \
+    --output jsonl --streams 1,2,4 --stream-processes --json "$OUT/bench-yolox-nano-streams-processes.json" \
+    ${GPU_BENCH_ARGS:-} 2>&1 \
     | grep -v "^\S* INFO"
   echo "processes exit: ${PIPESTATUS[0]}"
 }
@@ -86,7 +89,8 @@ run_streams() {
   echo "== streams yolox-nano ($(($(date +%s) - T0)) s)"
   timeout 200 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision "$PRECISION" \
     --batch 4 --contexts 4 --preprocess-workers 2 --postprocess-workers 2 --frames "$FRAMES" --repeat 1 \
-    --output jsonl --streams 1,2,4 --json "$OUT/bench-yolox-nano-streams.json" 2>&1 | grep -v "^\S* INFO"
+    --output jsonl --streams 1,2,4 --json "$OUT/bench-yolox-nano-streams.json" ${GPU_BENCH_ARGS:-} 2>&1 \
+    | grep -v "^\S* INFO"
   echo "streams exit: ${PIPESTATUS[0]}"
 }
 

@@ -7,6 +7,7 @@ threads, FFmpeg's decoder threads).
 import time
 
 from ..draw import draw_detections
+from ..engines.device_frames import fill_input, host_image
 from ..pipeline.frame import Frame
 from ..pipeline.metrics import StageStats, percentiles
 from ..sinks.files import make_sinks
@@ -117,7 +118,6 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
         holds = [[] for _ in range(k)]  # frame indices each slot holds (the last batch written into it)
         metas = [None] * n
         pre = StageClock("preprocess")
-        preprocess = adapter.preprocess
         clock = time.perf_counter
         with pre:
             record = pre.stats.record
@@ -127,7 +127,7 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
                 if pos == 0:
                     holds[s] = []
                 t0 = clock()
-                metas[i] = preprocess(images[i], slots[s].host_inputs[name][pos])
+                metas[i] = fill_input(adapter, slots[s], pos, images[i])
                 record(clock() - t0)
                 holds[s].append(i)
         results["preprocess"] = pre.result()
@@ -189,7 +189,7 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
                     record = draw.stats.record
                     for f in frames:
                         t0 = clock()
-                        draw_detections(f.image, f.detections)
+                        draw_detections(host_image(f), f.detections)
                         record(clock() - t0)
             with write:
                 record = write.stats.record

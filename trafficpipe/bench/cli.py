@@ -67,8 +67,15 @@ def add_parser(sub):
     g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--in-flight", type=int, default=2,
+                   help="batches the inference stage keeps queued on the device per context before it waits for the "
+                        "oldest (default 2)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
+    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
+                   help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
+                        "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
+                        "with --device-io)")
     g.add_argument("--decode-threads", type=int, default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
@@ -85,7 +92,8 @@ def command_line(args, source):
              "--repeat", str(args.repeat), "--output", args.output, "--batch", str(args.batch),
              "--contexts", str(args.contexts), "--preprocess-workers", str(args.preprocess_workers),
              "--postprocess-workers", str(args.postprocess_workers), "--decode-workers", str(args.decode_workers),
-             "--decode-threads", str(args.decode_threads), "--writers", str(args.writers),
+             "--decode-threads", str(args.decode_threads), "--decoder", args.decoder,
+             "--in-flight", str(args.in_flight), "--writers", str(args.writers),
              "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup)]
     if args.model is None:
         parts[3:5] = []
@@ -112,7 +120,7 @@ def run(args):
     if args.repeat < 1:
         raise TrafficpipeError("--repeat must be at least 1")
     for opt in ("batch", "contexts", "preprocess_workers", "postprocess_workers", "decode_workers", "writers",
-                "queue_size"):
+                "queue_size", "in_flight"):
         if getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
     if args.plot:
@@ -124,12 +132,21 @@ def run(args):
                       preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
-                      stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args))
+                      stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
+                      in_flight=args.in_flight)
     from ..sources.factory import open_source
-    from ..sources.video import set_decode_threads
+    from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)
+    set_decoder(args.decoder)
     open_source(source).close()  # a bad source fails in one line before the model loads
     detector = make_detector(args)
+    if args.decoder == "nvdec":
+        from ..engines.device_frames import check_takes_device_frames
+        try:
+            check_takes_device_frames(detector)
+        except BaseException:
+            detector.close()
+            raise
     seed_detector = None
     try:
         if args.seed_engine == "defaults" and detector.engine.name == "onnxruntime":

@@ -93,7 +93,7 @@ def describe_machine(engine, gpu=None):
     """CPU model, logical cores, cores available, memory, OS, GPU (GPU engines; `gpu` = the engine's own report),
     library versions, git commit."""
     import cv2
-    from ..sources.video import decode_threads
+    from ..sources.video import decode_threads, decoder
     mem = None
     try:
         mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / float(1 << 30), 1)
@@ -102,5 +102,5 @@ def describe_machine(engine, gpu=None):
     return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count() or 1, "cores_available": cores_available(),
             "memory_gib": mem, "os": platform.platform(),
             "gpu": gpu or gpu_name(engine), "opencv_threads": cv2.getNumThreads(),
-            "decode_threads": decode_threads(),
+            "decode_threads": decode_threads(), "decoder": decoder()[0],
             "libraries": library_versions(), "git_commit": git_commit()}

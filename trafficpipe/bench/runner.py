@@ -5,6 +5,8 @@ import shutil
 import tempfile
 import time
 
+import numpy as np
+
 from ..log import logger
 from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
@@ -25,8 +27,9 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=2):
         self.source = source
+        self.in_flight = max(1, int(in_flight))
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
         self.batch = max(1, int(batch))
@@ -108,7 +111,8 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
     pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
                     batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
-                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started)
+                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
+                    depth=cfg.in_flight)
     summary = pipe.run()
     cpu = time.process_time() - c0[0]
     n = summary["frames_out"]
@@ -228,5 +232,8 @@ def _warm_up(uri, detector, n):
         src.close()
     if got is None:
         return
+    image = got[0]
+    if not isinstance(image, np.ndarray):  # a GPU-decoded frame (RGB): the detector's synchronous path takes BGR
+        image = image.flip(-1).cpu().numpy()
     for _ in range(n):
-        detector.detect(got[0])
+        detector.detect(image)

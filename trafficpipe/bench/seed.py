@@ -6,7 +6,10 @@ pipeline / seed ratio measures the threading and nothing else.
 """
 import time
 
+import numpy as np
+
 from ..draw import draw_detections
+from ..engines.device_frames import fill_input, host_image
 from ..pipeline.frame import Frame
 from ..pipeline.metrics import StageStats, percentiles
 from ..sinks.files import make_sinks
@@ -50,8 +53,9 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
             if got is None:
                 break
             image = got[0]
+            host = isinstance(image, np.ndarray)
             frame = Frame(0, n, t1, image, got[1])
-            meta = preprocess(frame.image, buf)
+            meta = preprocess(image, buf) if host else fill_input(adapter, slot, 0, image)
             t2 = clock()
             slot.size = 1
             ctx.run(slot)
@@ -59,7 +63,7 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
             frame.detections = postprocess(slot.output_list(names, 0), meta)
             t4 = clock()
             if draw:
-                draw_detections(frame.image, frame.detections)
+                draw_detections(host_image(frame), frame.detections)
             t5 = clock()
             for sink in sinks:
                 sink.write(frame)

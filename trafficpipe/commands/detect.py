@@ -33,9 +33,16 @@ def add_parser(sub):
                    "(default 1; use one per camera on GPU)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--in-flight", type=int, default=2,
+                   help="batches the inference stage keeps queued on the device per context before it waits for the "
+                        "oldest (default 2)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
                         "limit (default 1; holds up to N chunks of frames in memory for reordering)")
+    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
+                   help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
+                        "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
+                        "with --device-io)")
     g.add_argument("--decode-threads", type=int, default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
@@ -61,19 +68,22 @@ def run(args):
     from ..cli import make_detector
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
-    from ..sources.video import set_decode_threads
+    from ..sources.video import set_decode_threads, set_decoder
 
     kinds = [k.strip() for k in args.save.split(",")] if args.save else None
     if kinds:
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
             raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
+    if args.in_flight < 1:
+        raise TrafficpipeError("--in-flight must be at least 1")
     if args.processes < 1:
         raise TrafficpipeError("--processes must be at least 1")
     if args.processes > 1 and len(args.sources) > 1:
         from .detect_processes import run_in_processes
         return run_in_processes(args)
     set_decode_threads(args.decode_threads)
+    set_decoder(args.decoder)
     names = getattr(args, "source_names", None) or [None] * len(args.sources)
     sources = []
     try:
@@ -82,6 +92,13 @@ def run(args):
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
         detector = make_detector(args)
+        if args.decoder == "nvdec":
+            from ..engines.device_frames import check_takes_device_frames
+            try:
+                check_takes_device_frames(detector)
+            except BaseException:
+                detector.close()
+                raise
     except BaseException:
         for s in sources:
             s.close()
@@ -97,7 +114,7 @@ def run(args):
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                    decode_workers=args.decode_workers,
+                    decode_workers=args.decode_workers, depth=args.in_flight,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
                     on_frame=_frame_counter(bar, shared))
     try:

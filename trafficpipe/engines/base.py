@@ -42,7 +42,8 @@ class TensorSpec(object):
 class Slot(object):
     """One batch of I/O buffers in an execution context's ring."""
 
-    __slots__ = ("index", "context", "host_inputs", "host_outputs", "frames", "size", "t_submit", "t_done", "native")
+    __slots__ = ("index", "context", "host_inputs", "host_outputs", "frames", "size", "t_submit", "t_done", "native",
+                 "device_items")
 
     def __init__(self, index, context, host_inputs, host_outputs, native=None):
         self.index = index
@@ -54,6 +55,7 @@ class Slot(object):
         self.t_submit = 0.0
         self.t_done = 0.0
         self.native = native  # engine-specific state: device buffers, stream, event
+        self.device_items = {}  # batch item -> GPU-decoded frame to resize on the device (no host -> device copy)
 
     def output_list(self, names, i):
         # type: (list, int) -> list
@@ -91,6 +93,7 @@ class ExecutionContext(object):
             slot = self._free.popleft()
         slot.size = 0
         del slot.frames[:]
+        slot.device_items.clear()
         return slot
 
     def submit(self, slot):

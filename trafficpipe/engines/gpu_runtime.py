@@ -108,6 +108,11 @@ class CudaRuntime(object):
                 "compute_capability": "%d.%d" % self.compute_capability}
 
 
+#: CU_STREAM_NON_BLOCKING: the slots' streams never wait on the legacy default stream, where other libraries in the
+#: process (a hardware decoder's copies, a framework's default-stream work) would otherwise serialise with them
+NON_BLOCKING = 1
+
+
 def blocking_event_flags(cuda):
     # type: (object) -> int
     """Event flags for the slots' completion events: BLOCKING_SYNC (a waiting thread sleeps instead of spinning a
@@ -159,6 +164,10 @@ class HostDeviceBuffer(object):
         if src.nbytes:
             _cuda.memcpy_htod_async(self.device, src, stream)
 
+    def copy_item_to_device_async(self, stream, i):
+        """Enqueue host -> device of batch item `i` on `stream`."""
+        _cuda.memcpy_htod_async(self.device_ptr + i * self.item_nbytes, self.host[i], stream)
+
     def copy_to_host_async(self, stream, n_items=None):
         """Enqueue device -> host of the first `n_items` (all when None) on `stream`."""
         dst = self.host if n_items is None else self.host[:n_items]
@@ -194,8 +203,9 @@ class GpuSlotState(object):
 class GpuExecutionContext(ExecutionContext):
     """A slot ring on one CUDA device: per slot pinned host + device buffers, a stream and an event.
 
-    `_launch` enqueues H2D of the filled items, the engine's `_enqueue(slot)`, D2H of the outputs and an event record,
-    then returns; `_wait` blocks on the slot's event (the GIL is released meanwhile). Engines implement `_enqueue`.
+    `_launch` enqueues H2D of the filled items (GPU-decoded ones, `slot.device_items`, are resized on the device
+    instead), the engine's `_enqueue(slot)`, D2H of the outputs and an event record, then returns; `_wait` blocks on
+    the slot's event (the GIL is released meanwhile). Engines implement `_enqueue`.
     """
 
     def __init__(self, engine, n_slots, batch):
@@ -209,15 +219,25 @@ class GpuExecutionContext(ExecutionContext):
         with self.runtime.activate():
             ins = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.inputs}
             outs = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.outputs}
-            state = GpuSlotState(ins, outs, cuda.Stream(), cuda.Event(blocking_event_flags(cuda)))
+            state = GpuSlotState(ins, outs, cuda.Stream(NON_BLOCKING), cuda.Event(blocking_event_flags(cuda)))
         return Slot(index, self, {k: b.host for k, b in ins.items()}, {k: b.host for k, b in outs.items()}, state)
 
     def _launch(self, slot):
         st = slot.native
         n = slot.size
+        on_device = slot.device_items
         with self.runtime.activate():
-            for buf in st.inputs.values():
-                buf.copy_to_device_async(st.stream, n)
+            if not on_device:
+                for buf in st.inputs.values():
+                    buf.copy_to_device_async(st.stream, n)
+            else:
+                if len(on_device) < n:  # a batch mixing host and GPU-decoded frames: copy the host ones alone
+                    for i in range(n):
+                        if i not in on_device:
+                            for buf in st.inputs.values():
+                                buf.copy_item_to_device_async(st.stream, i)
+                from .device_frames import resize_device_items
+                resize_device_items(slot)
             self._enqueue(slot)
             for buf in st.outputs.values():
                 buf.copy_to_host_async(st.stream, n)
@@ -238,6 +258,9 @@ class GpuExecutionContext(ExecutionContext):
                 if st is None:
                     continue
                 st.stream.synchronize()
+                for got in st.extra.get("resize_graphs", {}).values():  # engines/device_frames.py
+                    if got is not None:
+                        got[1].reset()
                 self._free_slot_extra(slot)
                 for buf in list(st.inputs.values()) + list(st.outputs.values()):
                     buf.free()

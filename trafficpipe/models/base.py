@@ -70,6 +70,13 @@ class ModelAdapter(object):
         channel order, normalisation and the NCHW layout are left to the device). Returns the same meta."""
         raise NotImplementedError
 
+    def fit_u8(self, width, height):
+        # type: (int, int) -> tuple
+        """(resized width, resized height, pad value, meta) of `preprocess_u8` for an image of `width` x `height`:
+        the image is resized to the top-left corner of the input and the rest padded (how GPU-decoded frames are
+        preprocessed on the device, `engines/device_frames.py`)."""
+        raise NotImplementedError
+
     def box_scale(self, meta):
         # type: (tuple) -> tuple
         """(sx, sy, width, height): model-input pixels -> image pixels, and the image size, from a preprocess meta."""

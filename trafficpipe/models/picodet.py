@@ -54,6 +54,11 @@ class PicoDetAdapter(ModelAdapter):
             out[...] = r
         return (w / float(self.width), h / float(self.height), w, h)
 
+    def fit_u8(self, width, height):
+        # type: (int, int) -> tuple
+        """(resized width, resized height, pad value, meta) of `preprocess_u8` for an image of this size."""
+        return self.width, self.height, 0, (width / float(self.width), height / float(self.height), width, height)
+
     def box_scale(self, meta):
         return meta
 

@@ -57,6 +57,12 @@ class YoloxAdapter(ModelAdapter):
         out[:nh, nw:] = PAD_VALUE
         return (r, w, h)
 
+    def fit_u8(self, width, height):
+        # type: (int, int) -> tuple
+        """(resized width, resized height, pad value, meta) of `preprocess_u8` for an image of this size."""
+        r = min(self.height / float(height), self.width / float(width))
+        return max(1, int(width * r)), max(1, int(height * r)), int(PAD_VALUE), (r, width, height)
+
     def box_scale(self, meta):
         r, w, h = meta
         return (1.0 / r, 1.0 / r, w, h)

@@ -9,7 +9,7 @@ from .base import source_name
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
 from .live import STREAM_SCHEMES, LiveSource
-from .video import VideoFileSource
+from .video import VideoFileSource, decoder
 
 
 def csi_pipeline(sensor_id=0, width=1280, height=720, fps=30):
@@ -55,6 +55,10 @@ def _make(uri, backend, retries, retry_delay, name):
         return ImageSource(uri, name=name)
     if not os.path.exists(uri):
         raise SourceError("source %s does not exist" % uri)
+    name_, device = decoder()
+    if name_ == "nvdec":
+        from .nvdec import NvdecVideoSource
+        return NvdecVideoSource(uri, name=name, device=device)
     return VideoFileSource(uri, name=name)
 
 

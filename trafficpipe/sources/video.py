@@ -33,6 +33,25 @@ def decode_threads():
     return cores // 2 if cores >= 12 else 0
 
 
+DECODERS = ("opencv", "nvdec")
+_decoder = ["opencv", 0]
+
+
+def set_decoder(name, device=0):
+    # type: (str, int) -> None
+    """The decoder of every video file opened from now on: "opencv" (FFmpeg on the CPU, the default) or "nvdec" (the
+    GPU's hardware decoder, frames kept on GPU `device`: `sources/nvdec.py`). Cameras and streams keep OpenCV."""
+    if name not in DECODERS:
+        raise ValueError("unknown decoder %s; choose from %s" % (name, ", ".join(DECODERS)))
+    _decoder[0], _decoder[1] = name, int(device)
+
+
+def decoder():
+    # type: () -> tuple
+    """(decoder name, GPU index) in force for video files."""
+    return _decoder[0], _decoder[1]
+
+
 def open_video(path):
     # type: (str) -> cv2.VideoCapture
     """An OpenCV reader of a video file, with the decoder thread count of `decode_threads` where one is set."""

@@ -3,6 +3,7 @@ import threading
 import time
 
 from ..draw import draw_detections
+from ..engines.device_frames import host_image
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
 
@@ -51,7 +52,7 @@ class PostprocessStage(Stage):
             slot.context.release(slot)
             if self.draw:
                 for f in frames:
-                    draw_detections(f.image, f.detections)
+                    draw_detections(host_image(f), f.detections)
             t1 = clock()
             self.stats.record(t1 - t0, len(frames))
             for f in frames:

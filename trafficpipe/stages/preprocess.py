@@ -12,6 +12,9 @@ import collections
 import threading
 import time
 
+import numpy as np
+
+from ..engines.device_frames import fill_input
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
 from ..pipeline.queues import Stopped
@@ -61,6 +64,7 @@ class PreprocessStage(Stage):
         clock = time.perf_counter
         preprocess = self.adapter.preprocess
         name = self.input_name
+        adapter = self.adapter
         while True:
             with self._take:
                 if self._ended >= self.n_sources:
@@ -88,7 +92,11 @@ class PreprocessStage(Stage):
                         self._seal_early and self.batch_timeout <= 0 and self.in_q.empty()):
                     self._seal(c)
             t0 = clock()
-            item.meta = preprocess(item.image, slot.host_inputs[name][pos])
+            image = item.image
+            if isinstance(image, np.ndarray):
+                item.meta = preprocess(image, slot.host_inputs[name][pos])
+            else:  # a GPU-decoded frame: resized on the device, into the slot's device buffer
+                item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()
             item.t["preprocess"] = (t0, t1)
             self.stats.record(t1 - t0)

@@ -1,0 +1,160 @@
+"""NVDEC decoding (`--decoder nvdec`): frames decoded into GPU memory and resized into the engine's device input there.
+
+Skipped where PyNvVideoCodec or the driver's libnvcuvid is missing (on the GPU machine bench/gpu.sh carries it).
+"""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from gpu_helpers import VIDEO, match_detections, report
+from trafficpipe.detector import Detector
+
+
+def _nvdec_reason():
+    try:
+        from trafficpipe.sources.nvdec import import_nvdec
+        import_nvdec()
+        import ctypes
+        ctypes.CDLL("libnvcuvid.so.1")
+    except Exception as e:  # noqa: BLE001
+        return "NVDEC not usable here: %s" % str(e).splitlines()[0]
+    return None
+
+
+pytestmark = pytest.mark.skipif(_nvdec_reason() is not None, reason=str(_nvdec_reason()))
+
+
+@pytest.fixture(scope="module")
+def yolox32():
+    d = Detector("yolox-nano", engine="torch", precision="fp32")
+    yield d
+    d.close()
+
+
+def _opencv_frames(n):
+    cap = cv2.VideoCapture(VIDEO)
+    out = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(img)
+    cap.release()
+    return out
+
+
+def test_nvdec_source_gives_every_frame_as_opencv_does():
+    """Same frame count as OpenCV's decoder, frames on the GPU in RGB, pixels within colour-conversion rounding."""
+    from trafficpipe.sources.nvdec import NvdecVideoSource
+    src = NvdecVideoSource(VIDEO)
+    src.open()
+    ref = _opencv_frames(3)
+    n, diffs, buf = 0, [], None
+    while True:
+        got = src.read(buf)
+        if got is None:
+            break
+        buf = got[0]
+        assert buf.is_cuda and tuple(buf.shape) == (src.height, src.width, 3)
+        if n < 3:
+            bgr = buf.flip(-1).cpu().numpy()
+            diffs.append(float(np.abs(bgr.astype(np.int16) - ref[n].astype(np.int16)).mean()))
+        n += 1
+    src.close()
+    cap = cv2.VideoCapture(VIDEO)
+    count = 0
+    while cap.grab():
+        count += 1
+    cap.release()
+    report("nvdec_source", frames=n, opencv_frames=count, mean_abs_diff=diffs)
+    assert n == count == src.frame_count
+    assert max(diffs) < 4.0, diffs
+
+
+def test_device_frames_give_the_detections_of_host_frames(yolox32):
+    """A batch mixing GPU-decoded and host frames: each item's detections equal the all-host batch's."""
+    from trafficpipe.engines.device_frames import fill_input
+    frames = _opencv_frames(4)
+    import torch
+    dev = [torch.from_numpy(f[..., ::-1].copy()).cuda() for f in frames]  # the same pixels, as NVDEC gives them
+    ctx = yolox32.engine.create_context(1, 4)
+    try:
+        adapter, names = yolox32.adapter, yolox32.output_names
+
+        def run(images):
+            slot = ctx.acquire()
+            metas = [fill_input(adapter, slot, i, img) for i, img in enumerate(images)]
+            slot.size = len(images)
+            ctx.run(slot)
+            out = [adapter.postprocess(slot.output_list(names, i), m) for i, m in enumerate(metas)]
+            on_device = sorted(slot.device_items)
+            ctx.release(slot)
+            return out, on_device
+
+        host, none = run(frames)
+        mixed, some = run([dev[0], frames[1], dev[2], frames[3]])
+        device, every = run(dev)
+    finally:
+        ctx.close()
+        yolox32.engine.contexts.remove(ctx)
+    assert none == [] and some == [0, 2] and every == [0, 1, 2, 3]
+    for a, b, c in zip(host, mixed, device):
+        assert len(a) > 0
+        assert match_detections(a, b, 0.95) == 1.0 and match_detections(a, c, 0.95) == 1.0
+
+
+def test_pipeline_with_nvdec_matches_opencv(yolox32, tmp_path):
+    """The whole clip through the pipeline with each decoder: every frame, in order, and the same detections up to
+    the two decoders' colour conversion."""
+    from trafficpipe.pipeline import Pipeline
+    from trafficpipe.sources.video import set_decoder
+    runs = {}
+    for dec in ("opencv", "nvdec"):
+        set_decoder(dec)
+        seen, dets = [], []
+        try:
+            pipe = Pipeline([VIDEO], yolox32, out_dir=str(tmp_path / dec), outputs=("jsonl",), batch=4,
+                            preprocess_workers=2, postprocess_workers=1,
+                            on_frame=lambda f: (seen.append(f.index), dets.append(f.detections)))
+            summary = pipe.run()
+        finally:
+            set_decoder("opencv")
+        assert seen == list(range(len(seen)))
+        runs[dec] = (summary, dets)
+    a, b = runs["opencv"][1], runs["nvdec"][1]
+    assert len(a) == len(b) == runs["opencv"][0].frames_out > 400
+    matched = np.mean([match_detections(x, y, 0.7) for x, y in zip(a, b)])
+    counts = (sum(len(x) for x in a), sum(len(y) for y in b))
+    report("nvdec_pipeline", frames=len(b), matched=matched, boxes=counts, fps_opencv=runs["opencv"][0].fps,
+           fps_nvdec=runs["nvdec"][0].fps)
+    assert matched >= 0.9
+    assert abs(counts[0] - counts[1]) <= 0.05 * counts[0]
+
+
+def test_cli_nvdec_writes_an_annotated_video(tmp_path):
+    """Drawing needs the frame on the host: the annotated mp4 holds every frame, and the jsonl one line per frame."""
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", VIDEO, "--engine", "torch", "--precision",
+                           "fp16", "--decoder", "nvdec", "--batch", "4", "--max-frames", "60", "--save", "video,jsonl",
+                           "--out", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    lines = (out / "highway-720p.jsonl").read_text().splitlines()
+    assert [json.loads(l)["frame"] for l in lines] == list(range(60))
+    cap = cv2.VideoCapture(str(out / "highway-720p.mp4"))
+    n = 0
+    while cap.grab():
+        n += 1
+    assert n == 60 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1280
+
+
+def test_nvdec_with_a_cpu_engine_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", VIDEO, "--engine", "onnxruntime",
+                           "--decoder", "nvdec", "--max-frames", "4", "--out", str(tmp_path), "--no-progress"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    err = [l for l in proc.stderr.decode().strip().splitlines() if " INFO " not in l]
+    assert proc.returncode == 2 and len(err) == 1 and "--engine torch or tensorrt" in err[0], err
