@@ -108,6 +108,11 @@ def test_report_has_every_field(bench):
                 assert src["frames"] == FRAMES
                 _lat(src["latency_ms"])
             assert s["fps_per_source"] == pytest.approx(s["fps"] / s["n"])
+            dec = s["decode_together"]
+            assert dec["n"] == s["n"] and dec["frames"] == FRAMES * s["n"] and dec["processes"] is False
+            assert dec["fps"] > 0
+            if run is not rep["median"]:
+                assert s["pipeline_over_decode"] == pytest.approx(s["fps"] / dec["fps"])
         assert run["streams"][0]["scaling"] == pytest.approx(1.0)
         assert run["streams"][1]["bound"]["stage_ms"]["capture"] == pytest.approx(
             run["streams"][0]["bound"]["stage_ms"]["capture"] / 2)  # one capture thread per source
@@ -163,6 +168,9 @@ def test_stream_processes_run_one_process_per_source(tmp_path):
     assert [s["frames"] for s in two["sources"]] == [20, 20]
     assert two["fps"] == pytest.approx(40 / two["wall_s"])
     assert two["start_skew_s"] < two["wall_s"]  # they started together (after loading), not one after the other
+    # decoding's limit for two sources: two decoder processes at once, every frame counted
+    assert two["decode_together"]["processes"] is True and two["decode_together"]["frames"] == 40
+    assert two["pipeline_over_decode"] == pytest.approx(two["fps"] / two["decode_together"]["fps"])
     # the bound counts every process's capture thread, in each run and in the medians
     for a, b in ((one, two), tuple(rep["median"]["streams"])):
         assert b["bound"]["stage_ms"]["capture"] == pytest.approx(a["bound"]["stage_ms"]["capture"] / 2)

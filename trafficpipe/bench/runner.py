@@ -12,6 +12,7 @@ from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
 from ..sources.base import source_name
 from .ceilings import measure_ceilings
+from .decode_together import decode_together
 from ..cpu import cores_available
 from .machine import describe_machine, load_avg
 from .processes import run_stream_processes
@@ -174,6 +175,10 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
         res["fps_per_source"] = res["fps"] / n
         res["bound"] = bound(ceilings, stream_workers(res), cores)
         res["pipeline_over_bound"] = res["fps"] / res["bound"]["fps"] if res["bound"]["fps"] else 0.0
+        # decoding's own limit for n sources: n decoders at once, laid out as the pipeline runs them
+        res["decode_together"] = decode_together(uri, n, cfg.frames, cfg.stream_processes)
+        dec = res["decode_together"]["fps"]
+        res["pipeline_over_decode"] = res["fps"] / dec if dec else 0.0
         streams.append(res)
     for res in streams:
         res["scaling"] = res["fps"] / base if base else 0.0
