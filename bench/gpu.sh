@@ -2,6 +2,7 @@
 # GPU suite and benchmark of the torch engine, for the lent GPU machine (device tool) or any CUDA box with torch.
 #
 # Here, from the repo root:   bash ../shared/gpu/prepare-carry.sh onnxslim==0.1.98
+#                             bash bench/stage-nvdec.sh   (optional: PyNvVideoCodec, for --decoder nvdec and its tests)
 # Device call:                run  command="bash bench/gpu.sh"  carry=[".gpu-carry"]
 # It installs the carried wheels (pycuda, onnx2torch, onnxslim, loguru...) into /tmp/site, runs tests/gpu, a sweep of
 # pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
@@ -28,7 +29,7 @@ if [ -d "$CARRY/wheels" ]; then
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-# PyNvVideoCodec (NVDEC), unpacked from its wheel into .gpu-carry/nvdec (see bench/results/gpu-h200-NOTES.md)
+# PyNvVideoCodec (NVDEC), unpacked from its wheel into .gpu-carry/nvdec by bench/stage-nvdec.sh
 [ -d "$CARRY/nvdec/PyNvVideoCodec" ] && export PYTHONPATH=$CARRY/nvdec:$PYTHONPATH
 VIDEO=${TRAFFICPIPE_DATA:-../shared}/videos/highway-720p.mp4
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
