@@ -46,6 +46,30 @@ def add_model_options(p, conf=0.3):
                    help="feed float tensors and decode the raw outputs on the CPU")
 
 
+def add_tile_options(p):
+    """Tiled inference options (detect and eval)."""
+    g = p.add_argument_group("tiled inference")
+    g.add_argument("--tiles", choices=("off", "auto"), default="off",
+                   help="auto: frames at least --tile-ratio times wider (or taller) than the model's input run whole "
+                        "and as overlapping tiles of the model's shape, merged (small objects in wide frames, e.g. "
+                        "KITTI's 1242x375); off (default)")
+    g.add_argument("--tile-ratio", type=float, default=2.0,
+                   help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
+    g.add_argument("--tile-overlap", type=float, default=0.2,
+                   help="overlap of neighbouring tiles, a fraction of a tile (default %(default)s)")
+
+
+def tile_plan(args):
+    """The TilePlan of `--tiles auto` (None when off); TrafficpipeError (one line) on bad values."""
+    if getattr(args, "tiles", "off") != "auto":
+        return None
+    from .models.tiling import TilePlan
+    try:
+        return TilePlan(args.tile_ratio, args.tile_overlap)
+    except ValueError as e:
+        raise TrafficpipeError(str(e))
+
+
 def engine_options(args):
     # type: (argparse.Namespace) -> dict
     """Engine keyword options from parsed arguments (only those an engine other than ONNX Runtime takes)."""

@@ -8,7 +8,7 @@ from ..sinks.files import SINK_KINDS
 
 
 def add_parser(sub):
-    from ..cli import add_model_options
+    from ..cli import add_model_options, add_tile_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
                                    "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
@@ -25,6 +25,7 @@ def add_parser(sub):
                    help="comma-separated outputs from %s (default: video,jsonl for videos and streams, images,jsonl "
                         "for image sets)" % ",".join(SINK_KINDS))
     add_model_options(p)
+    add_tile_options(p)
     g = p.add_argument_group("pipeline")
     g.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")
     g.add_argument("--batch-timeout", type=float, default=0.0,
@@ -65,7 +66,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..cli import make_detector
+    from ..cli import make_detector, tile_plan
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
@@ -75,6 +76,7 @@ def run(args):
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
             raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
+    tiles = tile_plan(args)
     if args.in_flight < 1:
         raise TrafficpipeError("--in-flight must be at least 1")
     if args.processes < 1:
@@ -114,7 +116,7 @@ def run(args):
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                    decode_workers=args.decode_workers, depth=args.in_flight,
+                    decode_workers=args.decode_workers, depth=args.in_flight, tiles=tiles,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
                     on_frame=_frame_counter(bar, shared))
     try:

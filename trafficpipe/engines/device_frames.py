@@ -66,9 +66,9 @@ def resize_device_items(slot):
     """Enqueue, on the slot's stream, the resize of every device frame noted in `slot.device_items` into the slot's
     device input (called by the GPU engines' launch, before the compute).
 
-    The usual case, items 0..n-1 all of one size: each frame is copied into the slot's staging buffer (a driver call
+    The usual case, items 0..n-1 all whole frames of one size: each frame is copied into the slot's staging buffer (a driver call
     that keeps the GIL) and one CUDA graph, captured per (n, size, fit) on first use, does the batch's resize; else
-    one eager batched resize per run of consecutive items of the same size and fit."""
+    one eager batched resize per run of consecutive items of the same size and fit (tiles, which are views)."""
     torch = _torch()
     items = sorted(slot.device_items.items(), key=lambda kv: kv[0])
     name = items[0][1][1]
@@ -76,7 +76,8 @@ def resize_device_items(slot):
     n = len(items)
     first = items[0][1]
     key = (n, tuple(first[0].shape), first[2])
-    if items[-1][0] == n - 1 and all((tuple(v[0].shape), v[2]) == key[1:] for _, v in items):
+    if items[-1][0] == n - 1 and all((tuple(v[0].shape), v[2]) == key[1:] and v[0].is_contiguous()
+                                     for _, v in items):
         graph = _resize_graph(slot, x, key)
         if graph is not None:
             staging, g = graph

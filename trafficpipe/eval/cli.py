@@ -6,7 +6,7 @@ from ..log import logger
 
 
 def add_parser(sub):
-    from ..cli import add_model_options
+    from ..cli import add_model_options, add_tile_options
     p = sub.add_parser("eval", help="score a model on a labeled traffic set (mAP50, COCO AP, per class and source)",
                        description="Detect every image of DATASET (a folder with annotations.json in the traffic-dev "
                                    "format) through the pipeline and score it: VOC AP50 (all-point), COCO "
@@ -21,12 +21,13 @@ def add_parser(sub):
     p.add_argument("--no-plots", action="store_true", help="skip the precision-recall PNGs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p, conf=0.001)
+    add_tile_options(p)
     p.add_argument("--max-det", type=int, default=300, help="detections kept per image (default %(default)s)")
     return p
 
 
 def run(args):
-    from ..cli import make_detector
+    from ..cli import make_detector, tile_plan
     from ..errors import DatasetError
     from .dataset import load_dataset
     from .report import format_table, write_report
@@ -34,6 +35,7 @@ def run(args):
 
     if args.batch < 1:
         raise DatasetError("--batch must be at least 1")
+    tiles = tile_plan(args)
     dataset = load_dataset(args.dataset)
     if args.source is not None:
         if args.source not in dataset.sources:
@@ -48,7 +50,7 @@ def run(args):
         logger.info("eval: {} images of {} with {} on {} (conf {})", len(dataset), dataset.root,
                     os.path.basename(detector.model_path), detector.engine.name, args.conf)
         progress = not args.no_progress and (sys.stderr.isatty() or os.environ.get("TRAFFICPIPE_PROGRESS") == "1")
-        result = evaluate(dataset, detector, batch=args.batch, progress=progress)
+        result = evaluate(dataset, detector, batch=args.batch, progress=progress, tiles=tiles)
     finally:
         detector.close()
     write_report(result, out, plots=not args.no_plots)

@@ -70,7 +70,8 @@ def evaluate(dataset, detector, batch=1, classes=None, progress=False, **pipelin
     describe = getattr(detector, "describe", None)
     result.run = {"detector": describe() if describe else None, "images": len(dataset), "batch": batch,
                   "detect_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3),
-                  "fps": round(len(dataset) / (t1 - t0), 2) if t1 > t0 else None}
+                  "fps": round(len(dataset) / (t1 - t0), 2) if t1 > t0 else None,
+                  "tiles": pipeline_options["tiles"].describe() if pipeline_options.get("tiles") else None}
     result.detections = dets
     result.image_names = [im.image for im in dataset.images]
     logger.debug("eval: {} images detected in {:.1f}s, scored in {:.1f}s", len(dataset), t1 - t0, t2 - t1)

@@ -36,13 +36,15 @@ class Pipeline(object):
     `contexts` execution contexts (sources are spread over them), `slots` per context (default enough to keep every
     worker busy), `queue_size` per-source capacity of the file queues, `live_queue_size` for live sources (drop-oldest).
     `on_start()` is called in `run()` once the engine contexts are built, just before the first frame is read (the
-    timed run starts after it returns; an exception from it ends the run).
+    timed run starts after it returns; an exception from it ends the run). `tiles`: a TilePlan (models/tiling.py) for
+    tiled inference of frames far wider or taller than the model's input (the batch is then raised to hold one
+    frame's tiles).
     """
 
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=2, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1, on_start=None):
+                 draw=None, decode_workers=1, on_start=None, tiles=None):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -77,6 +79,9 @@ class Pipeline(object):
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
         self.on_start = on_start  # called once the engine contexts are ready, just before the first frame is read
+        self.tiles = tiles  # a TilePlan: tiled inference for frames far wider or taller than the model's input
+        if tiles is not None:  # a tiled frame's items (whole frame + tiles) go in one slot
+            self.batch = max(self.batch, tiles.max_items)
 
     def stop(self):
         """Ask every stage to stop (from another thread); `run()` then returns what was written."""
@@ -110,7 +115,7 @@ class Pipeline(object):
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
         capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
-                              self.batch_timeout, live=[s.live for s in self.sources])
+                              self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles)
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw, self.keep_outputs)

@@ -4,6 +4,7 @@ import time
 
 from ..draw import draw_detections
 from ..engines.device_frames import host_image
+from ..models.tiling import merge_tiles
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
 
@@ -44,9 +45,15 @@ class PostprocessStage(Stage):
             slot = item
             frames = list(slot.frames)
             t0 = clock()
-            for i, f in enumerate(frames):
-                outs = slot.output_list(names, i)
-                f.detections = post(outs, f.meta)
+            for f in frames:
+                pos = f.slot_pos
+                outs = slot.output_list(names, pos)
+                if f.tiles is None:
+                    f.detections = post(outs, f.meta)
+                else:  # the whole frame and its tiles: merged into one frame's detections
+                    f.detections = merge_tiles(
+                        [post(slot.output_list(names, pos + j), m) for j, m in enumerate(f.meta)], f.tiles,
+                        f.tiles[0][2], f.tiles[0][3], self.adapter.iou, self.adapter.max_det)
                 if self.keep_outputs:
                     f.outputs = [o.copy() for o in outs]
             slot.context.release(slot)

@@ -21,11 +21,12 @@ from ..pipeline.queues import Stopped
 
 
 class _Batch(object):
-    __slots__ = ("slot", "claimed", "done", "sealed", "opened")
+    __slots__ = ("slot", "claimed", "items", "done", "sealed", "opened")
 
     def __init__(self, slot, opened):
         self.slot = slot
-        self.claimed = 0
+        self.claimed = 0  # frames given a place in the slot
+        self.items = 0  # batch items they take (more than one for a tiled frame)
         self.done = 0
         self.sealed = False
         self.opened = opened
@@ -35,7 +36,7 @@ class PreprocessStage(Stage):
     name = "preprocess"
 
     def __init__(self, control, in_q, out_qs, contexts, adapter, n_sources, workers=2, batch_timeout=0.0, poll=0.1,
-                 live=None):
+                 live=None, tiles=None):
         super(PreprocessStage, self).__init__(control, workers=workers)
         self.in_q = in_q
         self.out_qs = out_qs  # one queue per execution context
@@ -55,6 +56,7 @@ class PreprocessStage(Stage):
         self._live = list(live) if live is not None else [False] * n_sources
         self._seal_early = any(self._live)
         self._ended = 0
+        self.tiles = tiles  # a TilePlan (models/tiling.py): wide frames take several batch items
 
     def context_of(self, source_id):
         # type: (int) -> int
@@ -77,23 +79,37 @@ class PreprocessStage(Stage):
                     self._end_source(item)
                     continue
                 c = self.context_of(item.source_id)
+                n_items = 1
+                if self.tiles is not None:
+                    h, w = int(item.image.shape[0]), int(item.image.shape[1])
+                    crops = self.tiles.crops(w, h, adapter.width, adapter.height)
+                    if len(crops) > 1:
+                        item.tiles = crops
+                        n_items = len(crops)
                 batch = self._open[c]
+                if batch is not None and batch.items + n_items > batch.slot.context.batch:
+                    self._seal(c)  # a tiled frame's items stay in one slot
+                    batch = None
                 if batch is None:
                     batch = self._open[c] = self._new_batch(c)
                 slot = batch.slot
-                pos = batch.claimed
+                pos = batch.items
+                batch.items += n_items
                 batch.claimed += 1
                 slot.frames.append(item)
                 item.slot_pos = pos
                 sid = item.source_id
                 item.seq = self._seq[sid] if self._live[sid] else item.index
                 self._seq[sid] += 1
-                if batch.claimed >= slot.context.batch or (
+                if batch.items >= slot.context.batch or (
                         self._seal_early and self.batch_timeout <= 0 and self.in_q.empty()):
                     self._seal(c)
             t0 = clock()
             image = item.image
-            if isinstance(image, np.ndarray):
+            if item.tiles is not None:
+                item.meta = [fill_input(adapter, slot, pos + j, image[y0:y1, x0:x1])
+                             for j, (x0, y0, x1, y1) in enumerate(item.tiles)]
+            elif isinstance(image, np.ndarray):
                 item.meta = preprocess(image, slot.host_inputs[name][pos])
             else:  # a GPU-decoded frame: resized on the device, into the slot's device buffer
                 item.meta = fill_input(adapter, slot, pos, image)
@@ -141,7 +157,7 @@ class PreprocessStage(Stage):
         self._open[c] = None
         with self._emit:
             batch.sealed = True
-            batch.slot.size = batch.claimed
+            batch.slot.size = batch.items
             self._drain(c)
 
     def _end_source(self, eos):
