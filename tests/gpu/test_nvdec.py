@@ -158,3 +158,27 @@ def test_nvdec_with_a_cpu_engine_is_one_line(tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     err = [l for l in proc.stderr.decode().strip().splitlines() if " INFO " not in l]
     assert proc.returncode == 2 and len(err) == 1 and "--engine torch or tensorrt" in err[0], err
+
+
+def test_tiled_device_frames_match_tiled_host_frames(yolox32):
+    """Tiles of GPU-decoded frames (views of the device frame, resized on the device) give the detections of the same
+    tiles of host frames (a ratio of 1.5 tiles the 16:9 clip: whole frame + 2 tiles)."""
+    from trafficpipe.models.tiling import TilePlan
+    from trafficpipe.pipeline import Pipeline
+    from trafficpipe.sources.video import set_decoder
+    plan = TilePlan(min_ratio=1.5)
+    assert len(plan.crops(1280, 720, 416, 416)) == 3
+    runs = {}
+    for dec in ("opencv", "nvdec"):
+        set_decoder(dec)
+        dets = []
+        try:
+            Pipeline([VIDEO], yolox32, outputs=(), batch=4, max_frames=40, tiles=plan,
+                     on_frame=lambda f: dets.append((f.index, f.detections))).run()
+        finally:
+            set_decoder("opencv")
+        runs[dec] = [d for _, d in sorted(dets, key=lambda x: x[0])]
+    assert len(runs["opencv"]) == len(runs["nvdec"]) == 40
+    matched = np.mean([match_detections(a, b, 0.7) for a, b in zip(runs["opencv"], runs["nvdec"])])
+    report("nvdec_tiles", matched=matched)
+    assert matched >= 0.9

@@ -5,6 +5,7 @@ import re
 import cv2
 
 from ..errors import SourceError
+from ..log import logger
 from .base import source_name
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
@@ -29,6 +30,9 @@ def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None, conn
     """
     uri = str(uri)
     src = _make(uri, backend, retries, retry_delay, name)
+    if decoder()[0] == "nvdec" and src.live:
+        logger.info("source {}: --decoder nvdec applies to video files; this live source is read with {}", src.name,
+                    "jetson_utils" if isinstance(src, JetsonSource) else "OpenCV")
     if connect_live or not isinstance(src, LiveSource):
         src.open()
     return src
