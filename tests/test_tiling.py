@@ -75,6 +75,24 @@ def test_tiles_find_the_pedestrians_that_squashed_frames_miss(kitti_dev):
     assert tiled.ap50("vehicle") >= plain.ap50("vehicle") - 0.01
 
 
+def test_detector_detect_tiles_as_the_pipeline_does(kitti_dev):
+    """`Detector.detect(image, tiles=plan)` gives the pipeline's tiled detections for the same frame."""
+    import cv2
+    from trafficpipe import Detector
+    from trafficpipe.eval.runner import detect_dataset
+    sub = kitti_dev.subset(limit=3)
+    det = Detector(threads=2)
+    try:
+        piped, _ = detect_dataset(sub, det, tiles=TilePlan())
+        for im, ref in zip(sub.images, piped):
+            got = det.detect(cv2.imread(im.path), tiles=TilePlan())
+            plain = det.detect(cv2.imread(im.path))
+            assert len(got) == len(ref) and np.allclose(np.sort(got.scores), np.sort(ref.scores), atol=1e-5)
+            assert len(got) != len(plain) or not np.allclose(np.sort(got.scores), np.sort(plain.scores))
+    finally:
+        det.close()
+
+
 def test_cli_detect_with_tiles_on_a_wide_image(kitti_dev, tmp_path):
     """`detect --tiles auto` on a KITTI frame with pedestrians: more pedestrians found than without, every box
     inside the frame."""

@@ -37,8 +37,16 @@ class Detector(object):
     def output_names(self):
         return self.engine.output_names
 
-    def detect(self, image):
-        """Detections of one BGR image."""
+    def detect(self, image, tiles=None):
+        """Detections of one BGR image; `tiles` (a models.tiling.TilePlan) runs a frame far wider or taller than the
+        model's input whole and as overlapping tiles, merged."""
+        if tiles is not None:
+            h, w = image.shape[:2]
+            crops = tiles.crops(w, h, self.adapter.width, self.adapter.height)
+            if len(crops) > 1:
+                from .models.tiling import merge_tiles
+                parts = self.detect_batch([image[y0:y1, x0:x1] for x0, y0, x1, y1 in crops])
+                return merge_tiles(parts, crops, w, h, self.adapter.iou, self.adapter.max_det)
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images):
