@@ -122,7 +122,16 @@ class NvdecVideoSource(Source):
                 self._cuda.memcpy_dtod_async(buf.data_ptr(), frame.GetPtrToPlane(0), buf.numel(), self._stream)
                 self._stream.synchronize()
         except Exception as e:
-            raise SourceError("NVDEC failed on %s at frame %d: %s" % (self.uri, self.frames_read, _first_line(e)))
+            if self.frames_read == 0:
+                raise SourceError("NVDEC failed on %s at frame 0: %s" % (self.uri, _first_line(e)))
+            # damage after some frames: like the CPU reader, the frames before it count and the file is truncated
+            self.truncated = True
+            self.error = "NVDEC stopped at frame %d%s (%s); the rest of %s is unreadable" % (
+                self.frames_read, " of %d" % self.frame_count if self.frame_count else "", _first_line(e),
+                os.path.basename(self.uri))
+            logger.warning("source {}: {}", self.name, self.error)
+            self.set_state(SourceState.ENDED)
+            return None
         pts = self.frames_read / self.fps
         self.frames_read += 1
         return buf, pts
