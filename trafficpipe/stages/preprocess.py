@@ -7,6 +7,8 @@ A slot is sealed when it is full, at a source's end, or early when `batch_timeou
 with the input queue empty — the early seal only where a live source is read: with files alone nothing waits on a
 frame, and a slot sealed half-empty would cost a whole inference call and its per-call overhead for one or two frames
 (on an H200 the decoder hands over a frame about every millisecond, so early sealing ran batch 4 at 1.4 frames a call).
+GPU-decoded frames are only noted in the slot (`engines/device_frames.py`); with tiled inference a wide frame takes
+several consecutive items of one slot (the whole frame and its tiles, `models/tiling.py`).
 """
 import collections
 import threading
@@ -111,7 +113,7 @@ class PreprocessStage(Stage):
                              for j, (x0, y0, x1, y1) in enumerate(item.tiles)]
             elif isinstance(image, np.ndarray):
                 item.meta = preprocess(image, slot.host_inputs[name][pos])
-            else:  # a GPU-decoded frame: resized on the device, into the slot's device buffer
+            else:  # a GPU-decoded frame: noted in the slot, resized on the device when the engine launches it
                 item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()
             item.t["preprocess"] = (t0, t1)
