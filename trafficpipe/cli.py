@@ -46,6 +46,34 @@ def add_model_options(p, conf=0.3):
                    help="feed float tensors and decode the raw outputs on the CPU")
 
 
+def add_decoding_options(g):
+    """Video decoding and in-flight options shared by detect and bench (into argument group `g`)."""
+    g.add_argument("--in-flight", type=int, default=2,
+                   help="batches the inference stage keeps queued on the device per context before it waits for the "
+                        "oldest (default 2)")
+    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
+                   help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
+                        "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
+                        "with --device-io)")
+    g.add_argument("--decode-threads", type=int, default=0,
+                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
+                        "-1 = half the cores on machines of 12 or more)")
+
+
+def make_pipeline_detector(args):
+    """`make_detector`, and with --decoder nvdec the check that its engine takes GPU-decoded frames (the detector is
+    closed when it does not)."""
+    detector = make_detector(args)
+    if getattr(args, "decoder", "opencv") == "nvdec":
+        from .engines.device_frames import check_takes_device_frames
+        try:
+            check_takes_device_frames(detector)
+        except BaseException:
+            detector.close()
+            raise
+    return detector
+
+
 def add_tile_options(p):
     """Tiled inference options (detect and eval)."""
     g = p.add_argument_group("tiled inference")

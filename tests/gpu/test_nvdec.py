@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cli_helpers import read_frames
 from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 
@@ -36,15 +37,7 @@ def yolox32():
 
 
 def _opencv_frames(n):
-    cap = cv2.VideoCapture(VIDEO)
-    out = []
-    while len(out) < n:
-        ok, img = cap.read()
-        if not ok:
-            break
-        out.append(img)
-    cap.release()
-    return out
+    return read_frames(VIDEO, n)
 
 
 def test_nvdec_source_gives_every_frame_as_opencv_does():

@@ -21,7 +21,7 @@ def _streams(text):
 
 
 def add_parser(sub):
-    from ..cli import add_model_options
+    from ..cli import add_decoding_options, add_model_options
     p = sub.add_parser(
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
         description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
@@ -67,18 +67,9 @@ def add_parser(sub):
     g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
-    g.add_argument("--in-flight", type=int, default=2,
-                   help="batches the inference stage keeps queued on the device per context before it waits for the "
-                        "oldest (default 2)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
-    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
-                   help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
-                        "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
-                        "with --device-io)")
-    g.add_argument("--decode-threads", type=int, default=0,
-                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
-                        "-1 = half the cores on machines of 12 or more)")
+    add_decoding_options(g)
     g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
     return p
@@ -109,7 +100,7 @@ def command_line(args, source):
 
 
 def run(args):
-    from ..cli import detector_kwargs, make_detector
+    from ..cli import detector_kwargs, make_detector, make_pipeline_detector
     from .report import format_report
     from .runner import BenchConfig, run_bench
 
@@ -139,14 +130,7 @@ def run(args):
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     open_source(source).close()  # a bad source fails in one line before the model loads
-    detector = make_detector(args)
-    if args.decoder == "nvdec":
-        from ..engines.device_frames import check_takes_device_frames
-        try:
-            check_takes_device_frames(detector)
-        except BaseException:
-            detector.close()
-            raise
+    detector = make_pipeline_detector(args)
     seed_detector = None
     try:
         if args.seed_engine == "defaults" and detector.engine.name == "onnxruntime":

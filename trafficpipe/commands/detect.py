@@ -8,7 +8,7 @@ from ..sinks.files import SINK_KINDS
 
 
 def add_parser(sub):
-    from ..cli import add_model_options, add_tile_options
+    from ..cli import add_decoding_options, add_model_options, add_tile_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
                                    "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
@@ -34,19 +34,10 @@ def add_parser(sub):
                    "(default 1; use one per camera on GPU)")
     g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
-    g.add_argument("--in-flight", type=int, default=2,
-                   help="batches the inference stage keeps queued on the device per context before it waits for the "
-                        "oldest (default 2)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
                         "limit (default 1; holds up to N chunks of frames in memory for reordering)")
-    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
-                   help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
-                        "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
-                        "with --device-io)")
-    g.add_argument("--decode-threads", type=int, default=0,
-                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
-                        "-1 = half the cores on machines of 12 or more)")
+    add_decoding_options(g)
     g.add_argument("--processes", type=int, default=1,
                    help="spread the sources over N processes, each with its own detector and pipeline (one Python "
                         "GIL each: for several sources on a many-core GPU host; each process logs its own "
@@ -66,7 +57,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..cli import make_detector, tile_plan
+    from ..cli import make_pipeline_detector, tile_plan
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
@@ -93,14 +84,7 @@ def run(args):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
-        detector = make_detector(args)
-        if args.decoder == "nvdec":
-            from ..engines.device_frames import check_takes_device_frames
-            try:
-                check_takes_device_frames(detector)
-            except BaseException:
-                detector.close()
-                raise
+        detector = make_pipeline_detector(args)
     except BaseException:
         for s in sources:
             s.close()

@@ -14,6 +14,7 @@ import cv2
 from ..errors import SourceError
 from ..log import logger
 from .base import Source, SourceState
+from .video import VideoFileSource
 
 
 def _first_line(e):
@@ -136,13 +137,7 @@ class NvdecVideoSource(Source):
         self.frames_read += 1
         return buf, pts
 
-    def _end(self):
-        if self.frame_count and self.frames_read < self.frame_count - 1:
-            self.truncated = True
-            self.error = "decoded %d of %d frames; the rest of %s is unreadable" % (
-                self.frames_read, self.frame_count, os.path.basename(self.uri))
-            logger.warning("source {}: {}", self.name, self.error)
-        self.set_state(SourceState.ENDED)
+    _end = VideoFileSource._end  # a file that ends before its announced frame count is truncated, as there
 
     def close(self):
         if self._dec is not None or self._dmx is not None:
