@@ -107,7 +107,6 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
         results["frames"] = 0
         return results, raw
     engine, adapter = detector.engine, detector.adapter
-    name = adapter.input.name
     batch = max(1, int(batch))
     n_batches = -(-n // batch)
     slot_bytes = batch * (sum(_nbytes(s) for s in engine.inputs) + sum(_nbytes(s) for s in engine.outputs))
