@@ -3,9 +3,10 @@
 A device frame is a torch CUDA tensor [H, W, 3] uint8 in RGB order. It never visits the host on its way to inference:
 `fill_input` notes it in `slot.device_items`, and the engine, when it launches the slot, resizes and pads all of them at
 once on the GPU straight into the slot's device input buffer (on the slot's stream, so the compute follows without a
-host sync) and copies only the other items host -> device. The layout written is exactly the host path's (`adapter.preprocess_u8`: BGR uint8
-at the model's size, image at the top-left, the rest padded), so the engine and its captured graphs are the same for
-both. Bilinear resizing as OpenCV's INTER_LINEAR (half-pixel centres, no antialiasing; it differs by rounding only).
+host sync) and copies only the other items host -> device. The layout written is exactly the host path's
+(`adapter.preprocess_u8`: BGR uint8 at the model's size, image at the top-left, the rest padded), so the engine and its
+captured graphs are the same for both. Bilinear resizing as OpenCV's INTER_LINEAR (half-pixel centres, no
+antialiasing; it differs by rounding only).
 
 Only `host_image` brings a device frame to the host, for sinks that draw on it (annotated video or images).
 torch is imported lazily: the module imports on any machine.
@@ -66,9 +67,9 @@ def resize_device_items(slot):
     """Enqueue, on the slot's stream, the resize of every device frame noted in `slot.device_items` into the slot's
     device input (called by the GPU engines' launch, before the compute).
 
-    The usual case, items 0..n-1 all whole frames of one size: each frame is copied into the slot's staging buffer (a driver call
-    that keeps the GIL) and one CUDA graph, captured per (n, size, fit) on first use, does the batch's resize; else
-    one eager batched resize per run of consecutive items of the same size and fit (tiles, which are views)."""
+    The usual case, items 0..n-1 all whole frames of one size: each frame is copied into the slot's staging buffer (one
+    driver call each) and one CUDA graph, captured per (n, size, fit) on first use, does the batch's resize; else one
+    eager batched resize per run of consecutive items of the same size and fit (tiles, which are views)."""
     torch = _torch()
     items = sorted(slot.device_items.items(), key=lambda kv: kv[0])
     name = items[0][1][1]
@@ -123,8 +124,10 @@ def _resize_graph(slot, x, key):
         if staging is None or tuple(staging.shape[1:]) != shape:
             staging = extra["resize_staging"] = torch.zeros((slot.context.batch,) + shape, dtype=torch.uint8,
                                                             device=x.device)
-            for k in [k for k in graphs if k[1] != shape]:
-                del graphs[k]
+            for k in [k for k in graphs if k[1] != shape]:  # graphs over the old staging buffer
+                old = graphs.pop(k)
+                if old is not None:
+                    old[1].reset()
         side = torch.cuda.Stream(device=x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):
