@@ -93,7 +93,7 @@ class NvdecVideoSource(Source):
         self._ready.appendleft(first)
         self.height, self.width = int(first.shape[0]), int(first.shape[1])
         strides = tuple(int(v) for v in first.strides)
-        if strides != (self.width * 3, 3, 1):  # the copy above takes the frame as one packed block
+        if strides != (self.width * 3, 3, 1):  # read() copies a frame as one packed block
             self.close()
             raise SourceError("cannot decode %s with NVDEC: RGB frames of strides %s, not packed" % (self.uri, strides))
         self.set_state(SourceState.STREAMING)
