@@ -31,3 +31,10 @@ class TruncatedInput(TrafficpipeError):
     """A source ended early: what was decoded was processed and written, the rest was unreadable."""
 
     exit_code = 3
+
+
+def first_line(e):
+    # type: (BaseException) -> str
+    """An exception's message cut to its first line (its type's name when it has none), for one-line errors."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__

@@ -31,11 +31,10 @@ def _decode(uri, max_frames, start):
 
 def _child(uri, max_frames, barrier, results, index, decoding, log_level):
     from ..log import quiet_native_logs, setup_logging
-    from ..sources.video import set_decode_threads, set_decoder
+    from ..sources.video import apply_decoding_settings
     setup_logging(log_level)
     quiet_native_logs()
-    set_decode_threads(decoding[0])
-    set_decoder(*decoding[1])
+    apply_decoding_settings(decoding)
     try:
         results.put((index, _decode(uri, max_frames, barrier.wait), None))
     except Exception as e:  # noqa: BLE001 - reported to the parent
@@ -49,12 +48,12 @@ def decode_together(uri, n, max_frames=None, processes=False, log_level="WARNING
     "fps_per_source"}; raises RuntimeError if a decoder fails."""
     rows, errors = [None] * n, []
     if processes:
-        from ..sources.video import decode_threads, decoder
+        from ..sources.video import decoding_settings
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(n)
         results = ctx.Queue()
         procs = [ctx.Process(target=_child, args=(uri, max_frames, barrier, results, i,
-                                                  (decode_threads(), decoder()), log_level), daemon=True)
+                                                  decoding_settings(), log_level), daemon=True)
                  for i in range(n)]
         for p in procs:
             p.start()

@@ -13,12 +13,11 @@ import time
 def _child(kwargs, uri, cfg, out_dir, warmup, barrier, results, index, log_level, decoding):
     from ..detector import Detector
     from ..log import quiet_native_logs, setup_logging
-    from ..sources.video import set_decode_threads, set_decoder
+    from ..sources.video import apply_decoding_settings
     from .runner import _warm_up, run_pipeline
     setup_logging(log_level)
     quiet_native_logs()
-    set_decode_threads(decoding[0])
-    set_decoder(*decoding[1])
+    apply_decoding_settings(decoding)
     try:
         detector = Detector(**kwargs)
         _warm_up(uri, detector, warmup)
@@ -47,13 +46,13 @@ def run_stream_processes(uri, n, cfg, detector_kwargs, out_dir, log_level="WARNI
     # type: (str, int, object, dict, str, str, float) -> dict
     """Run `n` one-source pipelines on `uri` in `n` processes at once: a result shaped like `run_pipeline`'s
     (fps = aggregate, `sources` = one row per process, `stages` = the first process's, `processes` = n)."""
-    from ..sources.video import decode_threads, decoder
+    from ..sources.video import decoding_settings
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no CUDA state or threads inherited
     barrier = ctx.Barrier(n)
     results = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(detector_kwargs, uri, cfg, os.path.join(out_dir, "process-%d" % i),
                                               cfg.warmup, barrier, results, i, log_level,
-                                              (decode_threads(), decoder())),
+                                              decoding_settings()),
                          daemon=True)
              for i in range(n)]
     for p in procs:

@@ -5,8 +5,7 @@ import shutil
 import tempfile
 import time
 
-import numpy as np
-
+from ..engines.device_frames import is_device_image, to_host_bgr
 from ..log import logger
 from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
@@ -238,7 +237,7 @@ def _warm_up(uri, detector, n):
     if got is None:
         return
     image = got[0]
-    if not isinstance(image, np.ndarray):  # a GPU-decoded frame (RGB): the detector's synchronous path takes BGR
-        image = image.flip(-1).cpu().numpy()
+    if is_device_image(image):  # a GPU-decoded frame: the detector's synchronous path takes host BGR images
+        image = to_host_bgr(image)
     for _ in range(n):
         detector.detect(image)

@@ -6,8 +6,6 @@ pipeline / seed ratio measures the threading and nothing else.
 """
 import time
 
-import numpy as np
-
 from ..draw import draw_detections
 from ..engines.device_frames import fill_input, host_image
 from ..pipeline.frame import Frame
@@ -37,9 +35,8 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
         draw = any(s.needs_image for s in sinks)
         ctx = engine.create_context(1, 1)
         slot = ctx.acquire()
-        buf = slot.host_inputs[adapter.input.name][0]
         names = detector.output_names
-        preprocess, postprocess = adapter.preprocess, adapter.postprocess
+        postprocess = adapter.postprocess
         rec = dict((name, stats[name].record) for name in SEED_STAGES)
         clock = time.perf_counter
         n = 0
@@ -53,9 +50,8 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
             if got is None:
                 break
             image = got[0]
-            host = isinstance(image, np.ndarray)
             frame = Frame(0, n, t1, image, got[1])
-            meta = preprocess(image, buf) if host else fill_input(adapter, slot, 0, image)
+            meta = fill_input(adapter, slot, 0, image)
             t2 = clock()
             slot.size = 1
             ctx.run(slot)

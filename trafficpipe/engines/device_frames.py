@@ -167,13 +167,18 @@ def resize_pad_batch(images, out, nw, nh, pad, bgr=True):
         out[:, :nh, nw:].fill_(pad)
 
 
+def to_host_bgr(image):
+    """A device frame (RGB CUDA tensor) as a host BGR numpy image."""
+    return image.flip(-1).cpu().numpy()
+
+
 def host_image(frame):
     """Bring a device frame to the host as a BGR numpy image (for drawing and image sinks); the device buffer goes
     back to its pool. A host image is left as it is."""
     img = frame.image
     if not is_device_image(img):
         return img
-    host = img.flip(-1).cpu().numpy()
+    host = to_host_bgr(img)
     if frame.pool is not None:
         frame.pool.put(img)
     frame.pool = None

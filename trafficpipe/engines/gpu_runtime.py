@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from ..errors import EngineError
+from ..errors import EngineError, first_line as _first_line
 from ..log import logger
 from .base import ExecutionContext, Slot
 
@@ -38,11 +38,6 @@ def cuda_driver():
                 raise EngineError("CUDA driver could not be initialised: %s" % _first_line(e))
             _cuda = cuda
     return _cuda
-
-
-def _first_line(e):
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
 
 
 class CudaRuntime(object):

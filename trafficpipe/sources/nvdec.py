@@ -11,15 +11,10 @@ import os
 
 import cv2
 
-from ..errors import SourceError
+from ..errors import SourceError, first_line as _first_line
 from ..log import logger
 from .base import Source, SourceState
-from .video import VideoFileSource
-
-
-def _first_line(e):
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
+from .video import VideoFileSource, check_video_file, not_a_video
 
 
 def import_nvdec():
@@ -52,14 +47,11 @@ class NvdecVideoSource(Source):
         self._ready = collections.deque()
 
     def open(self):
-        if not os.path.exists(self.uri):
-            raise SourceError("source %s does not exist" % self.uri)
-        if not os.path.isfile(self.uri) or not os.access(self.uri, os.R_OK):
-            raise SourceError("source %s is not a readable file" % self.uri)
+        check_video_file(self.uri)
         cap = cv2.VideoCapture(self.uri)
         try:
             if not cap.isOpened():
-                raise SourceError("cannot decode %s: not a video, or an unsupported or corrupt one" % self.uri)
+                raise not_a_video(self.uri)
             self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         finally:
@@ -89,7 +81,7 @@ class NvdecVideoSource(Source):
             raise SourceError("cannot decode %s with NVDEC: %s" % (self.uri, _first_line(e)))
         if first is None:
             self.close()
-            raise SourceError("cannot decode %s: not a video, or an unsupported or corrupt one" % self.uri)
+            raise not_a_video(self.uri)
         self._ready.appendleft(first)
         self.height, self.width = int(first.shape[0]), int(first.shape[1])
         strides = tuple(int(v) for v in first.strides)

@@ -52,6 +52,19 @@ def decoder():
     return _decoder[0], _decoder[1]
 
 
+def decoding_settings():
+    # type: () -> tuple
+    """The decoding settings in force, to hand to a spawned process (`apply_decoding_settings`)."""
+    return decode_threads(), decoder()
+
+
+def apply_decoding_settings(settings):
+    # type: (tuple) -> None
+    """Put `decoding_settings()` of another process in force here."""
+    set_decode_threads(settings[0])
+    set_decoder(*settings[1])
+
+
 def open_video(path):
     # type: (str) -> cv2.VideoCapture
     """An OpenCV reader of a video file, with the decoder thread count of `decode_threads` where one is set."""
@@ -61,21 +74,32 @@ def open_video(path):
     return cv2.VideoCapture(path)
 
 
+def check_video_file(uri):
+    # type: (str) -> None
+    """SourceError (one line) unless `uri` is an existing, readable file."""
+    if not os.path.exists(uri):
+        raise SourceError("source %s does not exist" % uri)
+    if not os.path.isfile(uri) or not os.access(uri, os.R_OK):
+        raise SourceError("source %s is not a readable file" % uri)
+
+
+def not_a_video(uri):
+    # type: (str) -> SourceError
+    return SourceError("cannot decode %s: not a video, or an unsupported or corrupt one" % uri)
+
+
 class VideoFileSource(Source):
     """A video file. Decodes every frame; a file that ends before its announced frame count is reported truncated."""
 
     live = False
 
     def open(self):
-        if not os.path.exists(self.uri):
-            raise SourceError("source %s does not exist" % self.uri)
-        if not os.path.isfile(self.uri) or not os.access(self.uri, os.R_OK):
-            raise SourceError("source %s is not a readable file" % self.uri)
+        check_video_file(self.uri)
         self.cap = open_video(self.uri)
         ok, first = (self.cap.read() if self.cap.isOpened() else (False, None))
         if not ok or first is None:
             self.cap.release()
-            raise SourceError("cannot decode %s: not a video, or an unsupported or corrupt one" % self.uri)
+            raise not_a_video(self.uri)
         self._first = first
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 30.0
         if not (0 < self.fps < 1000):

@@ -14,8 +14,6 @@ import collections
 import threading
 import time
 
-import numpy as np
-
 from ..engines.device_frames import fill_input
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
@@ -44,7 +42,6 @@ class PreprocessStage(Stage):
         self.out_qs = out_qs  # one queue per execution context
         self.contexts = contexts
         self.adapter = adapter
-        self.input_name = adapter.input.name
         self.n_sources = n_sources
         self.batch_timeout = float(batch_timeout)
         self.poll = poll
@@ -66,8 +63,6 @@ class PreprocessStage(Stage):
 
     def work(self, wid):
         clock = time.perf_counter
-        preprocess = self.adapter.preprocess
-        name = self.input_name
         adapter = self.adapter
         while True:
             with self._take:
@@ -111,9 +106,7 @@ class PreprocessStage(Stage):
             if item.tiles is not None:
                 item.meta = [fill_input(adapter, slot, pos + j, image[y0:y1, x0:x1])
                              for j, (x0, y0, x1, y1) in enumerate(item.tiles)]
-            elif isinstance(image, np.ndarray):
-                item.meta = preprocess(image, slot.host_inputs[name][pos])
-            else:  # a GPU-decoded frame: noted in the slot, resized on the device when the engine launches it
+            else:  # a host image into the pinned buffer; a GPU-decoded frame noted, resized when the slot launches
                 item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()
             item.t["preprocess"] = (t0, t1)
