@@ -68,12 +68,19 @@ def test_train_refuses_the_validation_set_as_training_set():
 
 
 @needs_torch
-def test_train_refuses_a_base_that_is_not_picodet(tmp_path):
-    proc = run_cli("train", TRAIN, "--base", "yolox_nano_416.onnx", "--device",
-                   "cpu", "--epochs", "1", "--max-images", "4", "--out", tmp_path, timeout=120)
+def test_train_refuses_a_base_that_is_neither_picodet_nor_yolox(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    other = str(tmp_path / "other.onnx")
+    nodes = [helper.make_node("Identity", ["image"], [n]) for n in "ab"]  # two outputs, no detector head
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 416, 416])],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 416, 416]) for n in "ab"])
+    onnx.save(helper.make_model(g), other)
+    proc = run_cli("train", TRAIN, "--base", other, "--device", "cpu", "--epochs", "1", "--max-images", "4", "--out",
+                   tmp_path / "run", timeout=120)
     assert proc.returncode != 0
     errors = [l for l in proc.stderr.splitlines() if l.startswith("trafficpipe: error:")]
-    assert len(errors) == 1 and "PicoDet models only" in errors[0] and "Traceback" not in proc.stderr
+    assert len(errors) == 1 and "PicoDet and YOLOX models only" in errors[0] and "Traceback" not in proc.stderr
     assert "DataLoader" not in proc.stderr  # refused before any data loads
 
 

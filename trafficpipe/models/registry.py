@@ -58,8 +58,8 @@ def guess_family(path, output_specs):
     shapes = [tuple(o.shape) for o in output_specs]
     if len(shapes) == 8 and all(len(s) == 3 for s in shapes) and all(s[-1] == 32 for s in shapes[4:]):
         return "picodet"
-    if len(shapes) == 1 and len(shapes[0]) == 3 and shapes[0][-1] == 85:
-        return "yolox"
+    if len(shapes) == 1 and len(shapes[0]) == 3 and isinstance(shapes[0][-1], int) and shapes[0][-1] > 5:
+        return "yolox"  # [1, cells, 4 box + objectness + K classes]: 85 for COCO, 10 for our own 5 classes
     names = [o.name for o in output_specs]
     if "NMS" in names and "ssd-nms" in ADAPTERS:
         return "ssd-nms"

@@ -1,15 +1,19 @@
-"""Training augmentation for fixed traffic cameras (numpy/OpenCV only): random scale/crop, plain resize to the
-model's square input (as the PicoDet adapter resizes at inference), horizontal flip and colour jitter.
+"""Training augmentation for fixed traffic cameras (numpy/OpenCV only): random scale/crop, horizontal flip, resize
+to the model's square input as its adapter does at inference (PicoDet: plain resize; YOLOX, `letterbox`: keep-ratio
+resize to the top-left of a 114 canvas) and colour jitter (of the image, not of the padding).
 
-Every frame is squashed to the square input whatever its shape, so objects reach the model with the frame's aspect
-distortion: a 1242x375 KITTI-like frame squeezes them about 3x horizontally. Some crops are therefore wide strips
-(`wide_p`, crop aspect `wide_aspect` times the image's), which teach that squeeze from 4:3 and square frames.
+With the plain resize every frame is squashed to the square input whatever its shape, so objects reach the model
+with the frame's aspect distortion: a 1242x375 KITTI-like frame squeezes them about 3x horizontally. Some crops are
+therefore wide strips (`wide_p`, crop aspect `wide_aspect` times the image's), which teach that squeeze from 4:3 and
+square frames (and, letterboxed, the thin band such frames fill in a YOLOX input).
 
 Boxes are float32 [N,4] xyxy pixels. A box cut by the crop keeps its label when at least `min_visible` of it stays
 in view; a box cut more than that becomes an ignore region (no negatives taught on a half-visible object).
 """
 import cv2
 import numpy as np
+
+from ..models.yolox import PAD_VALUE
 
 
 class AugmentConfig(object):
@@ -84,38 +88,62 @@ def colour_jitter(image, rng, cfg):
     return out
 
 
-def augment(image, boxes, ignore, size, rng, cfg):
-    # type: (np.ndarray, np.ndarray, np.ndarray, int, np.random.Generator, AugmentConfig) -> tuple
+def _resize(image, size, letterbox):
+    """(resized image, box scale [4]): plain resize to size x size, or keep-ratio resize by min(size/h, size/w)
+    (the YOLOX adapter's sizes) when letterbox."""
+    h, w = image.shape[:2]
+    if letterbox:
+        r = min(size / float(h), size / float(w))
+        nw, nh = max(1, int(w * r)), max(1, int(h * r))
+        return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR), np.array([r, r, r, r])
+    sx, sy = size / float(w), size / float(h)
+    out = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    return out, np.array([sx, sy, sx, sy], np.float32)
+
+
+def _canvas(resized, size):
+    """The resized image at the top-left of a size x size canvas filled with the YOLOX pad value."""
+    if resized.shape[:2] == (size, size):
+        return resized
+    out = np.full((size, size, 3), int(PAD_VALUE), np.uint8)
+    out[:resized.shape[0], :resized.shape[1]] = resized
+    return out
+
+
+def letterbox(image, size):
+    # type: (np.ndarray, int) -> tuple
+    """YOLOX's input view of a BGR uint8 image, as the YOLOX adapter makes it: (canvas [size,size,3], ratio r)."""
+    resized, scale = _resize(image, size, True)
+    return _canvas(resized, size), float(scale[0])
+
+
+def augment(image, boxes, ignore, size, rng, cfg, letterbox=False):
+    # type: (np.ndarray, np.ndarray, np.ndarray, int, np.random.Generator, AugmentConfig, bool) -> tuple
     """One training view: (BGR uint8 [size,size,3], kept box mask [N], boxes [k,4], ignore regions [m,4]) with
     boxes and regions in the output's pixels. `ignore` are the image's own ignore regions."""
     keep = np.ones((boxes.shape[0],), bool)
-    extra = np.zeros((0, 4), np.float32)
+    ignore = ignore.reshape(-1, 4)
     if cfg.crop_p > 0 and rng.random() < cfg.crop_p:
         image, (x0, y0), keep, boxes, extra = random_crop(image, boxes, rng, cfg)
-        ignore = ignore.reshape(-1, 4) - np.array([x0, y0, x0, y0], np.float32)
+        ignore = ignore - np.array([x0, y0, x0, y0], np.float32)
         np.clip(ignore[:, 0::2], 0, image.shape[1], out=ignore[:, 0::2])
         np.clip(ignore[:, 1::2], 0, image.shape[0], out=ignore[:, 1::2])
         ignore = ignore[(ignore[:, 2] > ignore[:, 0]) & (ignore[:, 3] > ignore[:, 1])]
-    h, w = image.shape[:2]
-    sx, sy = size / float(w), size / float(h)
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-    scale = np.array([sx, sy, sx, sy], np.float32)
-    boxes = boxes[keep] * scale
-    ignore = np.concatenate([ignore.reshape(-1, 4), extra]).astype(np.float32) * scale
-    if rng.random() < cfg.flip_p:
-        image = image[:, ::-1]
-        boxes = np.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], 1).reshape(-1, 4)
-        ignore = np.stack([size - ignore[:, 2], ignore[:, 1], size - ignore[:, 0], ignore[:, 3]], 1).reshape(-1, 4)
-    image = colour_jitter(np.ascontiguousarray(image), rng, cfg)
-    return image, keep, boxes.astype(np.float32), ignore.astype(np.float32)
+        ignore = np.concatenate([ignore, extra.reshape(-1, 4)])
+    boxes = boxes[keep].reshape(-1, 4)
+    if rng.random() < cfg.flip_p:  # before the resize: a letterbox's padding stays at the right and bottom
+        w = image.shape[1]
+        image = np.ascontiguousarray(image[:, ::-1])
+        boxes = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1).reshape(-1, 4)
+        ignore = np.stack([w - ignore[:, 2], ignore[:, 1], w - ignore[:, 0], ignore[:, 3]], 1).reshape(-1, 4)
+    image, scale = _resize(image, size, letterbox)
+    image = _canvas(colour_jitter(np.ascontiguousarray(image), rng, cfg), size)
+    return image, keep, (boxes * scale).astype(np.float32), (ignore * scale).astype(np.float32)
 
 
-def plain(image, boxes, ignore, size):
-    # type: (np.ndarray, np.ndarray, np.ndarray, int) -> tuple
-    """The inference view (no augmentation): plain resize to size x size."""
-    h, w = image.shape[:2]
-    sx, sy = size / float(w), size / float(h)
-    scale = np.array([sx, sy, sx, sy], np.float32)
-    out = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-    return out, np.ones((boxes.shape[0],), bool), (boxes * scale).astype(np.float32), \
+def plain(image, boxes, ignore, size, letterbox=False):
+    # type: (np.ndarray, np.ndarray, np.ndarray, int, bool) -> tuple
+    """The inference view (no augmentation): plain resize to size x size, or the YOLOX letterbox."""
+    out, scale = _resize(image, size, letterbox)
+    return _canvas(out, size), np.ones((boxes.shape[0],), bool), (boxes * scale).astype(np.float32), \
         (ignore.reshape(-1, 4) * scale).astype(np.float32)

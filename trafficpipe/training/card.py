@@ -16,17 +16,19 @@ BASE_MODELS = {
     "picodet_s_320_coco.onnx": {"name": "PP-PicoDet-S 320 (COCO, PaddleDetection 2.3)", "license": "Apache-2.0",
                                 "source": "PaddleDetection release files, via hpc203/picodet-onnxruntime (coco/)",
                                 "coco_map": 27.1},
+    "yolox_nano_416.onnx": {"name": "YOLOX-Nano 416 (COCO, Megvii)", "license": "Apache-2.0",
+                            "source": "third-party ONNX export, Bigisland1729/object-detection-models",
+                            "coco_map": 25.8},
 }
 
 METHOD = {
     "assignment": "SimOTA (YOLOX / PP-PicoDet): candidates inside the box or within 2.5 strides of its centre, "
                   "cost = class BCE at IoU quality + 3 * -log IoU, dynamic k = floor(sum of the 10 best IoUs)",
-    "losses": "quality focal loss (beta 2) on class scores + 2 * GIoU + 0.25 * distribution focal loss on boxes",
+    "losses": "",  # the family's (training/bases.py)
     "partial_labels": "unassigned cells: exhaustive class -> negative; partial class -> target = the frozen COCO "
                       "model's score (distill; with --partial mask: no loss); class not labeled on the image -> "
                       "target = the frozen COCO model's score; ignore regions and boxes cut by the crop -> no loss",
-    "head_init": "class rows of the 4 head convolutions from COCO rows: vehicle = car, pedestrian = person, "
-                 "bicycle = mean(bicycle, motorcycle), road_sign = stop sign, traffic_light = traffic light",
+    "head_init": "",  # the family's
     "weights": "exponential moving average of the weights, best validation epoch",
 }
 
@@ -40,9 +42,24 @@ def dataset_facts(dataset):
     return {"name": dataset.name, "images": len(dataset), "sources": sources}
 
 
-def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, train_facts=None, val_facts=None):
-    # type: (str, tuple, str, dict, dict, dict, dict) -> dict
-    """The card as a dict (see write_card)."""
+def _family(base_path, summary):
+    # type: (str, dict) -> str
+    fam = (summary or {}).get("family")
+    if fam:
+        return fam
+    if os.path.isfile(base_path):
+        from .bases import open_base
+        return open_base(base_path).family
+    return "yolox" if "yolox" in os.path.basename(base_path).lower() else "picodet"
+
+
+def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, train_facts=None, val_facts=None,
+               family=None):
+    # type: (str, tuple, str, dict, dict, dict, dict, str) -> dict
+    """The card as a dict (see write_card). `family` (picodet, yolox; default: the run's, else told from the base
+    file) picks the input, outputs and method texts."""
+    from .bases import BASES
+    fb = BASES[family or _family(base_path, summary)]
     base_file = os.path.basename(base_path)
     base = dict(BASE_MODELS.get(base_file, {"name": base_file, "license": "see the base model's source"}))
     base["file"] = base_file
@@ -52,16 +69,14 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
         "name": os.path.splitext(os.path.basename(onnx_path))[0],
         "file": os.path.basename(onnx_path),
         "sha256": file_sha256(onnx_path),
-        "family": "picodet",
+        "family": fb.family,
         "classes": list(classes),
-        "input": {"name": "image", "shape": [1, 3, 416, 416], "format": "RGB, plain resize (no letterbox), "
-                  "(x - [123.675,116.28,103.53]) / [58.395,57.12,57.375], NCHW"},
-        "outputs": "4 score maps [1,N,%d] (sigmoid applied) for strides 8/16/32/64, then 4 DFL box maps [1,N,32]"
-                   % len(classes),
+        "input": {"name": fb.input_name, "shape": [1, 3, 416, 416], "format": fb.input_format},
+        "outputs": fb.outputs_text(len(classes)),
         "base_model": base,
         "license": "Apache-2.0 (fine-tuned from the Apache-2.0 base model)",
         "created": time.strftime("%Y-%m-%d"),
-        "method": dict(METHOD),
+        "method": dict(METHOD, losses=fb.losses, head_init=fb.head_init, input=fb.train_view),
     }
     partial = ((summary or {}).get("config") or {}).get("partial")
     if partial == "mask":
@@ -113,8 +128,9 @@ def render_markdown(card):
     """The card for people."""
     b = card["base_model"]
     lines = ["# %s" % card["name"], "",
-             "PicoDet detector for the traffic classes %s, fine-tuned by `trafficpipe train`." % ", ".join(
-                 "`%s`" % c for c in card["classes"]), "",
+             "%s detector for the traffic classes %s, fine-tuned by `trafficpipe train`." % (
+                 {"yolox": "YOLOX"}.get(card.get("family"), "PicoDet"), ", ".join("`%s`" % c for c in card["classes"])),
+             "",
              "- File: `%s` (sha256 `%s`)" % (card["file"], card["sha256"][:16]),
              "- Input: `%s` %s; %s" % (card["input"]["name"], card["input"]["shape"], card["input"]["format"]),
              "- Outputs: %s" % card["outputs"],
@@ -132,12 +148,13 @@ def render_markdown(card):
         lines += ["- Never trained on the validation (dev) set.", ""]
     t = card.get("training")
     if t:
-        lines += ["## Training", "",
-                  "- Epochs: %s run (best: %s), batch %s, %s lr %s, input %s" % (
-                      t["epochs_run"], t["best_epoch"], t["batch"], t["optimizer"], t["lr"], t["imgsz"]),
-                  "- Time per epoch (median, after the first): %ss of training, %ss with validation; first epoch "
-                  "%ss (start-up); %ss in all, on %s" % (t["train_s_per_epoch"], t["epoch_s_with_validation"],
-                                                         t.get("first_epoch_s"), t["total_s"], t["device"])]
+        lines += ["## Training", ""]
+        if "epochs_run" in t:  # from the run's summary.json (export without it knows only the checkpoint)
+            lines += ["- Epochs: %s run (best: %s), batch %s, %s lr %s, input %s" % (
+                          t["epochs_run"], t["best_epoch"], t["batch"], t["optimizer"], t["lr"], t["imgsz"]),
+                      "- Time per epoch (median, after the first): %ss of training, %ss with validation; first epoch "
+                      "%ss (start-up); %ss in all, on %s" % (t["train_s_per_epoch"], t["epoch_s_with_validation"],
+                                                             t.get("first_epoch_s"), t["total_s"], t["device"])]
         if t.get("blend") is not None and t["blend"] < 1.0:
             lines.append("- Exported as a weight-space blend: %.2f * trained (epoch %s) + %.2f * initial weights"
                          % (t["blend"], t.get("checkpoint_epoch"), 1 - t["blend"]))

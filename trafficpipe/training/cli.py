@@ -1,4 +1,4 @@
-"""`trafficpipe train DATASET --base MODEL`: fine-tune a pretrained PicoDet into the five traffic classes."""
+"""`trafficpipe train DATASET --base MODEL`: fine-tune a pretrained PicoDet or YOLOX into the five traffic classes."""
 import os
 import sys
 
@@ -7,21 +7,24 @@ from ..log import logger
 
 
 def add_parser(sub):
-    p = sub.add_parser("train", help="fine-tune a pretrained PicoDet into the traffic classes (needs torch)",
-                       description="Fine-tune a pretrained PicoDet (ONNX, COCO classes) into vehicle, pedestrian, "
+    p = sub.add_parser("train", help="fine-tune a pretrained PicoDet or YOLOX into the traffic classes (needs torch)",
+                       description="Fine-tune a pretrained PicoDet or YOLOX (ONNX, COCO classes; the family is told "
+                                   "from the graph) into vehicle, pedestrian, "
                                    "bicycle, road_sign and traffic_light on DATASET (a folder with annotations.json "
                                    "in the traffic-dev format; partial labels respected), validating on --val after "
                                    "every epoch. Writes OUT/best.pt, OUT/<name>.onnx with its model card "
                                    "(.json, .md), OUT/history.json and OUT/summary.json. Needs torch and onnx2torch.")
     p.add_argument("dataset", metavar="DATASET", help="training set folder (never the dev set)")
     p.add_argument("--base", default="picodet_s_416_coco.onnx",
-                   help="pretrained PicoDet ONNX: path, file name in the model folders or alias (default %(default)s)")
+                   help="pretrained PicoDet or YOLOX ONNX (e.g. yolox_nano_416.onnx): path, file name in the model "
+                        "folders or alias (default %(default)s)")
     p.add_argument("--val", default=None, metavar="DATASET", help="validation set folder (e.g. ../shared/data/traffic-dev)")
     p.add_argument("--epochs", type=int, default=30, help="epochs (default %(default)s)")
     p.add_argument("--imgsz", type=int, default=416, help="input size; must match the base model (default %(default)s)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
-    p.add_argument("--name", default="trafficpipe_picodet_s_416", help="exported model name (default %(default)s)")
+    p.add_argument("--name", default=None, help="exported model name (default: trafficpipe_picodet_s_416 or "
+                                                "trafficpipe_yolox_nano_416, after the base's family)")
     p.add_argument("--batch", type=int, default=32, help="images per step (default %(default)s)")
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default %(default)s)")
@@ -31,7 +34,7 @@ def add_parser(sub):
     p.add_argument("--time-budget", type=float, default=0.0, metavar="MIN",
                    help="fit the run into MIN minutes: fewer epochs when they would not fit (default: no limit)")
     p.add_argument("--trainable", default="all", choices=("all", "head"),
-                   help="train all weights or only the 4 head convolutions (default %(default)s)")
+                   help="train all weights or only the head convolutions (PicoDet 4, YOLOX 9) (default %(default)s)")
     p.add_argument("--no-distill", dest="distill", action="store_false",
                    help="mask the loss of classes an image does not label at all, instead of distilling the base "
                         "model's scores there")
@@ -67,13 +70,14 @@ def run(args):
                       val_limit=args.val_limit, distill=args.distill, partial=args.partial,
                       seed=args.seed)
     progress = not args.no_progress and sys.stderr.isatty()
-    summary = train(args.dataset, base, args.val, args.out, device, cfg, export_name=args.name + ".onnx",
-                    progress=progress)
+    summary = train(args.dataset, base, args.val, args.out, device, cfg,
+                    export_name=args.name + ".onnx" if args.name else None, progress=progress)
     train_facts = dataset_facts(load_dataset(args.dataset))
     if summary["images"] != train_facts["images"]:
         train_facts["images_used"] = summary["images"]
     val_facts = dataset_facts(load_dataset(args.val)) if args.val else None
-    card = build_card(summary["onnx"], _classes(), base, summary, None, train_facts, val_facts)
+    card = build_card(summary["onnx"], _classes(), base, summary, None, train_facts, val_facts,
+                      family=summary.get("family"))
     paths = write_card(card, summary["onnx"])
     sys.stdout.write("best epoch %d of %d: %s\nmodel %s\ncard %s\n" % (
         summary["best"]["epoch"], summary["epochs_run"], _best_text(summary["best"]), summary["onnx"],

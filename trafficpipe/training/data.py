@@ -1,8 +1,9 @@
 """Training samples from a labeled dataset (the traffic-dev format, read by trafficpipe.eval.dataset).
 
-A sample is the augmented image (RGB uint8 [S,S,3]), its boxes and labels, its ignore regions, and the label state
-of each traffic class on that image: exhaustive, partial, or not labeled at all (see losses.py for what each means
-to the loss). Difficult boxes are trained as ordinary boxes (they are real objects; scoring ignores them).
+A sample is the augmented image (uint8 [S,S,3] in the network's channel order: RGB for PicoDet, BGR for YOLOX), its
+boxes and labels, its ignore regions, and the label state of each traffic class on that image: exhaustive, partial,
+or not labeled at all (see losses.py for what each means to the loss). Difficult boxes are trained as ordinary boxes
+(they are real objects; scoring ignores them).
 """
 import os
 
@@ -45,8 +46,10 @@ def repeat_factors(dataset, threshold=0.3):
 class TrainSamples(object):
     """Indexable training samples (a torch Dataset by duck typing) with augmentation."""
 
-    def __init__(self, dataset, imgsz=416, augment_config=None, train=True, seed=0):
+    def __init__(self, dataset, imgsz=416, augment_config=None, train=True, seed=0, channels="rgb", letterbox=False):
         self.dataset = dataset
+        self.channels = channels  # "rgb" or "bgr": the order the network's normalize takes
+        self.letterbox = bool(letterbox)  # YOLOX's keep-ratio view (else plain resize)
         self.imgsz = int(imgsz)
         self.cfg = augment_config or AugmentConfig()
         self.train = train
@@ -82,12 +85,13 @@ class TrainSamples(object):
         boxes = im.boxes.astype(np.float32).reshape(-1, 4)
         ignore = im.ignore_regions.astype(np.float32).reshape(-1, 4)
         if self.train:
-            out, keep, boxes, ignore = augment(image, boxes, ignore, self.imgsz, self.rng(), self.cfg)
+            out, keep, boxes, ignore = augment(image, boxes, ignore, self.imgsz, self.rng(), self.cfg, self.letterbox)
         else:
-            out, keep, boxes, ignore = plain(image, boxes, ignore, self.imgsz)
+            out, keep, boxes, ignore = plain(image, boxes, ignore, self.imgsz, self.letterbox)
         labels = im.class_ids.astype(np.int64)[keep]
-        rgb = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
-        return {"image": rgb, "boxes": boxes, "labels": labels, "ignore": ignore, "state": self.states[i]}
+        if self.channels == "rgb":
+            out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+        return {"image": out, "boxes": boxes, "labels": labels, "ignore": ignore, "state": self.states[i]}
 
 
 def collate(samples):

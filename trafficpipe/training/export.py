@@ -1,7 +1,7 @@
-"""Writing a trained PicoDetNet back into its base ONNX graph: the same graph, the same input and the same 8 outputs
-(4 sigmoid score maps [1,N,K], 4 DFL box maps [1,N,32]), new weights and K class channels, so every engine loads it
-like the shipped model and the PicoDet adapter decodes it. The class names go into the ONNX metadata
-(`trafficpipe.classes`) and into the model card beside the file.
+"""Writing a trained network back into its base ONNX graph: the same graph, the same input and outputs, new
+weights and K class columns, so every engine loads it like the shipped model and the family's adapter decodes it.
+PicoDet: 8 outputs (4 sigmoid score maps [1,N,K], 4 DFL box maps [1,N,32]); YOLOX: 1 output [1,N,5+K]. The class
+names go into the ONNX metadata (`trafficpipe.classes`) and into the model card beside the file.
 """
 import json
 import os
@@ -35,10 +35,28 @@ def _set_split(node, sizes, graph, inits):
     raise ModelError("cannot set the split sizes of %s" % node.name)
 
 
-def trained_graph(state_dict, head_names, base_path, classes, metadata=None):
-    """The base ONNX ModelProto with the weights of a PicoDetNet state_dict (keys 'body.<node>.weight'/'.bias')."""
+def set_picodet_classes(model, k):
+    """Give a PicoDet ModelProto's split, score reshapes and score outputs k classes (in place)."""
+    from onnx import numpy_helper
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    score_shape = "trafficpipe_score_shape"
+    g.initializer.append(numpy_helper.from_array(np.asarray([1, k, -1], np.int64), score_shape))
+    for lv in head_levels(model):
+        _set_split(lv.split, [k, BOX_CHANNELS], g, inits)
+        lv.score_reshape.input[1] = score_shape
+    for out in list(g.output)[:4]:
+        out.type.tensor_type.shape.dim[2].dim_value = k
+
+
+def trained_graph(state_dict, head_names, base_path, classes, metadata=None, base=None):
+    """The base ONNX ModelProto with the weights of a network's state_dict (keys 'body.<node>.weight'/'.bias');
+    `base` (a training base, default: told from base_path's graph) gives the outputs K classes."""
     import onnx
     from onnx import numpy_helper
+    if base is None:
+        from .bases import open_base
+        base = open_base(base_path)
     model = load_onnx(cleaned_model_path(base_path))
     g = model.graph
     inits = {i.name: i for i in g.initializer}
@@ -62,13 +80,7 @@ def trained_graph(state_dict, head_names, base_path, classes, metadata=None):
             if len(node.input) < 3 or not node.input[2]:
                 raise ModelError("%s has no bias in the base graph" % node.name)
             _set_initializer(g, inits, node.input[2], b.astype(np.float32))
-    score_shape = "trafficpipe_score_shape"
-    g.initializer.append(numpy_helper.from_array(np.asarray([1, k, -1], np.int64), score_shape))
-    for lv in head_levels(model):
-        _set_split(lv.split, [k, BOX_CHANNELS], g, inits)
-        lv.score_reshape.input[1] = score_shape
-    for out in list(g.output)[:4]:
-        out.type.tensor_type.shape.dim[2].dim_value = k
+    base.finish_graph(model, k)
     del g.value_info[:]
     used = set(i for n in g.node for i in n.input)
     unused = [i for i in g.initializer if i.name not in used]
@@ -86,9 +98,10 @@ def trained_graph(state_dict, head_names, base_path, classes, metadata=None):
 
 def export_onnx(net, base_path, out_path, classes, metadata=None):
     # type: (object, str, str, tuple, dict) -> str
-    """Write `net` (a PicoDetNet) as ONNX to out_path; returns out_path."""
+    """Write `net` (a network of build_network) as ONNX to out_path; returns out_path."""
     import onnx
-    model = trained_graph(net.state_dict(), set(net.head_names), base_path, classes, metadata)
+    model = trained_graph(net.state_dict(), set(net.head_names), base_path, classes, metadata,
+                          getattr(net, "base", None))
     d = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(d):
         os.makedirs(d)
@@ -108,7 +121,6 @@ def interpolate_weights(finetuned, initial, alpha):
         w = finetuned[k]
         out[k] = (alpha * w.float() + (1 - alpha) * v.float()).to(v.dtype) if v.dtype.is_floating_point else w
     return out
-
 
 
 def keep_initial_rows(state, initial, head_names, rows):

@@ -10,15 +10,17 @@ from ..log import logger
 def add_parser(sub):
     p = sub.add_parser("export", help="write a trained checkpoint (best.pt) as ONNX with its model card",
                        description="Write CHECKPOINT (best.pt of `trafficpipe train`) as an ONNX file with the base "
-                                   "PicoDet's graph, input and 8 outputs (score maps with one column per class), so "
-                                   "every engine loads it like the shipped models, plus its model card (.json, .md). "
+                                   "model's graph, input and outputs (PicoDet: 8, score maps with one column per "
+                                   "class; YOLOX: 1, [1,N,5+classes]), so every engine loads it like the shipped "
+                                   "models, plus its model card (.json, .md). "
                                    "With --eval, score it on a dataset (as `trafficpipe eval` does) and put the "
                                    "figures in the card; with --baseline, compare them with a COCO model.")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt written by trafficpipe train")
     p.add_argument("--base", default=None, help="the base ONNX the checkpoint was trained from (default: the one "
                                                 "it names, looked up in the model folders)")
-    p.add_argument("--out", default=None, help="ONNX file to write (default: trafficpipe_picodet_s_416.onnx beside "
-                                               "the checkpoint)")
+    p.add_argument("--out", default=None, help="ONNX file to write (default: trafficpipe_picodet_s_416.onnx or "
+                                               "trafficpipe_yolox_nano_416.onnx, after the family, beside the "
+                                               "checkpoint)")
     p.add_argument("--eval", default=None, metavar="DATASET", help="score the exported model on this dataset")
     p.add_argument("--baseline", default=None, metavar="MODEL",
                    help="also score this (COCO) model on --eval and record whether the export beats it per class")
@@ -83,7 +85,7 @@ def run(args):
         from .export import keep_initial_rows
         state = keep_initial_rows(state, net.state_dict(), net.head_names, [classes.index(c) for c in kept])
     net.load_state_dict(state)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "trafficpipe_picodet_s_416.onnx")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), net.base.export_name + ".onnx")
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
             "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
     export_onnx(net, base, out, classes, meta)
@@ -107,7 +109,8 @@ def run(args):
         if args.baseline:
             evaluation = compare(evaluation, evaluate_model(find_model(args.baseline), args.eval,
                                                             threads=args.threads))
-    card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"))
+    card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"),
+                      family=net.base.family)
     card.setdefault("training", {})
     card["training"]["checkpoint_epoch"] = ckpt.get("epoch")
     card["training"]["blend"] = args.blend

@@ -1,5 +1,6 @@
 """The detector's losses: quality focal loss on class scores, GIoU and distribution focal loss on boxes (GFL, as
-PP-PicoDet uses them), with the per-image, per-class weighting that keeps partial labels from teaching negatives.
+PP-PicoDet uses them; YOLOX boxes are regressed directly and get no DFL), with the per-image, per-class weighting
+that keeps partial labels from teaching negatives.
 
 Class targets per cell and class (see `class_targets`):
 - a cell assigned to a box: its class gets the IoU of the predicted box with that box, the other classes 0;
@@ -18,9 +19,10 @@ Class targets per cell and class (see `class_targets`):
 import torch
 import torch.nn.functional as F
 
+from . import label_state
 from .picodet_graph import BINS
 
-from .label_state import EXHAUSTIVE, PARTIAL, UNLISTED  # noqa: F401 (re-exported)
+EXHAUSTIVE, PARTIAL, UNLISTED = label_state.EXHAUSTIVE, label_state.PARTIAL, label_state.UNLISTED  # re-exported
 LOSS_WEIGHTS = {"qfl": 1.0, "giou": 2.0, "dfl": 0.25}
 
 
@@ -92,8 +94,9 @@ def distribution_focal_loss(reg, points, strides, target_boxes):
 
 
 def detection_loss(cls_logits, reg, boxes, points, strides, gt_index, iou, gt_boxes, gt_labels, class_state,
-                   teacher=None, ignore=None, partial="mask"):
-    """(total loss, dict of parts as floats) of one batch. boxes = decoded predictions [B,A,4] (with gradients)."""
+                   teacher=None, ignore=None, partial="mask", dfl=True):
+    """(total loss, dict of parts as floats) of one batch. boxes = decoded predictions [B,A,4] (with gradients);
+    reg = the DFL logits [B,A,32] when `dfl` (else unused: no distribution focal loss)."""
     k = cls_logits.shape[-1]
     target, weight = class_targets(gt_index, iou, gt_labels, class_state, teacher, k, ignore, partial)
     fg = gt_index >= 0
@@ -105,9 +108,12 @@ def detection_loss(cls_logits, reg, boxes, points, strides, gt_index, iou, gt_bo
         w = cls_logits[bi, ai].detach().float().sigmoid().max(1)[0]  # GFL: weight boxes by predicted quality
         wsum = w.sum().clamp(min=1e-6)
         giou = (giou_loss(boxes[bi, ai].float(), tb) * w).sum() / wsum
-        dfl = (distribution_focal_loss(reg[bi, ai], points[ai], strides[ai], tb) * w).sum() / wsum
+        if dfl:
+            dfl_loss = (distribution_focal_loss(reg[bi, ai], points[ai], strides[ai], tb) * w).sum() / wsum
+        else:
+            dfl_loss = giou.new_zeros(())
     else:
-        giou = dfl = cls_logits.sum() * 0.0
-    total = LOSS_WEIGHTS["qfl"] * qfl + LOSS_WEIGHTS["giou"] * giou + LOSS_WEIGHTS["dfl"] * dfl
-    return total, {"qfl": float(qfl.detach()), "giou": float(giou.detach()), "dfl": float(dfl.detach()),
+        giou = dfl_loss = cls_logits.sum() * 0.0
+    total = LOSS_WEIGHTS["qfl"] * qfl + LOSS_WEIGHTS["giou"] * giou + LOSS_WEIGHTS["dfl"] * dfl_loss
+    return total, {"qfl": float(qfl.detach()), "giou": float(giou.detach()), "dfl": float(dfl_loss.detach()),
                    "fg": int(fg.sum().item())}

@@ -1,9 +1,9 @@
-"""A trainable torch PicoDet built from the pretrained ONNX file (onnx2torch), with a head for the traffic classes.
+"""The trainable torch networks built from a pretrained ONNX file (onnx2torch), with a head for the traffic classes.
 
-The ONNX graph is cut at its 4 head convolutions (class logits + 32 DFL logits per cell, before the graph's
-sigmoid); each head convolution is replaced by one with K + 32 output channels whose class rows start from the
-matching COCO rows (a traffic class fed by several COCO classes starts from the mean of their rows, i.e. the mean
-of their logits).
+`build_network` picks the family from the graph (training/bases.py). For PicoDet the ONNX graph is cut at its 4 head
+convolutions (class logits + 32 DFL logits per cell, before the graph's sigmoid); each head convolution is replaced
+by one with K + 32 output channels whose class rows start from the matching COCO rows (a traffic class fed by
+several COCO classes starts from the mean of their rows, i.e. the mean of their logits). YOLOX: yolox_net.py.
 """
 import copy
 import logging
@@ -13,11 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engines.onnx_graph import cleaned_model_path, load_onnx
 from ..errors import ModelError
 from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
 from ..torchdeps import import_onnx2torch
-from .picodet_graph import BINS, BOX_CHANNELS, head_levels, num_classes, training_graph
+from .picodet_graph import BINS, head_levels, num_classes, training_graph
 
 STRIDES = (8, 16, 32, 64)
 MEAN = (123.675, 116.28, 103.53)  # RGB, as the PicoDet adapter normalises
@@ -59,46 +58,73 @@ def _conv_modules(body):
 
 
 def build_network(base_path, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
-    """(net, teacher): a trainable PicoDetNet for `classes` and a frozen TeacherNet giving the base model's
-    traffic-class scores, both from the PicoDet ONNX file `base_path` (cleaned first)."""
-    o2t = import_onnx2torch()
-    init = dict(COCO_INIT if init is None else init)
-    model = load_onnx(cleaned_model_path(base_path))
-    levels = head_levels(model)
+    """(net, teacher): a trainable network for `classes` and a frozen teacher giving the base model's traffic-class
+    scores, from the PicoDet or YOLOX ONNX file `base_path` (family told from the graph; net.base says which)."""
+    from .bases import open_base
+    return open_base(base_path).build(classes, init, imgsz)
+
+
+def check_input_size(model, imgsz):
+    """ModelError unless the base ModelProto takes imgsz x imgsz inputs."""
     size = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim][2:]
     if size != [imgsz, imgsz]:
         raise ModelError("the base model takes %s inputs; train it at --imgsz %d" % ("x".join(map(str, size)), size[0]))
-    base_k = num_classes(model)
-    base_names = COCO_CLASSES if base_k == 80 else None
-    if base_names is None:
-        raise ModelError("the base model has %d classes; training starts from a COCO (80-class) PicoDet" % base_k)
+
+
+def convert_body(model):
+    """onnx2torch module of a (cut) ModelProto, its converter warnings silenced."""
+    o2t = import_onnx2torch()
     logging.getLogger("onnx2torch").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        body = o2t.convert(training_graph(model))
-    teacher_body = copy.deepcopy(body)
-    mods = _conv_modules(body)
+        return o2t.convert(model)
+
+
+def class_conv(old, classes, base_names, init, keep_from):
+    """A copy of conv `old` whose first len(classes) output rows are class rows started from the mean of their COCO
+    rows (`init`: class -> COCO names), followed by old's rows from `keep_from` on (PicoDet's DFL rows)."""
     k = len(classes)
-    for lv in levels:
-        old = mods.get(lv.conv.name)
+    extra = old.out_channels - keep_from
+    new = nn.Conv2d(old.in_channels, k + extra, old.kernel_size, old.stride, old.padding, old.dilation, old.groups,
+                    bias=True)
+    with torch.no_grad():
+        for j, name in enumerate(classes):
+            rows = [base_names.index(c) for c in init.get(name, ())]
+            if rows:
+                new.weight[j] = old.weight[rows].mean(0)
+                new.bias[j] = old.bias[rows].mean(0)
+            else:  # no COCO counterpart: start near "nothing here" (sigmoid(-4.6) = 0.01)
+                nn.init.normal_(new.weight[j], std=0.01)
+                new.bias[j] = -4.6
+        new.weight[k:] = old.weight[keep_from:]
+        new.bias[k:] = old.bias[keep_from:]
+    return new
+
+
+def replace_convs(body, names, make):
+    """Replace each conv module of `body` named in `names` by make(old)."""
+    mods = _conv_modules(body)
+    for name in names:
+        old = mods.get(name)
         if old is None:
-            raise ModelError("onnx2torch did not keep the head convolution %s as a module" % lv.conv.name)
-        new = nn.Conv2d(old.in_channels, k + BOX_CHANNELS, old.kernel_size, old.stride, old.padding, old.dilation,
-                        old.groups, bias=True)
-        with torch.no_grad():
-            for j, name in enumerate(classes):
-                rows = [base_names.index(c) for c in init.get(name, ())]
-                if rows:
-                    new.weight[j] = old.weight[rows].mean(0)
-                    new.bias[j] = old.bias[rows].mean(0)
-                else:  # no COCO counterpart: start near "nothing here" (sigmoid(-4.6) = 0.01)
-                    nn.init.normal_(new.weight[j], std=0.01)
-                    new.bias[j] = -4.6
-            new.weight[k:] = old.weight[base_k:]
-            new.bias[k:] = old.bias[base_k:]
-        _replace_module(body, lv.conv.name, new)
-    teacher_cols = [[base_names.index(c) for c in COCO_TEACHER.get(name, ())] for name in classes]
-    net = PicoDetNet(body, [lv.conv.name for lv in levels], k, imgsz)
+            raise ModelError("onnx2torch did not keep the head convolution %s as a module" % name)
+        _replace_module(body, name, make(old))
+
+
+def build_picodet(model, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
+    """(PicoDetNet, TeacherNet) from a cleaned PicoDet ModelProto."""
+    init = dict(COCO_INIT if init is None else init)
+    levels = head_levels(model)
+    check_input_size(model, imgsz)
+    base_k = num_classes(model)
+    if base_k != 80:
+        raise ModelError("the base model has %d classes; training starts from a COCO (80-class) PicoDet" % base_k)
+    body = convert_body(training_graph(model))
+    teacher_body = copy.deepcopy(body)
+    names = [lv.conv.name for lv in levels]
+    replace_convs(body, names, lambda old: class_conv(old, classes, COCO_CLASSES, init, base_k))
+    teacher_cols = [[COCO_CLASSES.index(c) for c in COCO_TEACHER.get(name, ())] for name in classes]
+    net = PicoDetNet(body, names, len(classes), imgsz)
     teacher = TeacherNet(teacher_body, base_k, teacher_cols)
     return net, teacher
 

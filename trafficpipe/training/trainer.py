@@ -19,7 +19,7 @@ from .augment import AugmentConfig
 from .data import TrainSamples, collate, repeat_factors
 from .export import export_onnx
 from .losses import detection_loss
-from .network import build_network, decode_boxes, normalize
+from .network import build_network
 
 
 class TrainConfig(object):
@@ -41,7 +41,7 @@ class TrainConfig(object):
         self.ema_tau = float(ema_tau)
         self.workers = int(workers)
         self.time_budget = float(time_budget)  # seconds for the whole run (0 = none): fewer epochs when short
-        self.trainable = trainable  # "all" or "head" (the 4 head convolutions only: fast CPU smoke runs)
+        self.trainable = trainable  # "all" or "head" (the head convolutions only: fast CPU smoke runs)
         self.max_images = int(max_images)
         self.val_limit = int(val_limit)
         self.distill = bool(distill)
@@ -124,7 +124,8 @@ def train_step(net, teacher, batch, device, cfg):
     valid = batch["valid"].to(device, non_blocking=True)
     state = batch["state"].to(device, non_blocking=True)
     ignore = _ignore_cells(net.points, batch["ignore"].to(device), batch["ignore_valid"].to(device))
-    x = normalize(imgs, device.type == "cuda")
+    base = net.base  # the family's input normalisation, box decoding and losses (training/bases.py)
+    x = base.normalize(imgs, device.type == "cuda")
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         cls, reg = net(x)
         tscores = None
@@ -132,11 +133,11 @@ def train_step(net, teacher, batch, device, cfg):
             with torch.no_grad():
                 tscores = teacher(x)
     cls, reg = cls.float(), reg.float()
-    boxes = decode_boxes(net.points, net.strides, reg)
+    boxes = base.decode_boxes(net.points, net.strides, reg)
     gt_index, iou = simota_assign(cls.detach().sigmoid(), boxes.detach(), net.points, net.strides, gt_boxes,
                                   gt_labels, valid)
     return detection_loss(cls, reg, boxes, net.points, net.strides, gt_index, iou, gt_boxes, gt_labels, state,
-                          tscores, ignore, cfg.partial)
+                          tscores, ignore, cfg.partial, dfl=base.dfl)
 
 
 def _loader(samples, weights, cfg, device):
@@ -158,12 +159,13 @@ def _worker_init(_):
     cv2.setNumThreads(1)  # one process per core: no OpenCV thread pools fighting over the cores
 
 
-def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda", cfg=None, export_name="model.onnx",
+def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda", cfg=None, export_name=None,
           progress=True):
     # type: (str, str, str, str, str, TrainConfig, str, bool) -> dict
-    """Fine-tune the PicoDet ONNX `base_path` on `train_dir`, validating on `val_dir` after each epoch.
+    """Fine-tune the PicoDet or YOLOX ONNX `base_path` on `train_dir`, validating on `val_dir` after each epoch.
 
-    Writes out_dir/best.pt (EMA weights of the best epoch), out_dir/<export_name> (its ONNX), out_dir/history.json.
+    Writes out_dir/best.pt (EMA weights of the best epoch), out_dir/<export_name> (its ONNX; default: the family's
+    name, e.g. trafficpipe_yolox_nano_416.onnx), out_dir/history.json.
     Returns the run summary (config, history, best epoch and figures, times).
     """
     cfg = cfg or TrainConfig()
@@ -182,7 +184,9 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     dataset = load_dataset(train_dir)
     if cfg.max_images:
         dataset = dataset.subset(limit=cfg.max_images)
-    samples = TrainSamples(dataset, cfg.imgsz, cfg.augment, train=True, seed=cfg.seed)
+    base = net.base
+    samples = TrainSamples(dataset, cfg.imgsz, cfg.augment, train=True, seed=cfg.seed, channels=base.channels,
+                           letterbox=base.letterbox)
     weights = repeat_factors(dataset)
     loader = _loader(samples, weights, cfg, device)
     steps_per_epoch = len(loader)
@@ -208,18 +212,18 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     validator = None
     if val_dir:
         from .validate import Validator
-        validator = Validator(val_dir, cfg.imgsz, limit=cfg.val_limit or None)
+        validator = Validator(val_dir, cfg.imgsz, limit=cfg.val_limit or None, base=base)
 
     if not os.path.isdir(out_dir):
         os.makedirs(out_dir)
     best_path = os.path.join(out_dir, "best.pt")
-    onnx_path = os.path.join(out_dir, export_name)
+    onnx_path = os.path.join(out_dir, export_name or base.export_name + ".onnx")
     epochs = cfg.epochs
     total_steps = epochs * steps_per_epoch
     history, best, step = [], None, 0
-    logger.info("training {} ({} images, {} steps/epoch of {}) from {} on {}; validating on {}",
+    logger.info("training {} ({} images, {} steps/epoch of {}) from {} ({}) on {}; validating on {}",
                 os.path.basename(os.path.normpath(train_dir)), len(dataset), steps_per_epoch, loader.batch_size,
-                os.path.basename(base_path), device, val_dir or "nothing")
+                os.path.basename(base_path), base.family, device, val_dir or "nothing")
     epoch = 0
     while epoch < epochs:
         epoch += 1
@@ -257,7 +261,8 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
         if improved:
             best = {"epoch": epoch, "score": score, "val": rec.get("val")}
             torch.save({"state_dict": ema.module.state_dict(), "classes": list(TRAFFIC_CLASSES),
-                        "base": os.path.basename(base_path), "imgsz": cfg.imgsz, "epoch": epoch,
+                        "base": os.path.basename(base_path), "family": base.family, "imgsz": cfg.imgsz,
+                        "epoch": epoch,
                         "val": rec.get("val"), "config": cfg.to_dict()}, best_path)
         logger.info("epoch {}/{}: loss {:.4f} (qfl {:.4f} giou {:.4f} dfl {:.4f}, {:.1f} fg/batch) lr {:.2e} "
                     "{:.1f}s{}{}", epoch, epochs, rec["loss"], rec["qfl"], rec["giou"], rec["dfl"], rec["fg"],
@@ -271,7 +276,7 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     meta = {"trafficpipe.base": os.path.basename(base_path), "trafficpipe.epoch": str(best["epoch"])}
     export_onnx(ema.module.cpu(), base_path, onnx_path, TRAFFIC_CLASSES, meta)
     steady = history[1:] or history  # epoch 1 carries the start-up costs (workers, CUDA and cuDNN warm-up)
-    summary = {"config": cfg.to_dict(), "train_dir": os.path.abspath(train_dir),
+    summary = {"config": cfg.to_dict(), "family": base.family, "train_dir": os.path.abspath(train_dir),
                "val_dir": os.path.abspath(val_dir) if val_dir else None, "base": os.path.abspath(base_path),
                "images": len(dataset), "steps_per_epoch": steps_per_epoch, "epochs_run": len(history),
                "best": best, "history": history, "checkpoint": best_path, "onnx": onnx_path,

@@ -1,6 +1,7 @@
-"""Validation during training: the torch model on the validation set, decoded by the project's PicoDet adapter and
-scored by the project's eval code (VOC AP50 on exhaustive classes, as `trafficpipe eval` scores), plus the
-road-sign figures of model_eval.road_sign_figures.
+"""Validation during training: the torch model on the validation set, prepared and decoded by the project's adapter
+of the model's family (PicoDet or YOLOX, the one `trafficpipe eval` runs the exported file through) and scored by the
+project's eval code (VOC AP50 on exhaustive classes, as `trafficpipe eval` scores), plus the road-sign figures of
+model_eval.road_sign_figures.
 """
 import cv2
 import numpy as np
@@ -12,8 +13,8 @@ from ..eval.scoring import score_detections
 from ..models.classes import TRAFFIC_CLASSES
 from ..models.picodet import PicoDetAdapter
 from .model_eval import road_sign_figures
-from .network import normalize
 from .picodet_graph import BOX_CHANNELS
+
 
 def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
     """The project's PicoDet adapter for a K-class PicoDet of input imgsz (the shapes of the exported ONNX)."""
@@ -28,24 +29,27 @@ def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
 
 
 class Validator(object):
-    """Scores a PicoDetNet on a dataset folder (conf 0.001 and NMS 0.45 as `trafficpipe eval`). Images are decoded and
-    resized once, kept in memory."""
+    """Scores a network of build_network on a dataset folder (conf 0.001 and NMS 0.45 as `trafficpipe eval`). Images
+    are read and resized (or letterboxed) once by the family adapter's own preprocessing, kept in memory."""
 
-    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None):
+    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None, base=None):
+        if base is None:
+            from .bases import PicoDetBase
+            base = PicoDetBase(None)
         ds = load_dataset(dataset_dir)
         self.dataset = ds.subset(limit=limit) if limit else ds
         self.imgsz = imgsz
         self.batch = batch
-        self.adapter = picodet_adapter(imgsz, conf, iou)
+        self.base = base
+        self.adapter = base.adapter(imgsz, conf, iou)
         self.images = np.zeros((len(self.dataset), imgsz, imgsz, 3), np.uint8)
         self.metas = []
         for i, im in enumerate(self.dataset.images):
             img = cv2.imread(im.path, cv2.IMREAD_COLOR)
-            h, w = img.shape[:2]
-            self.images[i] = cv2.cvtColor(cv2.resize(img, (imgsz, imgsz), interpolation=cv2.INTER_LINEAR),
-                                          cv2.COLOR_BGR2RGB)
-            self.metas.append((w / float(imgsz), h / float(imgsz), w, h))
-        self._levels = [spec.shape[1] for spec in self.adapter.output_specs[:4]]
+            self.metas.append(self.adapter.preprocess_u8(img, self.images[i]))  # BGR, as at inference
+            if base.channels == "rgb":
+                self.images[i] = cv2.cvtColor(self.images[i], cv2.COLOR_BGR2RGB)
+        self._levels = [(-(-imgsz // s)) ** 2 for s in base.strides]
 
     @torch.no_grad()
     def detect(self, net, device):
@@ -58,18 +62,11 @@ class Validator(object):
             for start in range(0, len(self.images), self.batch):
                 x = torch.from_numpy(self.images[start:start + self.batch]).to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    cls, reg = net(normalize(x, channels_last))
+                    cls, reg = net(self.base.normalize(x, channels_last))
                 scores = cls.float().sigmoid().cpu().numpy()
                 reg = reg.float().cpu().numpy()
                 for j in range(scores.shape[0]):
-                    outs, a = [], 0
-                    for n in self._levels:
-                        outs.append(scores[j, a:a + n])
-                        a += n
-                    a = 0
-                    for n in self._levels:
-                        outs.append(reg[j, a:a + n])
-                        a += n
+                    outs = self.base.adapter_outputs(scores[j], reg[j], self._levels)
                     dets.append(self.adapter.postprocess(outs, self.metas[start + j]))
         finally:
             net.train(was_training)
