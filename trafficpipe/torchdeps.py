@@ -2,6 +2,7 @@
 error when they are missing."""
 import sys
 import types
+import warnings
 
 from .errors import EngineError
 
@@ -42,8 +43,12 @@ def _stub_torchvision():
 
 
 def import_onnx2torch():
-    """The onnx2torch module (torch required); works without a usable torchvision (see _stub_torchvision)."""
+    """The onnx2torch module (torch required); works without a usable torchvision (see _stub_torchvision).
+
+    Its converters' UserWarnings (torch's indexing deprecation in Slice, nearest-mode notes in Resize) are silenced:
+    they say nothing a user can act on, and the converted models are checked against ONNX Runtime (tests/gpu)."""
     require_torch()
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"onnx2torch(\.|$)")
     try:
         import onnx2torch
         return onnx2torch

@@ -175,3 +175,63 @@ def test_tiled_device_frames_match_tiled_host_frames(yolox32):
     matched = np.mean([match_detections(a, b, 0.7) for a, b in zip(runs["opencv"], runs["nvdec"])])
     report("nvdec_tiles", matched=matched)
     assert matched >= 0.9
+
+
+def _damaged_copy(path, tmp_path):
+    data = bytearray(open(path, "rb").read())
+    moov = data.find(b"moov") - 4
+    start = int(moov * 0.6)
+    data[start:moov] = b"\0" * (moov - start)  # destroy the last 40% of the picture data, as the CPU test does
+    bad = tmp_path / "damaged.mp4"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
+def test_nvdec_on_a_damaged_file_writes_what_decodes_then_fails(tmp_path):
+    """As with OpenCV (tests/test_detect_cli.py): the frames before the damage are written, one line, exit 3."""
+    bad = _damaged_copy(VIDEO, tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", str(bad), "--engine", "torch", "--precision",
+                           "fp16", "--decoder", "nvdec", "--save", "jsonl", "--out", str(out), "--no-progress"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    err = [l for l in proc.stderr.decode().strip().splitlines() if l.startswith("trafficpipe: error")]
+    n = len((out / "damaged.jsonl").read_text().splitlines()) if (out / "damaged.jsonl").exists() else 0
+    report("nvdec_damaged", returncode=proc.returncode, written=n, error=err)
+    assert proc.returncode == 3 and len(err) == 1 and "damaged" in err[0], proc.stderr.decode()[-2000:]
+    assert 100 < n < 450
+
+
+def test_device_frames_of_two_sizes_through_one_context(yolox32):
+    """A context fed 720p device frames, then 360p ones (its resize graphs and staging buffers are replaced), then
+    720p again gives each batch the detections of the same frames on the host."""
+    from trafficpipe.engines.device_frames import fill_input
+    import torch
+    big = _opencv_frames(4)
+    small = [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in big]
+    ctx = yolox32.engine.create_context(1, 4)
+    try:
+        adapter, names = yolox32.adapter, yolox32.output_names
+
+        def run(images):
+            slot = ctx.acquire()
+            metas = [fill_input(adapter, slot, i, img) for i, img in enumerate(images)]
+            slot.size = len(images)
+            ctx.run(slot)
+            out = [adapter.postprocess(slot.output_list(names, i), m) for i, m in enumerate(metas)]
+            ctx.release(slot)
+            return out
+
+        def dev(frames):
+            return [torch.from_numpy(f[..., ::-1].copy()).cuda() for f in frames]
+
+        results = []
+        for frames in (big, small, big, small):
+            for _ in range(3):  # more batches than the ring has slots: every slot sees every size
+                results.append((run(frames), run(dev(frames))))
+    finally:
+        ctx.close()
+        yolox32.engine.contexts.remove(ctx)
+    scores = [match_detections(a, b, 0.95) for host, device in results for a, b in zip(host, device)]
+    report("device_frames_two_sizes", batches=len(results), matched=float(np.mean(scores)))
+    assert all(len(a) > 0 for host, _ in results for a in host)
+    assert min(scores) == 1.0
