@@ -91,3 +91,27 @@ def test_a_failing_run_raises_in_the_collecting_thread():
         assert "not-an-input" in str(err.value) or "input" in str(err.value).lower()
     finally:
         eng.close()
+
+
+def test_pipeline_keeps_one_run_more_in_flight_than_the_engine_computes(tmp_path):
+    """Default --in-flight: the engine's concurrent runs + 1 (a run waits ready while the others compute), at least
+    2; an explicit depth is kept. A run with the default depth writes every frame."""
+    from trafficpipe.detector import Detector
+    from trafficpipe.pipeline import Pipeline
+    from trafficpipe.pipeline.pipeline import default_depth
+    det = Detector("yolox-nano", concurrency=2, threads=1)
+    one = Detector("yolox-nano", concurrency=1, threads=1)
+    try:
+        assert default_depth(det.engine) == 3 and default_depth(one.engine) == 2
+        assert default_depth(object()) == 2  # an engine without concurrent runs (GPU engines queue on the device)
+        seen = []
+        pipe = Pipeline([VIDEO], det, outputs=(), max_frames=20, on_frame=lambda f: seen.append(f.index))
+        assert pipe.depth == 3
+        assert pipe.run().frames_out == 20 and seen == list(range(20))
+        deep = Pipeline([VIDEO], det, outputs=(), depth=5)
+        assert deep.depth == 5
+        for src in deep.sources:
+            src.close()
+    finally:
+        det.close()
+        one.close()

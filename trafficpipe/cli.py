@@ -48,9 +48,10 @@ def add_model_options(p, conf=0.3):
 
 def add_decoding_options(g):
     """Video decoding and in-flight options shared by detect and bench (into argument group `g`)."""
-    g.add_argument("--in-flight", type=int, default=2,
-                   help="batches the inference stage keeps queued on the device per context before it waits for the "
-                        "oldest (default 2)")
+    g.add_argument("--in-flight", type=int, default=None,
+                   help="batches the inference stage keeps submitted per context before it waits for the oldest "
+                        "(default: the engine's concurrent runs + 1, so one waits ready while the others compute: 3 "
+                        "for ONNX Runtime on 2 cores or more; 2 for GPU engines)")
     g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
                    help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
                         "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "

@@ -84,10 +84,12 @@ def command_line(args, source):
              "--contexts", str(args.contexts), "--preprocess-workers", str(args.preprocess_workers),
              "--postprocess-workers", str(args.postprocess_workers), "--decode-workers", str(args.decode_workers),
              "--decode-threads", str(args.decode_threads), "--decoder", args.decoder,
-             "--in-flight", str(args.in_flight), "--writers", str(args.writers),
+             "--writers", str(args.writers),
              "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup)]
     if args.model is None:
         parts[3:5] = []
+    if args.in_flight is not None:
+        parts += ["--in-flight", str(args.in_flight)]
     if args.streams:
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
         if args.stream_processes:
@@ -112,7 +114,7 @@ def run(args):
         raise TrafficpipeError("--repeat must be at least 1")
     for opt in ("batch", "contexts", "preprocess_workers", "postprocess_workers", "decode_workers", "writers",
                 "queue_size", "in_flight"):
-        if getattr(args, opt) < 1:
+        if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
     if args.plot:
         try:

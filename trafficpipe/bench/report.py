@@ -247,10 +247,12 @@ def format_report(report):
     cfg, mach = report["config"], report["machine"]
     det = report["detector"]
     out = []
-    out.append("trafficpipe bench: %s | %s (%s) | %s %s | %d frames x %d repeat(s) | batch %d, contexts %d, "
+    in_flight = (med.get("pipeline") or {}).get("in_flight") or cfg.get("in_flight")
+    out.append("trafficpipe bench: %s | %s (%s) | %s %s | %d frames x %d repeat(s) | batch %d, contexts %d%s, "
                "pre %d / post %d workers, output %s"
                % (cfg["source_name"], det.get("model"), det.get("family"), det.get("engine"), det.get("precision"),
-                  med["frames"], cfg["repeat"], cfg["batch"], cfg["contexts"], cfg["preprocess_workers"],
+                  med["frames"], cfg["repeat"], cfg["batch"], cfg["contexts"],
+                  " x %d in flight" % in_flight if in_flight else "", cfg["preprocess_workers"],
                   cfg["postprocess_workers"], cfg["output"]))
     libs = ", ".join("%s %s" % kv for kv in sorted(mach["libraries"].items()))
     out.append("machine: %s, %d cores available (of %d)%s; load avg %s; %s"

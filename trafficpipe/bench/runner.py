@@ -27,9 +27,9 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=2):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None):
         self.source = source
-        self.in_flight = max(1, int(in_flight))
+        self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
         self.batch = max(1, int(batch))
@@ -124,7 +124,7 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
               "wall_s": summary["wall_s"], "fps": summary["fps"], "cpu_s": cpu,
               "cpu_ms_per_frame": cpu * 1000.0 / n if n else 0.0, "latency_ms": summary["latency_ms"],
               "stages": stage_rows(summary), "queues": summary["queues"], "sources": sources,
-              "batch": summary["batch"], "contexts": summary["contexts"]}
+              "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth}
     return result, log, pipe
 
 

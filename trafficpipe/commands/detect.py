@@ -68,7 +68,7 @@ def run(args):
         if bad:
             raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
     tiles = tile_plan(args)
-    if args.in_flight < 1:
+    if args.in_flight is not None and args.in_flight < 1:
         raise TrafficpipeError("--in-flight must be at least 1")
     if args.processes < 1:
         raise TrafficpipeError("--processes must be at least 1")
