@@ -43,7 +43,7 @@ class NvdecVideoSource(Source):
     def __init__(self, uri, name=None, device=0):
         super(NvdecVideoSource, self).__init__(uri, name)
         self.device = int(device)
-        self._dec = self._dmx = self._packets = None
+        self._dec = self._dmx = self._packets = self._stream = None
         self._ready = collections.deque()
 
     def open(self):
@@ -132,11 +132,15 @@ class NvdecVideoSource(Source):
     _end = VideoFileSource._end  # a file that ends before its announced frame count is truncated, as there
 
     def close(self):
-        if self._dec is not None or self._dmx is not None:
+        if self._dec is not None or self._dmx is not None or self._stream is not None:
             with self.runtime.activate():
                 self._ready.clear()
                 self._dec = self._dmx = self._packets = None
-                self._stream.synchronize()
+                if self._stream is not None:
+                    self._stream.synchronize()
+                    # destroyed here, while the context is current: dropped later from another thread, pycuda
+                    # warns "stream in out-of-thread context could not be cleaned up" and the stream leaks
+                    self._stream = None
         if self.state == SourceState.STREAMING:
             self.set_state(SourceState.ENDED)
 
