@@ -279,3 +279,19 @@ def test_device_io_with_int8_is_refused(monkeypatch, tmp_path):
     with pytest.raises(EngineError) as e:
         _detector(tmp_path, PICODET, device_io=True, precision="int8")
     assert "--no-device-io" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("gen", ["8.2", "10"])
+def test_shipped_trained_model_on_tensorrt(monkeypatch, tmp_path, gen):
+    """The default model (trained, 5 traffic classes, class names in its metadata) builds and runs as a TensorRT plan
+    and gives ONNX Runtime's detections on real frames."""
+    from trafficpipe.models.registry import find_model
+    default = find_model(None)
+    assert os.path.basename(default).startswith("trafficpipe_")
+    with _detector(tmp_path, default, engine="onnxruntime") as det:
+        ref = _run(det, [VIDEO])
+    use_doubles(monkeypatch, gen)
+    with _detector(tmp_path, default) as det:
+        assert det.adapter.model_classes == ("vehicle", "pedestrian", "bicycle", "road_sign", "traffic_light")
+        got = _run(det, [VIDEO])
+    assert _same(got, ref) > FRAMES

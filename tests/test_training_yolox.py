@@ -264,3 +264,27 @@ def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_p
     with torch.no_grad():
         tm.run_into(torch.from_numpy(np.concatenate([x, x[:, ::-1].copy()])), outs)
     np.testing.assert_allclose(outs[0][0].numpy(), trained, atol=2e-3)
+
+
+@needs_torch
+def test_yolox_export_runs_on_tensorrt_as_on_onnxruntime(monkeypatch, tmp_path):
+    """The exported 5-class YOLOX builds and runs as a TensorRT plan (conformance double, 10.x API) and gives the
+    ONNX Runtime engine's detections on a real dev frame."""
+    from trafficpipe import Detector
+    from trafficpipe.training.export import export_onnx
+    from trafficpipe.training.network import build_network
+    from trt_support import use_doubles
+    net, _ = build_network(YOLOX)
+    out = str(tmp_path / "trafficpipe_yolox_nano_416.onnx")
+    export_onnx(net, YOLOX, out, TRAFFIC_CLASSES)
+    image = cv2.imread(_dev_image("kaggle_car_detection", 2).path)
+    with Detector(model=out, threads=2) as det:
+        ref = det.detect(image)
+    use_doubles(monkeypatch, "10")
+    with Detector(model=out, engine="tensorrt", cache_dir=str(tmp_path / "plans")) as det:
+        assert det.family == "yolox" and det.adapter.model_classes == TRAFFIC_CLASSES
+        got = det.detect(image)
+    assert len(ref) >= 2 and len(got) == len(ref)
+    np.testing.assert_array_equal(got.class_ids, ref.class_ids)
+    np.testing.assert_allclose(got.boxes, ref.boxes, atol=1e-3)
+    np.testing.assert_allclose(got.scores, ref.scores, atol=1e-5)
