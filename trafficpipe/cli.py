@@ -16,6 +16,7 @@ SUBCOMMANDS = (
     ("build-engine", "trafficpipe.engines.build_cli"),
     ("train", "trafficpipe.training.cli"),
     ("export", "trafficpipe.training.export_cli"),
+    ("calibrate", "trafficpipe.training.calibrate_cli"),
 )
 
 

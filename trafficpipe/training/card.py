@@ -168,7 +168,8 @@ def render_markdown(card):
         lines += ["## Evaluation (%s)" % e.get("tool", "trafficpipe eval"), "",
                   "Dataset `%s` (%d images), engine %s, conf >= %s, per-class NMS IoU %s. VOC AP50 all-point, each class "
                   "scored on the images where it is labeled exhaustively." % (
-                      e["dataset"], e["images"], e["engine"], e["conf"], e["iou"]), "",
+                      e["dataset"], e["images"], e["engine"], e["conf"], e["iou"])
+                  + (" **Stale**: %s." % e["stale"] if e.get("stale") else ""), "",
                   "| class | AP50 | COCO baseline AP50 | gt |", "|---|---|---|---|"]
         for name, r in e["classes"].items():
             lines.append("| %s | %s | %s | %s |" % (name, _f(r["ap50"]), _f(r.get("baseline_ap50")), r.get("gt", "")))
