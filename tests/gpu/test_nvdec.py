@@ -68,29 +68,30 @@ def test_nvdec_source_gives_every_frame_as_opencv_does():
     assert max(diffs) < 4.0, diffs
 
 
+def _run_batch(det, ctx, images):
+    """One slot of `ctx` filled with `images` (host or device frames) and run: (detections per image, positions
+    that went to the device path)."""
+    from trafficpipe.engines.device_frames import fill_input
+    slot = ctx.acquire()
+    metas = [fill_input(det.adapter, slot, i, img) for i, img in enumerate(images)]
+    slot.size = len(images)
+    ctx.run(slot)
+    out = [det.adapter.postprocess(slot.output_list(det.output_names, i), m) for i, m in enumerate(metas)]
+    on_device = sorted(slot.device_items)
+    ctx.release(slot)
+    return out, on_device
+
+
 def test_device_frames_give_the_detections_of_host_frames(yolox32):
     """A batch mixing GPU-decoded and host frames: each item's detections equal the all-host batch's."""
-    from trafficpipe.engines.device_frames import fill_input
     frames = _opencv_frames(4)
     import torch
     dev = [torch.from_numpy(f[..., ::-1].copy()).cuda() for f in frames]  # the same pixels, as NVDEC gives them
     ctx = yolox32.engine.create_context(1, 4)
     try:
-        adapter, names = yolox32.adapter, yolox32.output_names
-
-        def run(images):
-            slot = ctx.acquire()
-            metas = [fill_input(adapter, slot, i, img) for i, img in enumerate(images)]
-            slot.size = len(images)
-            ctx.run(slot)
-            out = [adapter.postprocess(slot.output_list(names, i), m) for i, m in enumerate(metas)]
-            on_device = sorted(slot.device_items)
-            ctx.release(slot)
-            return out, on_device
-
-        host, none = run(frames)
-        mixed, some = run([dev[0], frames[1], dev[2], frames[3]])
-        device, every = run(dev)
+        host, none = _run_batch(yolox32, ctx, frames)
+        mixed, some = _run_batch(yolox32, ctx, [dev[0], frames[1], dev[2], frames[3]])
+        device, every = _run_batch(yolox32, ctx, dev)
     finally:
         ctx.close()
         yolox32.engine.contexts.remove(ctx)
@@ -204,30 +205,18 @@ def test_nvdec_on_a_damaged_file_writes_what_decodes_then_fails(tmp_path):
 def test_device_frames_of_two_sizes_through_one_context(yolox32):
     """A context fed 720p device frames, then 360p ones (its resize graphs and staging buffers are replaced), then
     720p again gives each batch the detections of the same frames on the host."""
-    from trafficpipe.engines.device_frames import fill_input
     import torch
     big = _opencv_frames(4)
     small = [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in big]
     ctx = yolox32.engine.create_context(1, 4)
     try:
-        adapter, names = yolox32.adapter, yolox32.output_names
-
-        def run(images):
-            slot = ctx.acquire()
-            metas = [fill_input(adapter, slot, i, img) for i, img in enumerate(images)]
-            slot.size = len(images)
-            ctx.run(slot)
-            out = [adapter.postprocess(slot.output_list(names, i), m) for i, m in enumerate(metas)]
-            ctx.release(slot)
-            return out
-
         def dev(frames):
             return [torch.from_numpy(f[..., ::-1].copy()).cuda() for f in frames]
 
         results = []
         for frames in (big, small, big, small):
             for _ in range(3):  # more batches than the ring has slots: every slot sees every size
-                results.append((run(frames), run(dev(frames))))
+                results.append((_run_batch(yolox32, ctx, frames)[0], _run_batch(yolox32, ctx, dev(frames))[0]))
     finally:
         ctx.close()
         yolox32.engine.contexts.remove(ctx)

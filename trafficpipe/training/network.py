@@ -16,7 +16,8 @@ from torch import nn
 from ..errors import ModelError
 from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
 from ..torchdeps import import_onnx2torch
-from .picodet_graph import BINS, head_levels, num_classes, training_graph
+from . import picodet_graph
+from .picodet_graph import BINS
 
 STRIDES = (8, 16, 32, 64)
 MEAN = (123.675, 116.28, 103.53)  # RGB, as the PicoDet adapter normalises
@@ -111,22 +112,30 @@ def replace_convs(body, names, make):
         _replace_module(body, name, make(old))
 
 
+def coco_head(model, graph, class_conv_names, classes, init, imgsz, family):
+    """What every base builds from a COCO (80-class) ModelProto: (trainable body whose class convolutions have the
+    traffic rows, frozen teacher body, COCO columns of each class for the teacher, 80). `graph` is the family's graph
+    module (head_levels, num_classes, training_graph); `class_conv_names(levels)` names the convolutions whose output
+    rows are the classes."""
+    init = dict(COCO_INIT if init is None else init)
+    levels = graph.head_levels(model)
+    check_input_size(model, imgsz)
+    base_k = graph.num_classes(model)
+    if base_k != 80:
+        raise ModelError("the base model has %d classes; training starts from a COCO (80-class) %s" % (base_k, family))
+    body = convert_body(graph.training_graph(model))
+    teacher_body = copy.deepcopy(body)
+    replace_convs(body, class_conv_names(levels), lambda old: class_conv(old, classes, COCO_CLASSES, init, base_k))
+    teacher_cols = [[COCO_CLASSES.index(c) for c in COCO_TEACHER.get(name, ())] for name in classes]
+    return levels, body, teacher_body, teacher_cols, base_k
+
+
 def build_picodet(model, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
     """(PicoDetNet, TeacherNet) from a cleaned PicoDet ModelProto."""
-    init = dict(COCO_INIT if init is None else init)
-    levels = head_levels(model)
-    check_input_size(model, imgsz)
-    base_k = num_classes(model)
-    if base_k != 80:
-        raise ModelError("the base model has %d classes; training starts from a COCO (80-class) PicoDet" % base_k)
-    body = convert_body(training_graph(model))
-    teacher_body = copy.deepcopy(body)
-    names = [lv.conv.name for lv in levels]
-    replace_convs(body, names, lambda old: class_conv(old, classes, COCO_CLASSES, init, base_k))
-    teacher_cols = [[COCO_CLASSES.index(c) for c in COCO_TEACHER.get(name, ())] for name in classes]
-    net = PicoDetNet(body, names, len(classes), imgsz)
-    teacher = TeacherNet(teacher_body, base_k, teacher_cols)
-    return net, teacher
+    levels, body, teacher_body, teacher_cols, base_k = coco_head(
+        model, picodet_graph, lambda lvs: [lv.conv.name for lv in lvs], classes, init, imgsz, "PicoDet")
+    net = PicoDetNet(body, [lv.conv.name for lv in levels], len(classes), imgsz)
+    return net, TeacherNet(teacher_body, base_k, teacher_cols)
 
 
 def _replace_module(root, dotted, module):

@@ -8,6 +8,7 @@ convolutions' raw outputs (class logits), export puts new weights back into the 
 import numpy as np
 
 from ..errors import ModelError
+from .graph_walk import back, producers
 
 BINS = 8  # DFL bins per box side (PicoDet reg_max 7)
 BOX_CHANNELS = 4 * BINS
@@ -29,16 +30,8 @@ class HeadLevel(object):
         return self.conv.output[0]
 
 
-def _producers(graph):
-    return {o: n for n in graph.node for o in n.output}
-
-
 def _back(prod, name, op):
-    node = prod.get(name)
-    if node is None or node.op_type != op:
-        raise ModelError("not a PicoDet export: expected a %s node producing %s, found %s"
-                         % (op, name, node.op_type if node is not None else "a graph input"))
-    return node
+    return back(prod, name, op, "PicoDet")
 
 
 def head_levels(model):
@@ -48,7 +41,7 @@ def head_levels(model):
     if len(outs) != 8:
         raise ModelError("not a PicoDet export: %d outputs, expected 8 (4 score and 4 box maps); trafficpipe train "
                          "fine-tunes PicoDet models only (e.g. picodet_s_416_coco.onnx)" % len(outs))
-    prod = _producers(g)
+    prod = producers(g)
     levels = []
     for i in range(4):
         t = _back(prod, outs[i], "Transpose")

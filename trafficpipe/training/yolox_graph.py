@@ -9,6 +9,7 @@ gives the reshapes and the output 5+K columns.
 import numpy as np
 
 from ..errors import ModelError
+from .graph_walk import back, producers
 
 BOX_CHANNELS = 4
 STRIDES = (8, 16, 32)
@@ -28,16 +29,8 @@ class YoloxLevel(object):
         return [self.reg, self.obj, self.cls]
 
 
-def _producers(graph):
-    return {o: n for n in graph.node for o in n.output}
-
-
 def _back(prod, name, op):
-    node = prod.get(name)
-    if node is None or node.op_type != op:
-        raise ModelError("not a YOLOX export: expected a %s node producing %s, found %s"
-                         % (op, name, node.op_type if node is not None else "a graph input"))
-    return node
+    return back(prod, name, op, "YOLOX")
 
 
 def head_levels(model):
@@ -45,7 +38,7 @@ def head_levels(model):
     g = model.graph
     if len(g.output) != 1:
         raise ModelError("not a YOLOX export: %d outputs, expected 1 [1,N,5+C]" % len(g.output))
-    prod = _producers(g)
+    prod = producers(g)
     t = _back(prod, g.output[0].name, "Transpose")
     cat = _back(prod, t.input[0], "Concat")
     if len(cat.input) != len(STRIDES):

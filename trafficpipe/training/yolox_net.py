@@ -8,17 +8,14 @@ YOLOX scores a class as sigmoid(obj) * sigmoid(cls). The network hands the share
 product (`joint_logit`), so SimOTA, the quality focal loss and the teacher targets work on the score the exported
 model gives, with the obj convolution learning from every class.
 """
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
-from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
-from .network import (COCO_INIT, COCO_TEACHER, anchor_points, check_input_size, class_conv, convert_body,
-                      replace_convs)
-from .yolox_graph import STRIDES, head_levels, num_classes, training_graph
+from ..models.classes import TRAFFIC_CLASSES
+from .network import anchor_points, coco_head
+from . import yolox_graph
+from .yolox_graph import STRIDES
 
 MAX_LOG_WH = 10.0  # exp() clamp of the decoded log-size in training (e^10 strides: far beyond any image)
 
@@ -91,17 +88,9 @@ class YoloxTeacher(nn.Module):
 
 def build_yolox(model, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
     """(YoloxNet, YoloxTeacher) from a YOLOX ModelProto."""
-    init = dict(COCO_INIT if init is None else init)
-    levels = head_levels(model)
-    check_input_size(model, imgsz)
-    base_k = num_classes(model)
-    if base_k != 80:
-        raise ModelError("the base model has %d classes; training starts from a COCO (80-class) YOLOX" % base_k)
-    body = convert_body(training_graph(model))
-    teacher_body = copy.deepcopy(body)
+    levels, body, teacher_body, teacher_cols, _ = coco_head(
+        model, yolox_graph, lambda lvs: [lv.cls.name for lv in lvs], classes, init, imgsz, "YOLOX")
     names = [(lv.reg.name, lv.obj.name, lv.cls.name) for lv in levels]
-    replace_convs(body, [n[2] for n in names], lambda old: class_conv(old, classes, COCO_CLASSES, init, base_k))
-    teacher_cols = [[COCO_CLASSES.index(c) for c in COCO_TEACHER.get(name, ())] for name in classes]
     return YoloxNet(body, names, len(classes), imgsz), YoloxTeacher(teacher_body, teacher_cols)
 
 
