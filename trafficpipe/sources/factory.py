@@ -30,9 +30,9 @@ def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None, conn
     """
     uri = str(uri)
     src = _make(uri, backend, retries, retry_delay, name)
-    if decoder()[0] == "nvdec" and src.live:
-        logger.info("source {}: --decoder nvdec applies to video files; this live source is read with {}", src.name,
-                    "jetson_utils" if isinstance(src, JetsonSource) else "OpenCV")
+    if decoder()[0] != "opencv" and src.live:
+        logger.info("source {}: --decoder {} applies to video files; this live source is read with {}", src.name,
+                    decoder()[0], "jetson_utils" if isinstance(src, JetsonSource) else "OpenCV")
     if connect_live or not isinstance(src, LiveSource):
         src.open()
     return src
@@ -63,6 +63,9 @@ def _make(uri, backend, retries, retry_delay, name):
     if name_ == "nvdec":
         from .nvdec import NvdecVideoSource
         return NvdecVideoSource(uri, name=name, device=device)
+    if name_ == "nvdec-process":
+        from .nvdec_process import NvdecProcessVideoSource
+        return NvdecProcessVideoSource(uri, name=name, device=device)
     return VideoFileSource(uri, name=name)
 
 
