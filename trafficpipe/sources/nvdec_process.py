@@ -1,17 +1,19 @@
-"""NVDEC decoding in a child process (`--decoder nvdec-process`): the frames reach this process through CUDA IPC.
+"""Decoding in a child process, frames handed over through a ring of shared buffers; `--decoder nvdec-process`.
 
 Why: PyNvVideoCodec keeps the Python GIL for part of each frame, so an NVDEC decoder in the pipeline's process takes
 that time from every stage thread (session 5, `bench/nvdec_contention.py` on an H200: inference on GPU frames ran 3047
-fps alone and 2056 beside an NVDEC decoder thread, at the same time per batch). Here the decoder (`NvdecVideoSource`)
-runs in a spawned process with its own GIL and decodes into a small ring of CUDA buffers it shares once, by CUDA IPC
-handles (torch.multiprocessing), when it starts. Per frame only a slot number crosses the pipe: the child sends
-("frame", slot, pts) once the frame is in the slot (its copy synchronised), the reader here copies the slot into a
-buffer of its own (one device-to-device copy on its own stream, synchronised) and sends ("free", slot) back. So the
-frames this process hands on are its own, recycled through the capture stage's pool as with in-process NVDEC, and the
-child never waits on how long the pipeline keeps a frame, only on the ring (it runs up to `ring` frames ahead).
+fps alone and 2056 beside an NVDEC decoder thread, at the same time per batch). `RingProcessSource` runs a source
+(`NvdecVideoSource` for `NvdecProcessVideoSource`) in a spawned process with its own GIL, decoding into a small ring of
+buffers it shares once when it starts (torch.multiprocessing: CUDA IPC handles for GPU tensors, shared memory for host
+ones). Per frame only a slot number crosses the pipe: the child sends ("frame", slot, pts) once the frame is in the
+slot (its copy synchronised), the reader copies the slot into a buffer of its own (for GPU frames one device-to-device
+copy on its own stream, synchronised) and sends ("free", slot) back. So the frames this process hands on are its own,
+recycled through the capture stage's pool as with in-process NVDEC, nothing downstream ever holds a ring slot (no
+deadlock whatever the batch), and the child runs at most `ring` frames ahead.
 
-Status: written in session 5 without a GPU to run it on (its GPU tests are in tests/gpu/test_nvdec.py); until they
-have passed on a GPU machine this decoder is experimental.
+Status: the protocol runs for real on the CPU in tests/test_ring_process.py (OpenCV in the child, shared host tensors);
+the NVDEC child and its CUDA IPC were written in session 5 without a GPU to run them on (their tests are in
+tests/gpu/test_nvdec.py), so `--decoder nvdec-process` is experimental until those have passed on a GPU machine.
 """
 import collections
 import os
@@ -28,17 +30,23 @@ RING = 8  # frames the child may decode ahead of the reader
 POLL_S = 0.5  # how often a waiting reader checks that the child is alive
 
 
-def _serve(uri, device, ring, conn):
-    """Child process: decode `uri` with NVDEC into `ring` shared CUDA buffers, announcing each frame's slot."""
+def nvdec_source(uri, device):
+    """The child's source for `--decoder nvdec-process` (module level: spawned processes import it by name)."""
+    return NvdecVideoSource(uri, device=device)
+
+
+def _serve(make_source, uri, device, ring, conn):
+    """Child process: read `make_source(uri, device)` into `ring` shared buffers (on `device`: a CUDA index, or
+    "cpu"), announcing each frame's slot; the source's `read(buf)` must decode into `buf`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the child ("stop"), also on Ctrl-C
     logger.remove()  # the reader in the parent reports states, warnings and errors, once
     import torch
-    import torch.multiprocessing  # noqa: F401 - registers the CUDA-tensor (IPC handle) pickling of Connection.send
-    src = NvdecVideoSource(uri, device=device)
+    import torch.multiprocessing  # noqa: F401 - registers the tensor (CUDA IPC handle, shared memory) pickling
+    src = make_source(uri, device)
     try:
         src.open()
-        bufs = [torch.empty((src.height, src.width, 3), dtype=torch.uint8, device="cuda:%d" % device)
-                for _ in range(ring)]
+        where = device if device == "cpu" else "cuda:%d" % device
+        bufs = [torch.empty((src.height, src.width, 3), dtype=torch.uint8, device=where) for _ in range(ring)]
     except Exception as e:  # noqa: BLE001 - any failure becomes the parent's one-line SourceError
         conn.send(("error", first_line(e)))
         return
@@ -73,15 +81,20 @@ def _serve(uri, device, ring, conn):
         src.close()
 
 
-class NvdecProcessVideoSource(Source):
-    """A video file decoded by NVDEC in a child process: `read()` gives (RGB uint8 CUDA tensor [H, W, 3], pts), as
-    `NvdecVideoSource` does; every frame, in order; truncation reported as there."""
+class RingProcessSource(Source):
+    """A video file read in a child process by `make_source(uri, device)` (a module-level callable), its frames
+    handed over through a ring of `ring` shared buffers: `read()` gives (uint8 tensor [H, W, C] on `device`, pts), a
+    buffer of this process's own. Every frame, in order; truncation and failures reported as the child's source
+    reports them, and a child that dies ends the source with one line."""
 
     live = False
+    decoder = "process"  # describe()'s decoder
+    label = "the child process's decoder"  # what error lines call it
 
-    def __init__(self, uri, name=None, device=0, ring=RING):
-        super(NvdecProcessVideoSource, self).__init__(uri, name)
-        self.device = int(device)
+    def __init__(self, uri, make_source, name=None, device=0, ring=RING):
+        super(RingProcessSource, self).__init__(uri, name)
+        self.make_source = make_source
+        self.device = device
         self.ring = max(2, int(ring))
         self._proc = self._conn = self._stream = None
         self._bufs = []
@@ -89,13 +102,13 @@ class NvdecProcessVideoSource(Source):
 
     def open(self):
         check_video_file(self.uri)
-        _, torch = import_nvdec()  # one line here, before a process starts, when NVDEC cannot work at all
+        import torch
         import torch.multiprocessing as tmp
-        from ..engines.gpu_runtime import NON_BLOCKING, CudaRuntime, cuda_driver
+        self._torch = torch
         ctx = tmp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(self.uri, self.device, self.ring, child), daemon=True,
-                                 name="nvdec-%s" % self.name)
+        self._proc = ctx.Process(target=_serve, args=(self.make_source, self.uri, self.device, self.ring, child),
+                                 daemon=True, name="%s-%s" % (self.decoder, self.name))
         self._proc.start()
         child.close()
         msg = self._recv()
@@ -104,31 +117,42 @@ class NvdecProcessVideoSource(Source):
             raise SourceError(self._failure(msg))
         self._bufs, self.fps, self.frame_count = list(msg[1]), msg[2], msg[3]
         self.height, self.width = int(self._bufs[0].shape[0]), int(self._bufs[0].shape[1])
-        self._torch = torch
-        self._cuda = cuda_driver()
-        self.runtime = CudaRuntime.get(self.device)
-        with self.runtime.activate():
-            self._stream = self._cuda.Stream(NON_BLOCKING)
+        if self._bufs[0].is_cuda:
+            from ..engines.gpu_runtime import NON_BLOCKING, CudaRuntime, cuda_driver
+            self._cuda = cuda_driver()
+            self.runtime = CudaRuntime.get(self.device)
+            with self.runtime.activate():
+                self._stream = self._cuda.Stream(NON_BLOCKING)
         self.set_state(SourceState.STREAMING)
 
     def _recv(self):
         """The child's next message; ("error", why) when it died without one."""
         while not self._conn.poll(POLL_S):
             if not self._proc.is_alive():
-                return ("error", "the NVDEC decoder process ended (exit code %s)" % self._proc.exitcode)
+                return self._died()
         try:
             return self._conn.recv()
         except (EOFError, OSError):
-            return ("error", "the NVDEC decoder process ended (exit code %s)" % self._proc.exitcode)
+            return self._died()
+
+    def _died(self):
+        self._proc.join(2.0)  # reaped, so that its exit code is known
+        return ("error", "%s exited with code %s and no message" % (self.label, self._proc.exitcode))
 
     def _send(self, msg):
         with self._lock:
             self._conn.send(msg)
 
+    @staticmethod
+    def _why(msg):
+        # type: (tuple) -> str
+        return msg[1] if msg[0] == "error" else "unexpected message %r" % (msg[0],)
+
     def _failure(self, msg):
         # type: (tuple) -> str
-        why = msg[1] if msg[0] == "error" else "unexpected message %r" % (msg[0],)
-        return why if os.path.basename(self.uri) in why else "cannot decode %s with NVDEC: %s" % (self.uri, why)
+        """The one line for a source that could not start."""
+        why = self._why(msg)
+        return why if os.path.basename(self.uri) in why else "cannot decode %s: %s" % (self.uri, why)
 
     def read(self, buf=None):
         msg = self._recv()
@@ -145,8 +169,8 @@ class NvdecProcessVideoSource(Source):
             if self.frames_read == 0:
                 raise SourceError(self._failure(msg))
             self.truncated = True  # as the in-process reader: the frames before the failure count
-            self.error = "NVDEC stopped at frame %d%s (%s); the rest of %s is unreadable" % (
-                self.frames_read, " of %d" % self.frame_count if self.frame_count else "", self._failure(msg),
+            self.error = "decoding stopped at frame %d%s (%s); the rest of %s is unreadable" % (
+                self.frames_read, " of %d" % self.frame_count if self.frame_count else "", self._why(msg),
                 os.path.basename(self.uri))
             logger.warning("source {}: {}", self.name, self.error)
             self.set_state(SourceState.ENDED)
@@ -154,10 +178,13 @@ class NvdecProcessVideoSource(Source):
         i, pts = msg[1], msg[2]
         src = self._bufs[i]
         if buf is None or tuple(buf.shape) != tuple(src.shape):
-            buf = self._torch.empty(tuple(src.shape), dtype=self._torch.uint8, device="cuda:%d" % self.device)
-        with self.runtime.activate():
-            self._cuda.memcpy_dtod_async(buf.data_ptr(), src.data_ptr(), buf.numel(), self._stream)
-            self._stream.synchronize()
+            buf = self._torch.empty_like(src)
+        if self._stream is not None:  # one driver copy on this reader's stream (no torch call: see nvdec.py)
+            with self.runtime.activate():
+                self._cuda.memcpy_dtod_async(buf.data_ptr(), src.data_ptr(), buf.numel(), self._stream)
+                self._stream.synchronize()
+        else:
+            buf.copy_(src)
         self._send(("free", i))
         self.frames_read += 1
         return buf, pts
@@ -182,6 +209,22 @@ class NvdecProcessVideoSource(Source):
             self.set_state(SourceState.ENDED)
 
     def describe(self):
-        d = super(NvdecProcessVideoSource, self).describe()
-        d["decoder"] = "nvdec-process"
+        d = super(RingProcessSource, self).describe()
+        d["decoder"] = self.decoder
         return d
+
+
+class NvdecProcessVideoSource(RingProcessSource):
+    """`--decoder nvdec-process`: `NvdecVideoSource` in a child process; frames are RGB uint8 CUDA tensors, as with
+    `--decoder nvdec`."""
+
+    decoder = "nvdec-process"
+    label = "the NVDEC decoder process"
+
+    def __init__(self, uri, name=None, device=0, ring=RING):
+        super(NvdecProcessVideoSource, self).__init__(uri, nvdec_source, name=name, device=int(device), ring=ring)
+
+    def open(self):
+        check_video_file(self.uri)
+        import_nvdec()  # one line here, before a process starts, when NVDEC cannot work at all
+        super(NvdecProcessVideoSource, self).open()
