@@ -27,3 +27,15 @@ def read_frames(path, n=None):
         out.append(img)
     cap.release()
     return out
+
+
+def damaged_copy(path, folder, name="damaged.mp4", start=0.6, end=1.0):
+    """A copy of the MP4 at `path` in `folder` whose picture data from `start` to `end` (fractions of the way to the
+    moov box) is zeroed: frames there do not decode, the others do."""
+    data = bytearray(open(str(path), "rb").read())
+    moov = data.find(b"moov") - 4
+    a, b = int(moov * start), int(moov * end)
+    data[a:b] = b"\0" * (b - a)
+    bad = folder / name
+    bad.write_bytes(bytes(data))
+    return bad

@@ -6,7 +6,7 @@ import shutil
 import cv2
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import damaged_copy, run_cli
 
 
 def count_frames(path):
@@ -71,12 +71,7 @@ def test_file_that_is_not_a_video(shared, tmp_path):
 
 
 def test_corrupt_video_writes_what_decodes_then_fails(video_360p, tmp_path):
-    data = bytearray(open(video_360p, "rb").read())
-    moov = data.find(b"moov") - 4
-    start = int(moov * 0.6)
-    data[start:moov] = b"\0" * (moov - start)  # destroy the last 40% of the picture data
-    bad = tmp_path / "damaged.mp4"
-    bad.write_bytes(bytes(data))
+    bad = damaged_copy(video_360p, tmp_path)  # the last 40% of the picture data destroyed
     p = run_cli("detect", bad, "--out", tmp_path / "out", "--model", "picodet-s-320")
     assert p.returncode == 3
     line = one_error_line(p)
@@ -139,12 +134,7 @@ def test_import_needs_no_gpu_modules():
 
 def test_damage_in_the_middle_with_parallel_decoders(video_360p, tmp_path):
     """Readers of undamaged chunks carry on; the writer skips the unreadable stretch and says which frames it was."""
-    data = bytearray(open(video_360p, "rb").read())
-    moov = data.find(b"moov") - 4
-    a, b = int(moov * 0.5), int(moov * 0.6)
-    data[a:b] = b"\0" * (b - a)
-    bad = tmp_path / "mid.mp4"
-    bad.write_bytes(bytes(data))
+    bad = damaged_copy(video_360p, tmp_path, "mid.mp4", start=0.5, end=0.6)
     p = run_cli("detect", bad, "--out", tmp_path / "out", "--model", "picodet-s-320", "--decode-workers", "3",
                 timeout=120)
     assert p.returncode == 3

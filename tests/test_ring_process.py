@@ -4,7 +4,7 @@ NVDEC child and its CUDA IPC are the GPU side (tests/gpu/test_nvdec.py); the pro
 a dying child are the same code here."""
 import pytest
 
-from cli_helpers import read_frames
+from cli_helpers import damaged_copy, read_frames
 
 torch = pytest.importorskip("torch")
 
@@ -17,6 +17,17 @@ def _source(path, make, ring=3):
     src = RingProcessSource(str(path), getattr(ring_sources, make), device="cpu", ring=ring)
     src.open()
     return src
+
+
+def _count(src):
+    """Frames read until the end (the source closed after)."""
+    n = 0
+    try:
+        while src.read() is not None:
+            n += 1
+    finally:
+        src.close()
+    return n
 
 
 def test_every_frame_in_order_through_the_ring(video_360p):
@@ -56,30 +67,14 @@ def test_frames_kept_are_copies_not_ring_slots(video_360p):
 
 
 def test_a_damaged_file_ends_truncated_after_what_decodes(video_360p, tmp_path):
-    data = bytearray(open(video_360p, "rb").read())
-    moov = data.find(b"moov") - 4
-    start = int(moov * 0.6)
-    data[start:moov] = b"\0" * (moov - start)
-    bad = tmp_path / "damaged.mp4"
-    bad.write_bytes(bytes(data))
-    src = _source(bad, "opencv_into_tensor")
-    n = 0
-    try:
-        while src.read() is not None:
-            n += 1
-    finally:
-        src.close()
+    src = _source(damaged_copy(video_360p, tmp_path), "opencv_into_tensor")
+    n = _count(src)
     assert 100 < n < 341 and src.truncated and "of 341 frames" in src.error
 
 
 def test_a_child_that_dies_or_fails_is_one_clear_error(video_360p):
     src = _source(video_360p, "dies_after_five")
-    n = 0
-    try:
-        while src.read() is not None:
-            n += 1
-    finally:
-        src.close()
+    n = _count(src)
     assert n == 5 and src.truncated
     assert src.error == ("decoding stopped at frame 5 of 341 (the child process's decoder exited with code 3 and no "
                          "message); the rest of highway-360p.mp4 is unreadable"), src.error

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cli_helpers import read_frames
+from cli_helpers import damaged_copy, read_frames
 from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 
@@ -181,19 +181,9 @@ def test_tiled_device_frames_match_tiled_host_frames(yolox32):
     assert matched >= 0.9
 
 
-def _damaged_copy(path, tmp_path):
-    data = bytearray(open(path, "rb").read())
-    moov = data.find(b"moov") - 4
-    start = int(moov * 0.6)
-    data[start:moov] = b"\0" * (moov - start)  # destroy the last 40% of the picture data, as the CPU test does
-    bad = tmp_path / "damaged.mp4"
-    bad.write_bytes(bytes(data))
-    return bad
-
-
 def test_nvdec_on_a_damaged_file_writes_what_decodes_then_fails(tmp_path):
     """As with OpenCV (tests/test_detect_cli.py): the frames before the damage are written, one line, exit 3."""
-    bad = _damaged_copy(VIDEO, tmp_path)
+    bad = damaged_copy(VIDEO, tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", str(bad), "--engine", "torch", "--precision",
                            "fp16", "--decoder", "nvdec", "--save", "jsonl", "--out", str(out), "--no-progress"],
@@ -258,7 +248,7 @@ def test_nvdec_process_gives_the_frames_of_nvdec():
 
 
 def test_nvdec_process_on_a_damaged_file_writes_what_decodes_then_fails(tmp_path):
-    bad = _damaged_copy(VIDEO, tmp_path)
+    bad = damaged_copy(VIDEO, tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "trafficpipe", "detect", str(bad), "--engine", "torch", "--precision",
                            "fp16", "--decoder", "nvdec-process", "--save", "jsonl", "--out", str(out),
