@@ -48,11 +48,9 @@ def test_host_images_are_left_alone():
     assert not is_device_image(img) and host_image(f) is img
 
 
-@pytest.mark.parametrize("decoder", ["nvdec", "nvdec-process"])
-def test_nvdec_without_its_library_is_one_line(video_360p, tmp_path, decoder):
-    """Here there is no PyNvVideoCodec (or no GPU): one line naming what is missing and the way out, exit 2 (the
-    child-process decoder says so before starting a process)."""
-    proc = run_cli("detect", video_360p, "--decoder", decoder, "--max-frames", "4", "--out", tmp_path,
+def test_nvdec_without_its_library_is_one_line(video_360p, tmp_path):
+    """Here there is no PyNvVideoCodec (or no GPU): one line naming what is missing and the way out, exit 2."""
+    proc = run_cli("detect", video_360p, "--decoder", "nvdec", "--max-frames", "4", "--out", tmp_path,
                    "--no-progress")
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2, proc.stderr

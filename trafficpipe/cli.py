@@ -53,11 +53,10 @@ def add_decoding_options(g):
                    help="batches the inference stage keeps submitted per context before it waits for the oldest "
                         "(default: the engine's concurrent runs + 1, so one waits ready while the others compute: 3 "
                         "for ONNX Runtime on 2 cores or more; 2 for GPU engines)")
-    g.add_argument("--decoder", choices=("opencv", "nvdec", "nvdec-process"), default="opencv",
+    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
                    help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
                         "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
-                        "with --device-io); nvdec-process: the same decoder in a child process of its own "
-                        "(experimental: not yet run on a GPU)")
+                        "with --device-io)")
     g.add_argument("--decode-threads", type=int, default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")

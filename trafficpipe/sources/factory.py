@@ -63,9 +63,6 @@ def _make(uri, backend, retries, retry_delay, name):
     if name_ == "nvdec":
         from .nvdec import NvdecVideoSource
         return NvdecVideoSource(uri, name=name, device=device)
-    if name_ == "nvdec-process":
-        from .nvdec_process import NvdecProcessVideoSource
-        return NvdecProcessVideoSource(uri, name=name, device=device)
     return VideoFileSource(uri, name=name)
 
 
