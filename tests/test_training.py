@@ -12,19 +12,7 @@ import pytest
 
 from cli_helpers import run_cli
 from trafficpipe.models.classes import COCO_CLASSES, TRAFFIC_CLASSES
-from trafficpipe.paths import data_dir
-
-BASE = os.path.join(data_dir(), "models", "picodet_s_416_coco.onnx")
-TRAIN = os.path.join(data_dir(), "data", "traffic-train")
-DEV = os.path.join(data_dir(), "data", "traffic-dev")
-
-try:
-    import torch
-except ImportError:
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (pip install torch==2.13.0 && "
-                                                       "pip install --no-deps onnx2torch)")
+from training_helpers import DEV, PICODET as BASE, TRAIN, needs_torch, torch
 
 
 # -- torch-free parts -------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ real training run (loss goes down) and the whole command on a few real images, w
 `trafficpipe eval` gives for the exported file, loaded by the ONNX Runtime engine (plain and device I/O) and by the
 torch engine's converter. Torch tests skip only where torch is not installed."""
 import json
-import os
 
 import cv2
 import numpy as np
@@ -12,20 +11,7 @@ import pytest
 
 from cli_helpers import run_cli
 from trafficpipe.models.classes import COCO_CLASSES, TRAFFIC_CLASSES
-from trafficpipe.paths import data_dir
-
-YOLOX = os.path.join(data_dir(), "models", "yolox_nano_416.onnx")
-PICODET = os.path.join(data_dir(), "models", "picodet_s_416_coco.onnx")
-TRAIN = os.path.join(data_dir(), "data", "traffic-train")
-DEV = os.path.join(data_dir(), "data", "traffic-dev")
-
-try:
-    import torch
-except ImportError:
-    torch = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch not installed (pip install torch==2.13.0 && "
-                                                       "pip install --no-deps onnx2torch)")
+from training_helpers import DEV, PICODET, TRAIN, YOLOX, needs_torch, torch
 
 
 def _dev_image(source, min_boxes):
