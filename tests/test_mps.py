@@ -89,3 +89,25 @@ def test_mps_with_a_cpu_engine_is_one_line(video_360p, tmp_path):
     proc = run_cli("detect", video_360p, video_360p, "--processes", "2", "--mps", "--out", tmp_path, "--no-progress")
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1 and "--engine torch or tensorrt, not onnxruntime" in err[0], err
+
+
+def test_a_process_that_is_a_client_itself_leaves_the_quit_running(fake_mps, monkeypatch):
+    """A bench touches CUDA in its own process, and the real daemon's "quit" returns only when every client has gone:
+    the block ends at once, and the quit (then the removal of the daemon's folder) completes in its own process."""
+    import time
+    from trafficpipe.engines import mps
+    from trafficpipe.log import logger
+    said = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="INFO")
+    monkeypatch.setattr(mps, "_uses_cuda", lambda: True)
+    try:
+        with mps.mps_daemon() as pipe:
+            pass
+    finally:
+        logger.remove(sink)
+    assert said[-1] == "CUDA MPS: the daemon quits once this process has ended", said
+    deadline = time.time() + 10
+    while (mps.daemon_pids(pipe) or os.path.exists(os.path.dirname(pipe))) and time.time() < deadline:
+        time.sleep(0.05)
+    assert mps.daemon_pids(pipe) == [] and not os.path.exists(os.path.dirname(pipe))
+    assert fake_mps.read_text().splitlines()[-2:] == ["command quit", "daemon stopped"]

@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -25,6 +26,7 @@ from ..log import logger
 CONTROL = "nvidia-cuda-mps-control"
 DEFAULT_PIPE_DIRECTORY = "/tmp/nvidia-mps"
 _ENV = ("CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY")
+_quitters = []  # the processes telling daemons to quit (kept: they may outlive the block, and this process)
 
 
 def running_daemon():
@@ -81,8 +83,7 @@ def mps_daemon(enabled=True, timeout=30.0):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _quit(exe, env, timeout)
-        shutil.rmtree(root, ignore_errors=True)
+        _quit(exe, env, root, timeout)
 
 
 def daemon_pids(pipe):
@@ -106,20 +107,35 @@ def daemon_pids(pipe):
     return pids
 
 
-def _quit(exe, env, timeout):
-    """Tell the daemon to quit and wait (up to `timeout`) until its processes are gone."""
-    pipe = env["CUDA_MPS_PIPE_DIRECTORY"]
+def _uses_cuda():
+    # type: () -> bool
+    """True once this process has a CUDA context (torch's or the GPU runtime's): it is then an MPS client itself."""
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch.cuda, "is_initialized", lambda: False)():
+        return True
+    runtime = sys.modules.get("trafficpipe.engines.gpu_runtime")
+    return bool(runtime is not None and runtime.CudaRuntime._instances)
+
+
+def _quit(exe, env, root, timeout):
+    """Tell the daemon to quit, and remove `root` once it has. The daemon's "quit" returns only when every client has
+    gone, this process included where it touched CUDA (a bench), so it runs in a process of its own that outlives this
+    one if need be; where this process is no client (detect --processes), wait here until the daemon is gone."""
     try:
-        subprocess.run([exe], input=b"quit\n", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as e:
+        _quitters.append(subprocess.Popen(
+            ["/bin/sh", "-c", 'echo quit | "$0" > /dev/null 2>&1; rm -rf "$1"', exe, root], env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    except OSError as e:
         logger.warning("CUDA MPS: the daemon was not told to quit ({})", first_line(e))
         return
+    if _uses_cuda():
+        logger.info("CUDA MPS: the daemon quits once this process has ended")
+        return
+    pipe = env["CUDA_MPS_PIPE_DIRECTORY"]
     deadline = time.time() + timeout
-    left = daemon_pids(pipe)
-    while left and time.time() < deadline:
+    while (daemon_pids(pipe) or os.path.exists(root)) and time.time() < deadline:
         time.sleep(0.05)
-        left = daemon_pids(pipe)
+    left = daemon_pids(pipe)
     if left:
         logger.warning("CUDA MPS: the daemon (pids {}) has not quit after {:.0f} s", left, timeout)
     else:
