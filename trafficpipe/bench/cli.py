@@ -52,6 +52,10 @@ def add_parser(sub):
     g.add_argument("--stream-processes", action="store_true",
                    help="multi-source mode with one process per source (each its own detector and GIL), started "
                         "together, instead of one process for all")
+    g.add_argument("--mps", action="store_true",
+                   help="run under CUDA MPS (uses a running daemon, else starts a private one for the bench and stops "
+                        "it after): with --stream-processes the processes' GPU work runs side by side instead of "
+                        "time-slicing (GPU engines only)")
     g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
                    help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
                         "course notebook's session had them (every core for one run at a time, spinning threads), so "
@@ -94,6 +98,8 @@ def command_line(args, source):
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
         if args.stream_processes:
             parts.append("--stream-processes")
+    if getattr(args, "mps", False):
+        parts.append("--mps")
     if args.engine == "torch" and args.cuda_graphs is not None:
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
     if getattr(args, "device_io", None) is not None:
@@ -132,17 +138,22 @@ def run(args):
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     open_source(source).close()  # a bad source fails in one line before the model loads
-    detector = make_pipeline_detector(args)
-    seed_detector = None
-    try:
-        if args.seed_engine == "defaults" and detector.engine.name == "onnxruntime":
-            seed_detector = make_detector(args, engine="onnxruntime", threads=args.threads, concurrency=1,
-                                          spinning=True)
-        report, raw = run_bench(cfg, detector, command_line(args, source), seed_detector)
-    finally:
-        detector.close()
-        if seed_detector is not None:
-            seed_detector.close()
+    from ..engines.mps import check_gpu_engine, mps_daemon
+    if args.mps:
+        check_gpu_engine(args.engine)
+    with mps_daemon(args.mps) as mps_pipe:  # before this process first touches CUDA
+        detector = make_pipeline_detector(args)
+        seed_detector = None
+        try:
+            if args.seed_engine == "defaults" and detector.engine.name == "onnxruntime":
+                seed_detector = make_detector(args, engine="onnxruntime", threads=args.threads, concurrency=1,
+                                              spinning=True)
+            report, raw = run_bench(cfg, detector, command_line(args, source), seed_detector)
+        finally:
+            detector.close()
+            if seed_detector is not None:
+                seed_detector.close()
+    report["mps"] = mps_pipe or None  # the MPS daemon's pipe folder the run went through
     sys.stdout.write(format_report(report))
     if args.json:
         write_json(report, args.json)

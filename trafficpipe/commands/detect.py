@@ -42,6 +42,10 @@ def add_parser(sub):
                    help="spread the sources over N processes, each with its own detector and pipeline (one Python "
                         "GIL each: for several sources on a many-core GPU host; each process logs its own "
                         "summary, one progress bar counts them all; default 1)")
+    g.add_argument("--mps", action="store_true",
+                   help="run under CUDA MPS (NVIDIA's multi-process service), so the GPU work of --processes runs side "
+                        "by side instead of time-slicing one process's CUDA context against another's: uses a running "
+                        "MPS daemon, else starts a private one for the run and stops it after (GPU engines only)")
     g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
@@ -57,6 +61,16 @@ def add_parser(sub):
 
 
 def run(args):
+    """`trafficpipe detect`: with --mps inside a CUDA MPS daemon (started here unless one runs), else as it is."""
+    if not getattr(args, "mps", False) or getattr(args, "child_process", False):
+        return _run(args)
+    from ..engines.mps import check_gpu_engine, mps_daemon
+    check_gpu_engine(args.engine)
+    with mps_daemon():
+        return _run(args)
+
+
+def _run(args):
     from ..cli import make_pipeline_detector, tile_plan
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
