@@ -1,5 +1,5 @@
 """`--mps` (engines/mps.py): the private CUDA MPS daemon's life cycle, against a double of NVIDIA's control program
-(tests/doubles/mps; the real one needs an NVIDIA driver, and runs in tests/gpu/test_mps.py), and its one-line errors."""
+(tests/doubles/mps; the real one needs an NVIDIA driver, and runs in tests/gpu/test_gpu_mps.py), and its one-line errors."""
 import os
 
 import pytest
