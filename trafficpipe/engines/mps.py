@@ -10,7 +10,8 @@ holding its `control` pipe); otherwise it starts a private one (`nvidia-cuda-mps
 folders under a temporary folder, so nothing else on the machine becomes its client), points this process and the
 processes it starts at it through the environment, and stops it ("quit") when the block ends, also on errors and Ctrl-C.
 It changes none of the GPU's settings (compute mode stays as it is). It must be entered before this process first
-touches CUDA. MPS is not available on Jetson modules before JetPack 5 and needs NVIDIA's driver utilities on the PATH.
+touches CUDA. It needs NVIDIA's `nvidia-cuda-mps-control` on the PATH (part of the driver's utilities on desktop and
+data-centre Linux); where that is missing, `--mps` fails in one line before anything runs.
 """
 import contextlib
 import os
