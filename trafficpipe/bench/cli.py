@@ -138,10 +138,8 @@ def run(args):
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     open_source(source).close()  # a bad source fails in one line before the model loads
-    from ..engines.mps import check_gpu_engine, mps_daemon
-    if args.mps:
-        check_gpu_engine(args.engine)
-    with mps_daemon(args.mps) as mps_pipe:  # before this process first touches CUDA
+    from ..engines.mps import mps_daemon
+    with mps_daemon(args.mps, args.engine) as mps_pipe:  # before this process first touches CUDA
         detector = make_pipeline_detector(args)
         seed_detector = None
         try:

@@ -64,9 +64,8 @@ def run(args):
     """`trafficpipe detect`: with --mps inside a CUDA MPS daemon (started here unless one runs), else as it is."""
     if not getattr(args, "mps", False) or getattr(args, "child_process", False):
         return _run(args)
-    from ..engines.mps import check_gpu_engine, mps_daemon
-    check_gpu_engine(args.engine)
-    with mps_daemon():
+    from ..engines.mps import mps_daemon
+    with mps_daemon(engine=args.engine):
         return _run(args)
 
 

@@ -37,20 +37,16 @@ def running_daemon():
     return pipe if os.path.exists(os.path.join(pipe, "control")) else ""
 
 
-def check_gpu_engine(engine):
-    # type: (str) -> None
-    """EngineError (one line) unless `engine` runs on a GPU: MPS only shares GPU work."""
-    if engine not in ("torch", "tensorrt", "auto"):
-        raise EngineError("--mps shares one GPU between processes: it needs --engine torch or tensorrt, not %s" % engine)
-
-
 @contextlib.contextmanager
-def mps_daemon(enabled=True, timeout=30.0):
+def mps_daemon(enabled=True, engine=None, timeout=30.0):
     """Run the block with an MPS daemon serving this process and its children (see the module's docstring); yields its
-    pipe folder ("" when not `enabled`)."""
+    pipe folder ("" when not `enabled`). EngineError (one line) first where `engine` (the --engine name, if given)
+    does not run on a GPU: MPS only shares GPU work."""
     if not enabled:
         yield ""
         return
+    if engine is not None and engine not in ("torch", "tensorrt", "auto"):
+        raise EngineError("--mps shares one GPU between processes: it needs --engine torch or tensorrt, not %s" % engine)
     pipe = running_daemon()
     if pipe:
         logger.info("CUDA MPS: using the daemon already running ({})", pipe)
