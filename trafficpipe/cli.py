@@ -60,6 +60,21 @@ def add_decoding_options(g):
     g.add_argument("--decode-threads", type=int, default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
+    g.add_argument("--decode-processes", type=int, default=0, metavar="N",
+                   help="decode each video file in N child processes (whole keyframe-aligned chunks of MP4/MOV files "
+                        "each; one process for other files), which also resize the frames to the model's input, so "
+                        "neither runs under this process's GIL: for GPU hosts where decoding is the limit (default 0: "
+                        "decode in this process; OpenCV decoder only)")
+
+
+def check_decode_processes(args):
+    """TrafficpipeError (one line) for a --decode-processes value that cannot run."""
+    n = getattr(args, "decode_processes", 0)
+    if n < 0:
+        raise TrafficpipeError("--decode-processes must be 0 or more")
+    if n and getattr(args, "decoder", "opencv") != "opencv":
+        raise TrafficpipeError("--decode-processes decodes with OpenCV in child processes; it does not combine with "
+                               "--decoder %s" % args.decoder)
 
 
 def make_pipeline_detector(args):

@@ -90,6 +90,56 @@ def decode_frames(uri, max_frames, keep=True):
     return src, images, pts, timer
 
 
+def decode_in_processes(uri, n, max_frames, adapter=None, keep_frames=True):
+    # type: (str, int, int, object, bool) -> dict
+    """Decode-only through `n` decoder processes, as `--decode-processes n` runs them (preprocessing in the children
+    where `adapter` is given), every frame given back at once: fps (frames / wall from the start of decoding), frames,
+    wall_s, start_s (spawning the children and opening the file, outside the timed part) and processes."""
+    import threading
+    from ..sources.decode_process import open_decoders
+    src = open_source(uri)
+    t0 = time.perf_counter()
+    try:
+        procs = open_decoders(src, n, max_frames, adapter, 32, keep_frames)
+    except BaseException:
+        src.close()
+        raise
+    started = time.perf_counter() - t0
+    counts = [0] * len(procs.children)
+    errors = []
+
+    def drain(k):
+        child = procs.children[k]
+        try:
+            while True:
+                recs = child.read(None)
+                if not recs:
+                    return
+                for r in recs:
+                    if r[0] != "missing":
+                        counts[k] += 1
+                        child.give_back(r[0])
+        except Exception as e:  # noqa: B902 - reported with the result
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=drain, args=(k,)) for k in range(len(procs.children))]
+    try:
+        t1 = time.perf_counter()
+        procs.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t1
+    finally:
+        procs.close()
+        src.close()
+    frames = sum(counts)
+    return {"fps": frames / wall if wall > 0 else 0.0, "frames": frames, "wall_s": wall, "start_s": started,
+            "processes": len(procs.children), "chunks": len(procs.chunks), "preprocessed": procs.prepared,
+            "errors": errors}
+
+
 def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out_dir=None, warmup=2):
     # type: (str, object, int, int, tuple, str, int) -> tuple
     """Each stage alone on the same frames: ({stage: result}, {stage: latencies in ms}).

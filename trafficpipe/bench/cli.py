@@ -94,6 +94,8 @@ def command_line(args, source):
         parts[3:5] = []
     if args.in_flight is not None:
         parts += ["--in-flight", str(args.in_flight)]
+    if getattr(args, "decode_processes", 0):
+        parts += ["--decode-processes", str(args.decode_processes)]
     if args.streams:
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
         if args.stream_processes:
@@ -108,7 +110,7 @@ def command_line(args, source):
 
 
 def run(args):
-    from ..cli import detector_kwargs, make_detector, make_pipeline_detector
+    from ..cli import check_decode_processes, detector_kwargs, make_detector, make_pipeline_detector
     from .report import format_report
     from .runner import BenchConfig, run_bench
 
@@ -132,7 +134,8 @@ def run(args):
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
                       stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
-                      in_flight=args.in_flight)
+                      in_flight=args.in_flight, decode_processes=args.decode_processes)
+    check_decode_processes(args)
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)

@@ -159,9 +159,11 @@ HEADLINES = (
     ("pipeline_over_seed", ("ratios", "pipeline_over_seed")),
     ("pipeline_over_bound", ("ratios", "pipeline_over_bound")),
     ("pipeline_over_decode", ("ratios", "pipeline_over_decode")),
+    ("pipeline_over_decode_processes", ("ratios", "pipeline_over_decode_processes")),
     ("latency_p50_ms", ("pipeline", "latency_ms", "p50")),
     ("latency_p99_ms", ("pipeline", "latency_ms", "p99")),
     ("decode_fps", ("ceilings", "capture", "fps")),
+    ("decode_processes_fps", ("ceilings", "capture_processes", "fps")),
     ("preprocess_fps", ("ceilings", "preprocess", "fps")),
     ("infer_fps", ("ceilings", "infer", "fps")),
     ("postprocess_fps", ("ceilings", "postprocess", "fps")),
@@ -304,6 +306,13 @@ def format_report(report):
                % (rat["pipeline_over_seed"], _pm(spreads, "pipeline_over_seed"), rat["pipeline_over_bound"],
                   _pm(spreads, "pipeline_over_bound"), rat["pipeline_over_decode"],
                   _pm(spreads, "pipeline_over_decode")))
+    dp = med["ceilings"].get("capture_processes")
+    if dp:
+        out.append("decode-only in %d decoder process(es) (the pipeline's own reader%s): %.1f fps%s; pipeline / that "
+                   "= %.2f%s; one in-process decoder (decode-only above): %.1f fps"
+                   % (dp["processes"], ", preprocessing too" if dp.get("preprocessed") else "", dp["fps"],
+                      _pm(spreads, "decode_processes_fps"), rat.get("pipeline_over_decode_processes", 0.0),
+                      _pm(spreads, "pipeline_over_decode_processes"), med["ceilings"]["capture"]["fps"]))
     tg = report.get("targets", {})
     if tg:
         out.append("targets: " + ", ".join("%s >= %g: %s (%.2f)" % (k, v["target"], "met" if v["met"] else "MISSED",

@@ -10,7 +10,7 @@ from ..log import logger
 from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
 from ..sources.base import source_name
-from .ceilings import measure_ceilings
+from .ceilings import decode_in_processes, measure_ceilings
 from .decode_together import decode_together
 from ..cpu import cores_available
 from .machine import describe_machine, load_avg
@@ -27,8 +27,9 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0):
         self.source = source
+        self.decode_processes = max(0, int(decode_processes or 0))
         self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None
         self.repeat = max(1, int(repeat))
@@ -112,6 +113,7 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
                     batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
                     max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
+                    decode_processes=cfg.decode_processes,
                     depth=cfg.in_flight)
     summary = pipe.run()
     cpu = time.process_time() - c0[0]
@@ -160,6 +162,11 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
     run["bound"] = bound(ceilings, stage_workers(run["pipeline"]), cores)
     run["ratios"] = ratios(run["pipeline"]["fps"], run["seed"]["fps"], run["bound"]["fps"],
                            ceilings["capture"]["fps"])
+    if cfg.decode_processes:  # decode-only of the pipeline's own reader (the ratio above is against one decoder)
+        logger.info("repeat {}: decode-only in {} process(es)", index + 1, cfg.decode_processes)
+        dp = ceilings["capture_processes"] = decode_in_processes(uri, cfg.decode_processes, cfg.frames,
+                                                                 detector.adapter, "video" in cfg.outputs)
+        run["ratios"]["pipeline_over_decode_processes"] = (run["pipeline"]["fps"] / dp["fps"] if dp["fps"] else 0.0)
     streams = []
     base = run["pipeline"]["fps"]
     for n in cfg.streams:

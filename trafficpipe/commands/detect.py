@@ -70,7 +70,7 @@ def run(args):
 
 
 def _run(args):
-    from ..cli import make_pipeline_detector, tile_plan
+    from ..cli import check_decode_processes, make_pipeline_detector, tile_plan
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
@@ -85,6 +85,7 @@ def _run(args):
         raise TrafficpipeError("--in-flight must be at least 1")
     if args.processes < 1:
         raise TrafficpipeError("--processes must be at least 1")
+    check_decode_processes(args)
     if args.processes > 1 and len(args.sources) > 1:
         from .detect_processes import run_in_processes
         return run_in_processes(args)
@@ -113,7 +114,8 @@ def _run(args):
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
                     batch_timeout=args.batch_timeout, contexts=args.contexts,
                     preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                    decode_workers=args.decode_workers, depth=args.in_flight, tiles=tiles,
+                    decode_workers=args.decode_workers, decode_processes=args.decode_processes,
+                    depth=args.in_flight, tiles=tiles,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
                     on_frame=_frame_counter(bar, shared))
     try:

@@ -24,5 +24,5 @@ class FramePool(object):
 
     def put(self, image):
         """Give back an image no one will read again."""
-        if len(self._free) < self.limit:
+        if image is not None and len(self._free) < self.limit:
             self._free.append(image)

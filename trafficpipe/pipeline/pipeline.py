@@ -53,7 +53,7 @@ class Pipeline(object):
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=None, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1, on_start=None, tiles=None):
+                 draw=None, decode_workers=1, on_start=None, tiles=None, decode_processes=0):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -84,6 +84,7 @@ class Pipeline(object):
         self.on_frame = on_frame
         self.draw = draw
         self.decode_workers = max(1, int(decode_workers))
+        self.decode_processes = max(0, int(decode_processes or 0))
         self.control = Control()
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
@@ -122,14 +123,28 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
-        capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers)
+        try:
+            # frames per decoder process's ring: enough to fill the capture queue and every slot on its own
+            ring = self.queue_size + slots * self.batch * self.n_contexts + 8
+            capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers,
+                                   self.decode_processes, det.adapter if self.tiles is None else None, ring,
+                                   keep_images=bool(draw or self.keep_outputs))
+        except BaseException:
+            for c in contexts:
+                c.close()
+                det.engine.contexts.remove(c)
+            raise
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
-                              self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles)
+                              self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
+                              seal_idle=0.01 if self.decode_processes else None)
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw, self.keep_outputs)
         write = WriteStage(ctl, write_qs, sinks, self.on_frame)
         capture.progress = write.next_seq.__getitem__
+        write.gaps = capture.gaps
+        if self.decode_processes:
+            write.on_idle = capture.flush_returns
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
                      n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
@@ -150,6 +165,7 @@ class Pipeline(object):
             ctl.stop.set()  # after a normal end every stage has already finished; otherwise this stops them
             for st in stages:
                 st.join(5.0)
+            capture.close()
             for c in contexts:
                 c.close()
                 if c in det.engine.contexts:

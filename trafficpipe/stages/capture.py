@@ -1,4 +1,5 @@
-"""Capture: a thread per source (several per video file with `decode_workers`), reading frames into the preprocess queue.
+"""Capture: a thread per source (several per video file with `decode_workers`, or one per decoder process with
+`decode_processes`), reading frames into the preprocess queue.
 
 Files and image sets block when the queue is full (nothing is lost); live sources drop their oldest queued frame.
 """
@@ -11,6 +12,7 @@ from ..pipeline.control import Stage
 from ..pipeline.framepool import FramePool
 from ..pipeline.frame import EndOfStream, Frame
 from ..pipeline.queues import BLOCK, DROP_OLDEST
+from ..sources.decode_process import open_decoders
 from ..sources.segments import ChunkReader, mp4_keyframes, plan_chunks
 from ..sources.video import VideoFileSource
 
@@ -18,7 +20,7 @@ from ..sources.video import VideoFileSource
 class _Chunks(object):
     """Keyframe-aligned chunks of one video file, handed to that source's decode workers in order."""
 
-    def __init__(self, chunks, workers):
+    def __init__(self, chunks, workers, missing=None):
         self.chunks = chunks
         self.workers = workers
         self.next = 0
@@ -26,7 +28,7 @@ class _Chunks(object):
         self.decoded = 0
         self.lock = threading.Lock()
         self.max_ahead = max(b - a for a, b in chunks) * workers
-        self.missing = {}  # first unreadable frame -> end of its chunk
+        self.missing = {} if missing is None else missing  # first unreadable frame -> end of its chunk
 
     def position(self, written):
         # type: (int) -> int
@@ -45,22 +47,56 @@ class CaptureStage(Stage):
 
     name = "capture"
 
-    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1):
+    def __init__(self, control, sources, out_q, max_frames=None, decode_workers=1, decode_processes=0,
+                 adapter=None, ring_slots=32, keep_images=True):
         self.sources = sources
         self.out_q = out_q
         self.max_frames = max_frames
         self.frames_in = [0] * len(sources)
         self.progress = None
         self.pools = [FramePool() for _ in sources]  # decoded-frame buffers, given back by the writer
+        self.gaps = [{} for _ in sources]  # per source: first frame of an unreadable stretch -> its end (the writer skips)
         self._tasks = []  # worker id -> (source id, _Chunks or None)
-        for sid, src in enumerate(sources):
-            src.stop_event = control.stop
-            chunks = self._plan(src, decode_workers)
-            if chunks is None:
-                self._tasks.append((sid, None))
-            else:
-                self._tasks.extend((sid, chunks) for _ in range(chunks.workers))
+        self._procs = {}  # source id -> DecodeProcesses
+        self.keep_images = keep_images  # False: no stage or sink needs a decoded image once it is preprocessed
+        try:
+            for sid, src in enumerate(sources):
+                src.stop_event = control.stop
+                if decode_processes > 0 and isinstance(src, VideoFileSource):
+                    procs = self._start_processes(sid, src, decode_processes, adapter, ring_slots)
+                    chunks = _Chunks(procs.chunks, len(procs.children), self.gaps[sid])
+                    self._tasks.extend((sid, (chunks, procs, k)) for k in range(len(procs.children)))
+                    continue
+                chunks = self._plan(src, decode_workers)
+                if chunks is None:
+                    self._tasks.append((sid, None))
+                else:
+                    chunks.missing = self.gaps[sid]
+                    self._tasks.extend((sid, chunks) for _ in range(chunks.workers))
+        except BaseException:
+            self.close()
+            raise
         super(CaptureStage, self).__init__(control, workers=len(self._tasks))
+
+    def _start_processes(self, sid, src, n, adapter, ring_slots):
+        """Decoder processes for a video file (started and the file opened; they decode once the stage starts)."""
+        procs = self._procs[sid] = open_decoders(src, n, self.max_frames, adapter, ring_slots, self.keep_images)
+        return procs
+
+    def start(self):
+        for procs in self._procs.values():
+            procs.start()
+        super(CaptureStage, self).start()
+
+    def flush_returns(self):
+        """Send decoder processes the ring slots the writer gave back (called by the writer when it is idle)."""
+        for procs in self._procs.values():
+            procs.flush()
+
+    def close(self):
+        """Stop every decoder process (called by the pipeline at the end of a run, error or not)."""
+        for procs in self._procs.values():
+            procs.close()
 
     def _plan(self, src, workers):
         if workers <= 1 or not isinstance(src, VideoFileSource) or not src.frame_count:
@@ -77,6 +113,8 @@ class CaptureStage(Stage):
         sid, chunks = self._tasks[wid]
         if chunks is None:
             self._read_source(sid)
+        elif isinstance(chunks, tuple):
+            self._read_process(sid, *chunks)
         else:
             self._read_chunks(sid, chunks)
 
@@ -151,23 +189,72 @@ class CaptureStage(Stage):
                             self.frames_in[sid] = chunks.decoded
                         q.put(frame, BLOCK)
                     if reader.next < stop_at and not stop.is_set():
-                        with chunks.lock:
-                            chunks.missing[reader.next] = stop_at
-                        src.truncated = True
-                        src.error = "frames %d to %d of %s are unreadable" % (reader.next, stop_at - 1, src.uri)
-                        logger.warning("source {}: {}", src.name, src.error)
+                        self._missing(src, chunks, reader.next, stop_at)
                 finally:
                     reader.close()
         finally:
-            with chunks.lock:
-                chunks.active -= 1
-                last = chunks.active == 0
-            if last:
-                if chunks.missing:
-                    src.error = "%d of %d frames decoded; unreadable: %s (%s)" % (
-                        chunks.decoded, chunks.chunks[-1][1], _ranges(chunks.missing), src.uri)
-                src.close()
-                q.put(EndOfStream(sid))
+            self._chunks_done(sid, src, chunks)
+
+
+    def _read_process(self, sid, chunks, procs, k):
+        """Frames a decoder process announces (slots of its shared ring, sources/decode_process.py)."""
+        src = self.sources[sid]
+        child = procs.children[k]
+        q, stop, record = self.out_q, self.control.stop, self.stats.record
+        clock = time.perf_counter
+        fps = src.fps or 30.0
+        returns = child.returns
+        frames, inputs = child.frames, child.inputs
+        meta = getattr(src, "meta", None)
+        try:
+            while not stop.is_set():
+                t0 = clock()
+                recs = child.read(stop)
+                if not recs:
+                    break
+                t1 = clock()
+                n = 0
+                for r in recs:
+                    if r[0] == "missing":
+                        self._missing(src, chunks, r[1], r[2])
+                        continue
+                    slot, i = r
+                    frame = Frame(sid, i, t1, frames[slot] if frames is not None else None, i / fps)
+                    frame.pool = returns[slot]
+                    if inputs is not None:
+                        frame.ready = inputs[slot]
+                        frame.meta = meta
+                    frame.t["capture"] = (t0, t1)
+                    n += 1
+                    q.put(frame, BLOCK)
+                if n:
+                    record(t1 - t0, n)
+                    with chunks.lock:
+                        chunks.decoded += n
+                        self.frames_in[sid] = chunks.decoded
+        finally:
+            self._chunks_done(sid, src, chunks)
+
+    def _missing(self, src, chunks, first, stop_at):
+        with chunks.lock:
+            chunks.missing[first] = stop_at
+        src.truncated = True
+        src.error = "frames %d to %d of %s are unreadable" % (first, stop_at - 1, src.uri)
+        logger.warning("source {}: {}", src.name, src.error)
+
+    def _chunks_done(self, sid, src, chunks):
+        with chunks.lock:
+            chunks.active -= 1
+            last = chunks.active == 0
+        if last:
+            if chunks.missing:
+                src.error = "%d of %d frames decoded; unreadable: %s (%s)" % (
+                    chunks.decoded, chunks.chunks[-1][1], _ranges(chunks.missing), src.uri)
+            src.close()
+            procs = self._procs.get(sid)
+            if procs is not None:
+                procs.close()
+            self.out_q.put(EndOfStream(sid))
 
 
 def _ranges(missing):

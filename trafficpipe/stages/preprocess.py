@@ -7,6 +7,7 @@ A slot is sealed when it is full, at a source's end, or early when `batch_timeou
 with the input queue empty — the early seal only where a live source is read: with files alone nothing waits on a
 frame, and a slot sealed half-empty would cost a whole inference call and its per-call overhead for one or two frames
 (on an H200 the decoder hands over a frame about every millisecond, so early sealing ran batch 4 at 1.4 frames a call).
+Frames a decoder process already preprocessed (`sources/decode_process.py`) are only copied into the slot.
 GPU-decoded frames are only noted in the slot (`engines/device_frames.py`); with tiled inference a wide frame takes
 several consecutive items of one slot (the whole frame and its tiles, `models/tiling.py`).
 """
@@ -36,7 +37,7 @@ class PreprocessStage(Stage):
     name = "preprocess"
 
     def __init__(self, control, in_q, out_qs, contexts, adapter, n_sources, workers=2, batch_timeout=0.0, poll=0.1,
-                 live=None, tiles=None):
+                 live=None, tiles=None, seal_idle=None):
         super(PreprocessStage, self).__init__(control, workers=workers)
         self.in_q = in_q
         self.out_qs = out_qs  # one queue per execution context
@@ -56,6 +57,9 @@ class PreprocessStage(Stage):
         self._seal_early = any(self._live)
         self._ended = 0
         self.tiles = tiles  # a TilePlan (models/tiling.py): wide frames take several batch items
+        # with decoder processes, whose rings are bounded, a part-filled batch may hold the very frame the writer
+        # waits for while every ring is full of later frames: seal it after `seal_idle` seconds with no frame coming
+        self.seal_idle = seal_idle
 
     def context_of(self, source_id):
         # type: (int) -> int
@@ -106,6 +110,9 @@ class PreprocessStage(Stage):
             if item.tiles is not None:
                 item.meta = [fill_input(adapter, slot, pos + j, image[y0:y1, x0:x1])
                              for j, (x0, y0, x1, y1) in enumerate(item.tiles)]
+            elif item.ready is not None:  # preprocessed by a decoder process: one copy into the pinned buffer
+                slot.host_inputs[adapter.input.name][pos][...] = item.ready
+                item.ready = None
             else:  # a host image into the pinned buffer; a GPU-decoded frame noted, resized when the slot launches
                 item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()
@@ -130,6 +137,8 @@ class PreprocessStage(Stage):
         return batch
 
     def _wait_time(self):
+        if self.seal_idle is not None and any(b is not None and b.claimed for b in self._open):
+            return self.seal_idle
         if self.batch_timeout <= 0:
             return self.poll
         opened = [b.opened for b in self._open if b is not None and b.claimed]
@@ -138,6 +147,11 @@ class PreprocessStage(Stage):
         return max(0.0, min(opened) + self.batch_timeout - time.perf_counter())
 
     def _seal_stale(self):
+        if self.seal_idle is not None:
+            for c, b in enumerate(self._open):
+                if b is not None and b.claimed:
+                    self._seal(c)
+            return
         if not self._seal_early:
             return
         now = time.perf_counter()

@@ -22,6 +22,8 @@ class WriteStage(Stage):
         self.expected = [-1] * n
         self.closed = [False] * n
         self.latencies = [[] for _ in range(n)]  # per source: capture -> written, seconds
+        self.gaps = [{} for _ in range(n)]  # per source: first frame of an unreadable stretch -> its end (capture's)
+        self.on_idle = None  # called whenever the input queue ran empty (capture: send decoder processes their slots)
 
     def _mine(self, w):
         return [s for s in range(len(self.sinks)) if s % self.workers == w]
@@ -34,8 +36,14 @@ class WriteStage(Stage):
         open_sources = set(mine)
         clock = time.perf_counter
         while open_sources:
-            item = q.get(timeout=self.poll)
-            if item is None:
+            item = q.get(timeout=self.poll) if (self.on_idle is None or not q.empty()) else None
+            if item is None and self.on_idle is not None:
+                self.on_idle()  # before waiting: what was written may be what a decoder process waits for
+                item = q.get(timeout=self.poll)
+            if item is None:  # nothing came: a stretch capture has since found unreadable may free waiting frames
+                for s in open_sources:
+                    if self.gaps[s] and pending[s]:
+                        self._write_ready(s, pending[s], clock)
                 continue
             s = item.source_id
             if isinstance(item, EndOfStream):
@@ -57,7 +65,13 @@ class WriteStage(Stage):
     def _write_ready(self, s, pending, clock):
         """Write the frames of source `s` that are next in order."""
         nxt = self.next_seq[s]
-        while nxt in pending:
+        gaps = self.gaps[s]
+        while True:
+            if nxt not in pending:
+                if nxt not in gaps:
+                    break
+                nxt = self.next_seq[s] = gaps[nxt]  # frames that will never come (capture logged them)
+                continue
             f = pending.pop(nxt)
             t0 = clock()
             for sink in self.sinks[s]:
@@ -66,7 +80,7 @@ class WriteStage(Stage):
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0)
             self.latencies[s].append(t1 - f.t_capture)
-            if f.pool is not None and f.image is not None:
+            if f.pool is not None:
                 f.pool.put(f.image)
             f.image = None
             nxt += 1

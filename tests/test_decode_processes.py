@@ -1,0 +1,160 @@
+"""`--decode-processes`: video files decoded (and resized to the model's input) in child processes on real clips.
+
+The pipeline must write exactly what the in-process pipeline writes, frame for frame and in order, with rings of
+frames (video output) or of model inputs only (jsonl); a damaged stretch, a dying child and Ctrl-C each end as the
+in-process pipeline ends; no child process and no ring file is left behind."""
+import glob
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cli_helpers import ROOT, damaged_copy, run_cli
+from test_detect_cli import count_frames, one_error_line
+from trafficpipe.errors import SourceError
+from trafficpipe.pipeline import Pipeline
+from trafficpipe.sources.decode_process import open_decoders
+from trafficpipe.sources.factory import open_source
+
+
+def _rings():
+    return glob.glob("/dev/shm/trafficpipe-ring-*")
+
+
+class _Keep(object):
+    def __init__(self, needs_image):
+        self.needs_image = needs_image
+        self.frames = []
+
+    def write(self, frame):
+        self.frames.append((frame.index, np.asarray(frame.detections.boxes).copy(),
+                            np.asarray(frame.detections.class_ids).copy()))
+
+    def close(self):
+        pass
+
+
+def _run(detector, uri, processes, needs_image, **kw):
+    keep = _Keep(needs_image)
+    summary = Pipeline([uri], detector, sinks=[[keep]], batch=2, decode_processes=processes, **kw).run()
+    return keep.frames, summary
+
+
+@pytest.mark.parametrize("needs_image", (False, True), ids=("inputs-ring", "frames-ring"))
+def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, needs_image):
+    before = _rings()
+    base, _ = _run(picodet320, video_360p, 0, needs_image)
+    got, summary = _run(picodet320, video_360p, 3, needs_image)
+    assert [f[0] for f in got] == [f[0] for f in base] == list(range(341))
+    assert sum(len(f[1]) for f in got) > 341
+    for (_, b0, c0), (_, b1, c1) in zip(base, got):
+        np.testing.assert_array_equal(c0, c1)
+        np.testing.assert_allclose(b0, b1, atol=1e-4)
+    # 341 frames in 6 keyframe-aligned chunks over 3 children; their model inputs were copied, not resized, here
+    assert summary.stages["capture"]["workers"] == 3 and summary.frames_in == 341
+    assert multiprocessing.active_children() == []
+    assert _rings() == before
+
+
+def test_max_frames_and_one_process(picodet320, video_360p):
+    got, summary = _run(picodet320, video_360p, 1, False, max_frames=75)
+    assert [f[0] for f in got] == list(range(75)) and summary.frames_in == 75
+
+
+def test_video_output_plays_with_every_frame(video_360p, tmp_path):
+    p = run_cli("detect", video_360p, "--out", tmp_path, "--model", "picodet-s-320", "--decode-processes", "2",
+                "--max-frames", "130", "--save", "video,jsonl", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    frames = [json.loads(l)["frame"] for l in (tmp_path / "highway-360p.jsonl").read_text().splitlines()]
+    assert frames == list(range(130))
+    n, _, _ = count_frames(str(tmp_path / "highway-360p.mp4"))
+    assert n == 130
+
+
+def test_damage_in_the_middle(video_360p, tmp_path):
+    """As with in-process decoders: the undamaged chunks are written, the stretch is named, exit 3."""
+    bad = damaged_copy(video_360p, tmp_path, "mid.mp4", start=0.5, end=0.6)
+    p = run_cli("detect", bad, "--out", tmp_path / "out", "--model", "picodet-s-320", "--decode-processes", "3",
+                "--no-progress", timeout=120)
+    assert p.returncode == 3, p.stderr
+    assert "197 of 341 frames decoded; unreadable: frames 156-299" in one_error_line(p)
+    frames = [json.loads(l)["frame"] for l in (tmp_path / "out" / "mid.jsonl").read_text().splitlines()]
+    assert frames == sorted(frames) and frames[0] == 0 and frames[-1] == 340 and len(frames) == 197
+    n, _, _ = count_frames(str(tmp_path / "out" / "mid.mp4"))
+    assert n == len(frames)
+
+
+def test_a_dying_child_is_one_clear_error(video_720p):
+    before = _rings()
+    src = open_source(video_720p)
+    procs = open_decoders(src, 1, ring_slots=4)
+    try:
+        assert _rings() == before  # the ring file is unlinked once both processes have mapped it
+        procs.start()
+        child = procs.children[0]
+        got = child.read(None)
+        assert got and got[0][1] == 0
+        child.process.kill()
+        with pytest.raises(SourceError, match="decoder process of .*highway-720p.mp4 died"):
+            for _ in range(100):  # the few slots already announced may come first
+                for slot, _ in child.read(None):
+                    child.give_back(slot)
+                child.flush(force=True)
+    finally:
+        procs.close()
+        src.close()
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--decode-processes", "-1"], "--decode-processes must be 0 or more"),
+    (["--decode-processes", "2", "--decoder", "nvdec"], "does not combine with --decoder nvdec"),
+])
+def test_bad_combinations_fail_in_one_line(video_360p, tmp_path, args, words):
+    p = run_cli("detect", video_360p, "--out", tmp_path, *args)
+    assert p.returncode == 2
+    assert words in one_error_line(p)
+
+
+def test_ctrl_c_leaves_playable_outputs_and_no_child(video_720p, tmp_path):
+    before = _rings()
+    proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, "--out", str(tmp_path),
+                             "--model", "picodet-s-320", "--decode-processes", "2"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    jsonl = tmp_path / "highway-720p.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 20000):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert [l for l in err.splitlines() if l.startswith("trafficpipe:")] == ["trafficpipe: interrupted"]
+    lines = jsonl.read_text().splitlines()
+    n, _, _ = count_frames(str(tmp_path / "highway-720p.mp4"))
+    assert 0 < n == len(lines) < 450
+    assert [json.loads(l)["frame"] for l in lines] == list(range(n))
+    assert _rings() == before
+    out = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert out.stdout.strip() == "", "decoder processes left running"
+
+
+def test_bench_measures_the_decoders_on_their_own(tmp_path):
+    from trafficpipe.cli import main
+    from trafficpipe.paths import data_dir
+    out = tmp_path / "r.json"
+    video = os.path.join(data_dir(), "videos", "highway-360p.mp4")
+    assert main(["bench", video, "--model", "picodet-s-320", "--frames", "150", "--repeat", "1", "--warmup", "1",
+                 "--output", "jsonl", "--decode-processes", "2", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert "--decode-processes 2" in rep["command"] and rep["config"]["decode_processes"] == 2
+    run = rep["runs"][0]
+    dp = run["ceilings"]["capture_processes"]
+    assert dp["frames"] == 150 and dp["processes"] == 2 and dp["preprocessed"] is True and dp["errors"] == []
+    assert run["pipeline"]["frames"] == 150
+    assert run["ratios"]["pipeline_over_decode_processes"] == pytest.approx(run["pipeline"]["fps"] / dp["fps"])
