@@ -26,4 +26,14 @@ while cap.read()[0]:
 assert n == 20, n
 print("python3.6: 20 frames detected and written, video plays back")
 PY
+# decoder processes (spawned children, shared-memory rings) under Python 3.6 and numpy 1.19 too
+TRAFFICPIPE_CACHE="$out/cache" PYTHONPATH="$PWD" "$venv/bin/python" -m trafficpipe detect \
+  "$TRAFFICPIPE_DATA/videos/highway-360p.mp4" --out "$out/dp" --max-frames 150 --model yolox-nano --save jsonl \
+  --decode-processes 2 --log-level WARNING
+"$venv/bin/python" - "$out/dp/highway-360p.jsonl" <<'PY'
+import json, sys
+frames = [json.loads(l)["frame"] for l in open(sys.argv[1])]
+assert frames == list(range(150)), frames[:5]
+print("python3.6: --decode-processes 2 wrote 150 frames in order")
+PY
 rm -rf "$out"

@@ -478,6 +478,7 @@ class DecodeProcesses(object):
         self.counter = ctx.Value("i", 0)
         self.children = []
         self.prepared = input_spec is not None and prep is not None
+        self.meta = None  # the preprocess meta of every frame, where the children preprocess (open_decoders)
         if not self.prepared:
             input_spec = prep = None
         self.keep_frames = keep_frames or not self.prepared
@@ -512,7 +513,7 @@ class DecodeProcesses(object):
 def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_frames=True, ring_bytes=256 << 20):
     """DecodeProcesses for an opened VideoFileSource `src`: `n` children over its keyframe-aligned chunks (one child
     over the whole file where there are none), up to `max_frames` frames; with `adapter` (and no reason against it)
-    the children also preprocess, and `src.meta` is set to the preprocess meta every frame of the file shares.
+    the children also preprocess, and the result's `meta` is the preprocess meta every frame of the file shares.
 
     `ring_slots` frames per child. Without `keep_frames` (no sink needs the image) the rings hold only model inputs,
     and each grows to a whole chunk where `ring_bytes` allows, so a child decoding ahead never waits for the others."""
@@ -523,17 +524,19 @@ def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_fra
     chunks = plan_chunks(mp4_keyframes(src.uri), total) if (n > 1 and total) else []
     if len(chunks) < 2:
         chunks = [(0, total or 2 ** 31 - 1)]
-    input_spec = prep = None
-    first = getattr(src, "_first", None)
+    input_spec = prep = meta = None
+    first = getattr(src, "_first", None)  # the frame VideoFileSource.open decoded (nothing has read it here)
     if adapter is not None and first is not None:
         prep = child_preprocessor(adapter)
         if prep is not None:
             shape, dtype = tuple(adapter.input_shape), adapter.input.dtype
-            src.meta = adapter.preprocess(first, np.empty(shape, dtype))  # every frame of a file has this size
+            meta = adapter.preprocess(first, np.empty(shape, dtype))  # every frame of a file has this size
             input_spec = (shape, np.dtype(dtype).str)
     slots = ring_slots
     if input_spec is not None and not keep_frames and len(chunks) > 1:
         longest = max(b - a for a, b in chunks)
         slots = max(ring_slots, min(longest + ring_slots, ring_bytes // _slot_bytes(None, input_spec)))
-    return DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), slots, input_spec, prep,
-                           keep_frames=keep_frames)
+    procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), slots, input_spec, prep,
+                            keep_frames=keep_frames)
+    procs.meta = meta
+    return procs

@@ -205,7 +205,7 @@ class CaptureStage(Stage):
         fps = src.fps or 30.0
         returns = child.returns
         frames, inputs = child.frames, child.inputs
-        meta = getattr(src, "meta", None)
+        meta = procs.meta
         try:
             while not stop.is_set():
                 t0 = clock()
