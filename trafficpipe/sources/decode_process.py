@@ -39,6 +39,7 @@ STOP = -1
 END = -2
 MISSING = -3
 READY = -4
+MAX_SLOTS = 1000  # the first hand-over of every slot stays one atomic pipe write (PIPE_BUF = 4096 bytes)
 _REC = struct.Struct("<3i")
 _FREE = struct.Struct("<i")
 _READ = _REC.size * 256
@@ -61,14 +62,18 @@ class _FreeSlots(object):
     def __init__(self, fd):
         self.fd = fd
         self.slots = collections.deque()
+        self._pending = b""
 
     def take(self):
         # type: () -> int
-        if not self.slots:
+        while not self.slots:
             data = os.read(self.fd, 4096)
             if not data:
                 raise _Stop()
-            self.slots.extend(_unpack(data, 4))
+            data = self._pending + data
+            whole = len(data) - len(data) % 4
+            self._pending = data[whole:]
+            self.slots.extend(_unpack(data[:whole], 4))
         slot = self.slots.popleft()
         if slot == STOP:
             raise _Stop()
@@ -535,7 +540,7 @@ def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_fra
     slots = ring_slots
     if input_spec is not None and not keep_frames and len(chunks) > 1:
         longest = max(b - a for a, b in chunks)
-        slots = max(ring_slots, min(longest + ring_slots, ring_bytes // _slot_bytes(None, input_spec)))
+        slots = max(ring_slots, min(longest + ring_slots, ring_bytes // _slot_bytes(None, input_spec), MAX_SLOTS))
     procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), slots, input_spec, prep,
                             keep_frames=keep_frames)
     procs.meta = meta
