@@ -146,16 +146,20 @@ def test_damage_in_the_middle_with_parallel_decoders(video_360p, tmp_path):
     assert n == len(frames)
 
 
-def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_path):
-    """SIGINT to a running `trafficpipe detect`: exit 130, one line, the mp4 plays and holds every frame in the jsonl."""
+@pytest.mark.parametrize("extra", ([], ["--decode-processes", "2"]), ids=("in-process", "decode-processes"))
+def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_path, extra):
+    """SIGINT to a running `trafficpipe detect`: exit 130, one line, the mp4 plays and holds every frame in the jsonl;
+    with decoder processes, none is left running and no shared-memory ring is left behind."""
+    import glob
     import signal
     import subprocess
     import sys
     import time
     from cli_helpers import ROOT
+    rings = set(glob.glob("/dev/shm/trafficpipe-ring-*"))
     proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, "--out", str(tmp_path),
-                             "--model", "picodet-s-320"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True)
+                             "--model", "picodet-s-320"] + extra, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
     jsonl = tmp_path / "highway-720p.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 20000):
@@ -167,7 +171,10 @@ def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_p
     lines = jsonl.read_text().splitlines()
     n, _, _ = count_frames(str(tmp_path / "highway-720p.mp4"))
     assert 0 < n == len(lines) < 450
-    assert json.loads(lines[-1])["frame"] == n - 1
+    assert [json.loads(l)["frame"] for l in lines] == list(range(n))
+    assert set(glob.glob("/dev/shm/trafficpipe-ring-*")) == rings
+    left = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], stdout=subprocess.PIPE, universal_newlines=True)
+    assert left.stdout.strip() == "", "decoder processes left running"
 
 
 def test_processes_write_what_one_process_writes(video_360p, shared, tmp_path):
