@@ -124,6 +124,7 @@ def run(args):
                 "queue_size", "in_flight"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
+    check_decode_processes(args)
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
@@ -135,7 +136,6 @@ def run(args):
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
                       stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
                       in_flight=args.in_flight, decode_processes=args.decode_processes)
-    check_decode_processes(args)
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)

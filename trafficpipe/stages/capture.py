@@ -20,7 +20,7 @@ from ..sources.video import VideoFileSource
 class _Chunks(object):
     """Keyframe-aligned chunks of one video file, handed to that source's decode workers in order."""
 
-    def __init__(self, chunks, workers, missing=None):
+    def __init__(self, chunks, workers, missing):
         self.chunks = chunks
         self.workers = workers
         self.next = 0
@@ -28,7 +28,7 @@ class _Chunks(object):
         self.decoded = 0
         self.lock = threading.Lock()
         self.max_ahead = max(b - a for a, b in chunks) * workers
-        self.missing = {} if missing is None else missing  # first unreadable frame -> end of its chunk
+        self.missing = missing  # first unreadable frame -> end of its chunk (shared with the writer)
 
     def position(self, written):
         # type: (int) -> int
@@ -57,31 +57,26 @@ class CaptureStage(Stage):
         self.pools = [FramePool() for _ in sources]  # decoded-frame buffers, given back by the writer
         self.gaps = [{} for _ in sources]  # per source: first frame of an unreadable stretch -> its end (the writer skips)
         self._tasks = []  # worker id -> (source id, _Chunks or None)
-        self._procs = {}  # source id -> DecodeProcesses
-        self.keep_images = keep_images  # False: no stage or sink needs a decoded image once it is preprocessed
+        self._procs = {}  # source id -> DecodeProcesses (started, the file opened; they decode once the stage starts)
         try:
             for sid, src in enumerate(sources):
                 src.stop_event = control.stop
                 if decode_processes > 0 and isinstance(src, VideoFileSource):
-                    procs = self._start_processes(sid, src, decode_processes, adapter, ring_slots)
+                    # keep_images False: no stage or sink needs a decoded image once it is preprocessed
+                    procs = self._procs[sid] = open_decoders(src, decode_processes, max_frames, adapter, ring_slots,
+                                                             keep_images)
                     chunks = _Chunks(procs.chunks, len(procs.children), self.gaps[sid])
                     self._tasks.extend((sid, (chunks, procs, k)) for k in range(len(procs.children)))
                     continue
-                chunks = self._plan(src, decode_workers)
+                chunks = self._plan(src, decode_workers, self.gaps[sid])
                 if chunks is None:
                     self._tasks.append((sid, None))
                 else:
-                    chunks.missing = self.gaps[sid]
                     self._tasks.extend((sid, chunks) for _ in range(chunks.workers))
         except BaseException:
             self.close()
             raise
         super(CaptureStage, self).__init__(control, workers=len(self._tasks))
-
-    def _start_processes(self, sid, src, n, adapter, ring_slots):
-        """Decoder processes for a video file (started and the file opened; they decode once the stage starts)."""
-        procs = self._procs[sid] = open_decoders(src, n, self.max_frames, adapter, ring_slots, self.keep_images)
-        return procs
 
     def start(self):
         for procs in self._procs.values():
@@ -98,7 +93,7 @@ class CaptureStage(Stage):
         for procs in self._procs.values():
             procs.close()
 
-    def _plan(self, src, workers):
+    def _plan(self, src, workers, missing):
         if workers <= 1 or not isinstance(src, VideoFileSource) or not src.frame_count:
             return None
         n = src.frame_count if self.max_frames is None else min(src.frame_count, self.max_frames)
@@ -107,7 +102,7 @@ class CaptureStage(Stage):
             logger.debug("source {}: one decoder (no keyframe-aligned chunks)", src.name)
             return None
         logger.debug("source {}: {} decode workers over {} chunks", src.name, min(workers, len(chunks)), len(chunks))
-        return _Chunks(chunks, min(workers, len(chunks)))
+        return _Chunks(chunks, min(workers, len(chunks)), missing)
 
     def work(self, wid):
         sid, chunks = self._tasks[wid]
@@ -194,7 +189,6 @@ class CaptureStage(Stage):
                     reader.close()
         finally:
             self._chunks_done(sid, src, chunks)
-
 
     def _read_process(self, sid, chunks, procs, k):
         """Frames a decoder process announces (slots of its shared ring, sources/decode_process.py)."""
