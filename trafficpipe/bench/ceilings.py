@@ -137,7 +137,7 @@ def decode_in_processes(uri, n, max_frames, adapter=None, keep_frames=True):
     frames = sum(counts)
     return {"fps": frames / wall if wall > 0 else 0.0, "frames": frames, "wall_s": wall, "start_s": started,
             "processes": len(procs.children), "chunks": len(procs.chunks), "preprocessed": procs.prepared,
-            "errors": errors}
+            "errors": errors, "children": [c.timing for c in procs.children]}
 
 
 def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out_dir=None, warmup=2):

@@ -313,6 +313,14 @@ def format_report(report):
                    % (dp["processes"], ", preprocessing too" if dp.get("preprocessed") else "", dp["fps"],
                       _pm(spreads, "decode_processes_fps"), rat.get("pipeline_over_decode_processes", 0.0),
                       _pm(spreads, "pipeline_over_decode_processes"), med["ceilings"]["capture"]["fps"]))
+    for label, children in (("in the run", pipe.get("decoders") or []),
+                            ("alone", (dp or {}).get("children") or [])):
+        for k, c in enumerate(children):
+            if c.get("wall_s"):
+                out.append("decoder process %d %s: %d frames at %.1f fps; decode %.2f s, resize %.2f s, waiting for "
+                           "a free slot %.2f s / a buffer %.2f s, CPU %.2f s over %.2f s"
+                           % (k, label, c["frames"], c["fps"], c["decode_s"], c["resize_s"], c["wait_slot_s"],
+                              c["wait_buffer_s"], c["cpu_s"], c["wall_s"]))
     tg = report.get("targets", {})
     if tg:
         out.append("targets: " + ", ".join("%s >= %g: %s (%.2f)" % (k, v["target"], "met" if v["met"] else "MISSED",

@@ -126,7 +126,8 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
               "wall_s": summary["wall_s"], "fps": summary["fps"], "cpu_s": cpu,
               "cpu_ms_per_frame": cpu * 1000.0 / n if n else 0.0, "latency_ms": summary["latency_ms"],
               "stages": stage_rows(summary), "queues": summary["queues"], "sources": sources,
-              "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth}
+              "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth,
+              "decoders": summary["decoders"]}
     return result, log, pipe
 
 

@@ -19,6 +19,7 @@ class RunSummary(dict):
 
     `sources[i]`: the source's describe() plus frames_in (captured), frames_out (written), dropped (evicted by
     drop-oldest), fps (written / wall), latency_ms (capture -> written p50/p95/p99), reconnects, state, error.
+    `decoders`: where each decoder process's time went (`--decode-processes`; empty without).
     """
 
     def __getattr__(self, key):
@@ -124,11 +125,13 @@ class Pipeline(object):
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
         try:
-            # frames per decoder process's ring: enough to fill the capture queue and every slot on its own
-            ring = self.queue_size + slots * self.batch * self.n_contexts + 8
+            keep_images = bool(draw or self.keep_outputs)
+            # frames per decoder process's ring: enough to fill the capture queue and decode ahead, plus every engine
+            # slot where the ring holds images (an input-only slot is given back once preprocessing has copied it)
+            ring = self.queue_size + 16 + (slots * self.batch * self.n_contexts if keep_images else 0)
             capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers,
                                    self.decode_processes, det.adapter if self.tiles is None else None, ring,
-                                   keep_images=bool(draw or self.keep_outputs))
+                                   keep_images=keep_images)
         except BaseException:
             for c in contexts:
                 c.close()
@@ -202,6 +205,7 @@ class Pipeline(object):
             truncated_sources=[s.name for s in self.sources if s.truncated],
             stages={st.name: st.stats.summary(wall) for st in stages},
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
+            decoders=capture.decoder_timing(),
             detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
 

@@ -20,6 +20,7 @@ decode nothing until the run starts, when the parent hands them their free slots
 child waits for the writer to give slots back (FramePool.put), so no frame is ever dropped.
 """
 import collections
+import mmap
 import multiprocessing
 import os
 import select
@@ -27,6 +28,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import types
 
 import numpy as np
@@ -80,11 +82,13 @@ class _FreeSlots(object):
         return slot
 
 
-def _decode_chunks(uri, chunks, counter, free, target, emit):
+def _decode_chunks(uri, chunks, counter, free, target, emit, timing):
     """Decode chunks of `uri` (taken in order through `counter`) into the buffers `target(slot)` gives for free ring
     slots; `emit(record)` each frame's (slot, index, buffer id), a (MISSING, first, stop) for a chunk that ends early,
-    (READY, 0, 0) once the first chunk is open. Returns the number of frames decoded."""
+    (READY, 0, 0) once the first chunk is open. Returns the number of frames decoded. Adds to `timing` (a
+    `_Timing`) the seconds spent waiting for free slots and buffers and decoding."""
     from .segments import ChunkReader
+    clock = time.perf_counter
     n = 0
     ready = False
     while True:
@@ -102,10 +106,14 @@ def _decode_chunks(uri, chunks, counter, free, target, emit):
                 emit((READY, 0, 0))
                 ready = True
             while True:
+                t0 = clock()
                 slot = free.take()
+                t1 = clock()
                 buf, buf_id = target(slot)
+                t2 = clock()
                 i = reader.next
                 img = reader.read(buf)
+                timing.add(t0, t1, t2, clock())
                 if img is None:
                     free.slots.appendleft(slot)
                     target(None, buf_id)
@@ -126,6 +134,32 @@ def _decode_chunks(uri, chunks, counter, free, target, emit):
     return n
 
 
+class _Timing(object):
+    """Where a child's time goes, from its first free slot (the start of the run) to its end: waiting for a free ring
+    slot (the pipeline is behind), for a decode buffer (the resize thread is behind), decoding, resizing; with the
+    process's CPU seconds over the same span. Sent to the parent with the child's end."""
+
+    def __init__(self):
+        self.start = self.cpu0 = None
+        self.wait_slot_s = self.wait_buffer_s = self.decode_s = self.resize_s = 0.0
+
+    def add(self, t0, t1, t2, t3):
+        if self.start is None:  # the first slot arrives when the run starts: that wait is not the run's
+            self.start, self.cpu0 = t1, time.process_time()
+        else:
+            self.wait_slot_s += t1 - t0
+        self.wait_buffer_s += t2 - t1
+        self.decode_s += t3 - t2
+
+    def result(self, frames):
+        if self.start is None:
+            return {"frames": frames}
+        wall = time.perf_counter() - self.start
+        return {"frames": frames, "wall_s": wall, "fps": frames / wall if wall > 0 else 0.0,
+                "cpu_s": time.process_time() - self.cpu0, "wait_slot_s": self.wait_slot_s,
+                "wait_buffer_s": self.wait_buffer_s, "decode_s": self.decode_s, "resize_s": self.resize_s}
+
+
 class _Buffers(object):
     """Where the decode thread decodes: into the ring's frame slot when the ring keeps frames (id -1), else into one
     of a few private buffers, free again once the frame is preprocessed."""
@@ -133,7 +167,9 @@ class _Buffers(object):
     def __init__(self, frames, frame_shape, count):
         import queue
         self.frames = frames
-        self.private = [] if frames is not None else [np.empty(frame_shape, np.uint8) for _ in range(count)]
+        self.private = [] if frames is not None else [np.zeros(frame_shape, np.uint8) for _ in range(count)]
+        for buf in self.private:
+            touch_pages(buf, True)
         self.free = queue.Queue()
         for k in range(len(self.private)):
             self.free.put(k)
@@ -168,6 +204,7 @@ def _child_main(uri, settings, ring_path, n_slots, frame_shape, keep_frames, inp
     ready_fd = ready_conn.fileno()
     status = ("end", 0)
     n = 0
+    timing = _Timing()
 
     def write(rec):
         os.write(ready_fd, _REC.pack(rec[0], rec[1], 0 if rec[0] >= 0 else rec[2]))
@@ -176,10 +213,12 @@ def _child_main(uri, settings, ring_path, n_slots, frame_shape, keep_frames, inp
         from .video import apply_decoding_settings
         apply_decoding_settings(settings)
         frames, inputs = _ring_views(ring_path, n_slots, frame_shape if keep_frames else None, input_spec, "r+")
+        touch_pages(frames, True)  # before READY: page faults belong to the set-up, not to the run
+        touch_pages(inputs, True)
         free = _FreeSlots(free_conn.fileno())
         buffers = _Buffers(frames, frame_shape, 4)
         if prep is None:
-            n = _decode_chunks(uri, chunks, counter, free, buffers, write)
+            n = _decode_chunks(uri, chunks, counter, free, buffers, write, timing)
         else:
             prep_fn = getattr(prep[0], prep[1])
             handoff = queue.Queue(maxsize=4)
@@ -187,7 +226,7 @@ def _child_main(uri, settings, ring_path, n_slots, frame_shape, keep_frames, inp
 
             def decode():
                 try:
-                    handoff.put(_decode_chunks(uri, chunks, counter, free, buffers, handoff.put))
+                    handoff.put(_decode_chunks(uri, chunks, counter, free, buffers, handoff.put, timing))
                 except BaseException as e:  # noqa: B902 - handed to the main thread
                     failed.append(e)
                     handoff.put(None)
@@ -200,15 +239,17 @@ def _child_main(uri, settings, ring_path, n_slots, frame_shape, keep_frames, inp
                 if not isinstance(rec, tuple):
                     break
                 if rec[0] >= 0:
+                    t0 = time.perf_counter()
                     prep_fn(buffers.image(rec[0], rec[2]), inputs[rec[0]])
+                    timing.resize_s += time.perf_counter() - t0
                     buffers.done(rec[2])
                 write(rec)
             if failed:
                 raise failed[0]
             n = rec
-        status = ("end", n)
+        status = ("end", n, timing.result(n))
     except _Stop:
-        status = ("end", n)
+        status = ("end", n, timing.result(n))
     except (EOFError, KeyboardInterrupt, BrokenPipeError):
         status = None  # the parent has gone
     except SourceError as e:
@@ -256,6 +297,19 @@ def _ring_views(path, n_slots, frame_shape, input_spec, mode):
         base = n_slots * frame_bytes
         inputs = mm[base:base + n_slots * size].view(np.ndarray).view(dtype).reshape((n_slots,) + shape)
     return frames, inputs
+
+
+def touch_pages(arr, write):
+    """Fault in every page of the array `arr` now: the child writes (the shared memory is allocated and zeroed here),
+    the parent reads (its own mapping of those pages). A fresh /dev/shm page costs a fault on first use: over a 130 MB
+    ring that is about 0.1 s of the child's resize thread, which would otherwise fall inside the run."""
+    if arr is None or arr.size == 0:
+        return
+    flat = arr.reshape(-1).view(np.uint8)
+    if write:
+        flat[::mmap.PAGESIZE] = 0
+    else:
+        int(flat[::mmap.PAGESIZE].sum(dtype=np.uint64))
 
 
 def _ring_file(nbytes):
@@ -308,6 +362,7 @@ class DecodeChild(object):
         self._returns = []  # slots given back, not yet sent
         self.return_batch = max(1, min(8, n_slots // 16))
         self.ended = False
+        self.timing = {}  # the child's _Timing result, once it has ended
         ring_frames = self.frame_shape if keep_frames else None
         self._path = _ring_file(n_slots * _slot_bytes(ring_frames, input_spec))
         self.frames, self.inputs = _ring_views(self._path, n_slots, ring_frames, input_spec, "r+")
@@ -340,6 +395,8 @@ class DecodeChild(object):
         if recs[0][0] != READY:
             raise SourceError("decoder process of %s: unexpected record %r" % (self.uri, recs[0]))
         self._early = recs[1:]
+        touch_pages(self.frames, False)  # the child has written every page: map them here too, before the clock
+        touch_pages(self.inputs, False)
         self._unlink()  # both processes have it mapped: nothing is left behind even if this process is killed
 
     def start(self):
@@ -372,6 +429,8 @@ class DecodeChild(object):
                                                                                      self.process.exitcode))
         if info[0] == "error":
             raise SourceError(info[1])
+        if len(info) > 2:
+            self.timing = info[2]
 
     def _read_records(self, stop, timeout):
         waited = 0.0
@@ -515,13 +574,15 @@ class DecodeProcesses(object):
             c.close()
 
 
-def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_frames=True, ring_bytes=256 << 20):
+def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_frames=True):
     """DecodeProcesses for an opened VideoFileSource `src`: `n` children over its keyframe-aligned chunks (one child
     over the whole file where there are none), up to `max_frames` frames; with `adapter` (and no reason against it)
     the children also preprocess, and the result's `meta` is the preprocess meta every frame of the file shares.
 
-    `ring_slots` frames per child. Without `keep_frames` (no sink needs the image) the rings hold only model inputs,
-    and each grows to a whole chunk where `ring_bytes` allows, so a child decoding ahead never waits for the others."""
+    `ring_slots` frames per child. Without `keep_frames` (no sink needs the image) the rings hold only model inputs:
+    the preprocess stage gives such a slot back as soon as it has copied the input, so a child decoding ahead of the
+    others is not held by the writer's reordering and a small ring (in cache, its pages faulted in before the run)
+    does."""
     from .segments import mp4_keyframes, plan_chunks
     total = src.frame_count
     if max_frames is not None:
@@ -537,11 +598,7 @@ def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_fra
             shape, dtype = tuple(adapter.input_shape), adapter.input.dtype
             meta = adapter.preprocess(first, np.empty(shape, dtype))  # every frame of a file has this size
             input_spec = (shape, np.dtype(dtype).str)
-    slots = ring_slots
-    if input_spec is not None and not keep_frames and len(chunks) > 1:
-        longest = max(b - a for a, b in chunks)
-        slots = max(ring_slots, min(longest + ring_slots, ring_bytes // _slot_bytes(None, input_spec), MAX_SLOTS))
-    procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), slots, input_spec, prep,
+    procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), min(ring_slots, MAX_SLOTS), input_spec, prep,
                             keep_frames=keep_frames)
     procs.meta = meta
     return procs

@@ -88,6 +88,16 @@ class CaptureStage(Stage):
         for procs in self._procs.values():
             procs.flush()
 
+    def decoder_timing(self):
+        # type: () -> list
+        """Each ended decoder process's timing (sources/decode_process.py `_Timing`), with its source id."""
+        out = []
+        for sid, procs in sorted(self._procs.items()):
+            for k, child in enumerate(procs.children):
+                if child.timing:
+                    out.append(dict(child.timing, source_id=sid, process=k))
+        return out
+
     def close(self):
         """Stop every decoder process (called by the pipeline at the end of a run, error or not)."""
         for procs in self._procs.values():

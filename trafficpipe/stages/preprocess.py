@@ -113,6 +113,9 @@ class PreprocessStage(Stage):
             elif item.ready is not None:  # preprocessed by a decoder process: one copy into the pinned buffer
                 slot.host_inputs[adapter.input.name][pos][...] = item.ready
                 item.ready = None
+                if item.image is None and item.pool is not None:  # an input-only ring slot: free once copied
+                    item.pool.put(None)
+                    item.pool = None
             else:  # a host image into the pinned buffer; a GPU-decoded frame noted, resized when the slot launches
                 item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()
