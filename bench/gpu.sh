@@ -8,7 +8,7 @@
 # pipeline settings (bench/gpu_sweep.py) and `trafficpipe bench` for PicoDet-S 416 and YOLOX-nano on highway-720p.mp4
 # with the best setting found, jsonl and video output. Everything lands in $OUT (default ./gpu-out): gpu.log,
 # gpu-tests.jsonl (measured figures), sweep.json, bench-<model>-<output>.json.
-# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order; also "streams", "processes", "contention"), GPU_OUTPUTS ("jsonl video"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450), GPU_BENCH_ARGS (extra bench options, also for streams and processes, e.g. "--decoder nvdec"), GPU_SWEEP_ARGS (extra sweep options), GPU_STREAMS_VIDEOS (videos for streams and processes, default the 720p clip), GPU_STREAMS_ARGS (their extra options instead of GPU_BENCH_ARGS).
+# Environment: GPU_PYTEST_K (pytest -k expression), GPU_TEST_TIMEOUT (300 s), GPU_STEPS="tests sweep bench" (steps, in this order; also "streams", "processes", "contention"), GPU_OUTPUTS ("jsonl video"), GPU_MODELS (bench step: "picodet-s-416 yolox-nano"), GPU_PRECISION (fp16), GPU_REPEAT (3), GPU_FRAMES (450), GPU_BENCH_ARGS (extra bench options, also for streams and processes, e.g. "--decoder nvdec"), GPU_SWEEP_ARGS (extra sweep options), GPU_STREAMS_VIDEOS (videos for streams and processes, default the 720p clip), GPU_STREAMS_ARGS (their extra options instead of GPU_BENCH_ARGS).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -54,7 +54,7 @@ run_sweep() {
 }
 
 run_bench() {
-  for model in picodet-s-416 yolox-nano; do
+  for model in ${GPU_MODELS:-picodet-s-416 yolox-nano}; do
     # best setting from the sweep (batch, preprocess and postprocess workers), else the H200 sweep's: batch 4, 1 / 1
     read -r B PRE POST DEC DTH < <(python3 - "$OUT/sweep.json" "$model" <<'EOF'
 import json, sys

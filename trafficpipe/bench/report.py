@@ -321,6 +321,12 @@ def format_report(report):
                            "a free slot %.2f s / a buffer %.2f s, CPU %.2f s over %.2f s"
                            % (k, label, c["frames"], c["fps"], c["decode_s"], c["resize_s"], c["wait_slot_s"],
                               c["wait_buffer_s"], c["cpu_s"], c["wall_s"]))
+    ph = pipe.get("phases_ms") or {}
+    if "last_write" in ph:
+        out.append("run phases, ms from the start: frames captured %.1f-%.1f, written %.1f-%.1f%s"
+                   % (ph["first_capture"], ph["last_capture"], ph["first_write"], ph["last_write"],
+                      "".join("; %s %.1f-%.1f" % (k.replace("_", " ", 1), v[0], v[1])
+                              for k, v in sorted(ph.items()) if k.startswith("decoder_"))))
     tg = report.get("targets", {})
     if tg:
         out.append("targets: " + ", ".join("%s >= %g: %s (%.2f)" % (k, v["target"], "met" if v["met"] else "MISSED",

@@ -127,8 +127,25 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
               "cpu_ms_per_frame": cpu * 1000.0 / n if n else 0.0, "latency_ms": summary["latency_ms"],
               "stages": stage_rows(summary), "queues": summary["queues"], "sources": sources,
               "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth,
-              "decoders": summary["decoders"]}
+              "decoders": summary["decoders"], "phases_ms": phases(log, pipe.t0, summary["decoders"])}
     return result, log, pipe
+
+
+def phases(log, t0, decoders):
+    # type: (FrameLog, float, list) -> dict
+    """When, in ms from the run's start, the first and last frames were captured and written, and when each decoder
+    process started and ended: where the run's wall time goes besides the steady state."""
+    caps = [t[2] for t in log.timelines]
+    writes = [t[3]["write"][1] for t in log.timelines if "write" in t[3]]
+    out = {}
+    if caps:
+        out.update(first_capture=(min(caps) - t0) * 1e3, last_capture=(max(caps) - t0) * 1e3)
+    if writes:
+        out.update(first_write=(min(writes) - t0) * 1e3, last_write=(max(writes) - t0) * 1e3)
+    for d in decoders:
+        if "t_start" in d:
+            out["decoder_%d_%d" % (d["source_id"], d["process"])] = [(d["t_start"] - t0) * 1e3, (d["t_end"] - t0) * 1e3]
+    return out
 
 
 def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):

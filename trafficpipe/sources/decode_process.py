@@ -137,7 +137,8 @@ def _decode_chunks(uri, chunks, counter, free, target, emit, timing):
 class _Timing(object):
     """Where a child's time goes, from its first free slot (the start of the run) to its end: waiting for a free ring
     slot (the pipeline is behind), for a decode buffer (the resize thread is behind), decoding, resizing; with the
-    process's CPU seconds over the same span. Sent to the parent with the child's end."""
+    process's CPU seconds over the same span. Sent to the parent with the child's end; t_start and t_end are
+    `time.perf_counter()` values (CLOCK_MONOTONIC on Linux: the same clock in every process)."""
 
     def __init__(self):
         self.start = self.cpu0 = None
@@ -154,8 +155,9 @@ class _Timing(object):
     def result(self, frames):
         if self.start is None:
             return {"frames": frames}
-        wall = time.perf_counter() - self.start
-        return {"frames": frames, "wall_s": wall, "fps": frames / wall if wall > 0 else 0.0,
+        end = time.perf_counter()
+        wall = end - self.start
+        return {"frames": frames, "t_start": self.start, "t_end": end, "wall_s": wall, "fps": frames / wall if wall > 0 else 0.0,
                 "cpu_s": time.process_time() - self.cpu0, "wait_slot_s": self.wait_slot_s,
                 "wait_buffer_s": self.wait_buffer_s, "decode_s": self.decode_s, "resize_s": self.resize_s}
 
