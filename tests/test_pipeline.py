@@ -47,6 +47,37 @@ def test_two_sources_keep_their_own_order(picodet320, video_360p, shared):
     assert [src["frames_out"] for src in s.sources] == [25, 25]
 
 
+class SlowClose(Collect):
+    def close(self):
+        time.sleep(0.5)  # finishing an output (a video file's trailer) is part of the run
+
+
+def test_the_run_clock_stops_when_outputs_are_closed_not_after_releasing_contexts(video_360p):
+    det = Detector("picodet-s-320", threads=1)
+    make = det.engine.create_context
+
+    def slow_to_release(*args):
+        ctx = make(*args)
+        close = ctx.close
+
+        def slow_close():
+            time.sleep(1.0)  # as freeing pinned memory and CUDA graphs takes, outside the run (as building them is)
+            close()
+        ctx.close = slow_close
+        return ctx
+
+    det.engine.create_context = slow_to_release
+    sink = SlowClose()
+    t0 = time.perf_counter()
+    s = Pipeline([video_360p], det, sinks=[[sink]], max_frames=20).run()
+    total = time.perf_counter() - t0
+    assert [i for i, _, _ in sink.frames] == list(range(20))
+    assert s.wall_s >= 0.5  # the sink's close counted
+    assert s.teardown_s >= 1.0 and s.wall_s <= total - 1.0  # the context's release not counted
+    assert s.fps == pytest.approx(20 / s.wall_s)
+    det.close()
+
+
 class Boom(Exception):
     pass
 

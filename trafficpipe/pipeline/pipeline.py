@@ -20,6 +20,8 @@ class RunSummary(dict):
     `sources[i]`: the source's describe() plus frames_in (captured), frames_out (written), dropped (evicted by
     drop-oldest), fps (written / wall), latency_ms (capture -> written p50/p95/p99), reconnects, state, error.
     `decoders`: where each decoder process's time went (`--decode-processes`; empty without).
+    `wall_s` runs from the first frame's read to the last stage's end (every output written and closed);
+    `teardown_s` is the time then taken to release the decoder processes and engine contexts, outside it.
     """
 
     def __getattr__(self, key):
@@ -169,6 +171,10 @@ class Pipeline(object):
             ctl.stop.set()  # after a normal end every stage has already finished; otherwise this stops them
             for st in stages:
                 st.join(5.0)
+            # the run ends when its last stage has (every output written and closed); releasing what it held
+            # (decoder processes, engine contexts) is not part of it, as building them before t0 is not
+            t_end = time.perf_counter()
+            self.cpu_at_end = time.process_time()  # process CPU seconds then (the bench's CPU per frame ends here)
             capture.close()
             for c in contexts:
                 c.close()
@@ -177,9 +183,11 @@ class Pipeline(object):
             stuck = [t.name for st in stages for t in st.threads if t.is_alive()]
             if stuck:
                 logger.warning("threads still running after stop: {}", ", ".join(stuck))
-        wall = time.perf_counter() - t0
+        wall = t_end - t0
+        teardown = time.perf_counter() - t_end
         queues = [cap_q] + pre_qs + [post_q] + write_qs
         self.summary = self._summarize(stages, queues, wall, interrupted, capture, write)
+        self.summary["teardown_s"] = teardown
         if interrupted:
             raise KeyboardInterrupt()
         if ctl.error is not None:
