@@ -78,6 +78,25 @@ def test_the_run_clock_stops_when_outputs_are_closed_not_after_releasing_context
     det.close()
 
 
+def test_postprocess_workers_end_with_the_last_source_not_a_poll_later(picodet320):
+    from trafficpipe.pipeline.control import Control
+    from trafficpipe.pipeline.frame import EndOfStream
+    from trafficpipe.pipeline.queues import StageQueue
+    from trafficpipe.stages.postprocess import PostprocessStage
+    ctl = Control()
+    in_q, out_q = StageQueue(8, ctl.stop), StageQueue(8, ctl.stop)
+    stage = PostprocessStage(ctl, in_q, [out_q], picodet320.adapter, picodet320.output_names, 2, workers=3,
+                             poll=60.0)  # a worker still waiting out its poll would hold the run for a minute
+    stage.start()
+    t0 = time.perf_counter()
+    in_q.put(EndOfStream(0))
+    in_q.put(EndOfStream(1))
+    for t in stage.threads:
+        t.join(10.0)
+    assert not [t for t in stage.threads if t.is_alive()] and time.perf_counter() - t0 < 10.0
+    assert [out_q.get(timeout=0).source_id for _ in range(2)] == [0, 1] and ctl.error is None
+
+
 class Boom(Exception):
     pass
 

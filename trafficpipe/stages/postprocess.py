@@ -9,6 +9,9 @@ from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
 
 
+_ALL_ENDED = object()  # put by the worker that passed the last EndOfStream, one for each other worker
+
+
 class PostprocessStage(Stage):
     name = "postprocess"
 
@@ -33,7 +36,7 @@ class PostprocessStage(Stage):
         nq = len(self.writer_qs)
         while True:
             item = self.in_q.get(timeout=self.poll)
-            if item is None:
+            if item is None or item is _ALL_ENDED:
                 if self._ended >= self.n_sources:
                     return
                 continue
@@ -41,6 +44,11 @@ class PostprocessStage(Stage):
                 self.writer_qs[item.source_id % nq].put(item)
                 with self._lock:
                     self._ended += 1
+                    last = self._ended == self.n_sources
+                if last:  # nothing more will come: end now, and wake the other workers (not one poll later)
+                    for _ in range(self.workers - 1):
+                        self.in_q.put(_ALL_ENDED)
+                    return
                 continue
             slot = item
             frames = list(slot.frames)
