@@ -153,13 +153,13 @@ class Pipeline(object):
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
                      n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
-        t0 = self.t0 = time.perf_counter()  # the run's clock (perf_counter), for callers placing events on it
+        t0 = time.perf_counter()
         interrupted = False
         try:
             if self.on_start is not None:
                 self.on_start()
                 t0 = time.perf_counter()
-            self.t0 = t0
+            self.t0 = t0  # the run's clock (perf_counter), for callers placing events on it
             for st in reversed(stages):
                 st.start()
             while write.alive() and not ctl.stop.is_set():

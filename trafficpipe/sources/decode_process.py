@@ -17,7 +17,8 @@ and a multiprocessing Connection (child -> parent) for the end: ("end", frames) 
 
 The children are started and open the file before the run's clock starts (like building the engine's contexts); they
 decode nothing until the run starts, when the parent hands them their free slots. The ring is the backpressure: a
-child waits for the writer to give slots back (FramePool.put), so no frame is ever dropped.
+child waits for its slots to come back (the writer's FramePool.put once a frame is written; for a ring of model inputs
+only, the preprocess stage's once the input is copied), so no frame is ever dropped.
 """
 import collections
 import mmap
@@ -157,9 +158,10 @@ class _Timing(object):
             return {"frames": frames}
         end = time.perf_counter()
         wall = end - self.start
-        return {"frames": frames, "t_start": self.start, "t_end": end, "wall_s": wall, "fps": frames / wall if wall > 0 else 0.0,
-                "cpu_s": time.process_time() - self.cpu0, "wait_slot_s": self.wait_slot_s,
-                "wait_buffer_s": self.wait_buffer_s, "decode_s": self.decode_s, "resize_s": self.resize_s}
+        return {"frames": frames, "t_start": self.start, "t_end": end, "wall_s": wall,
+                "fps": frames / wall if wall > 0 else 0.0, "cpu_s": time.process_time() - self.cpu0,
+                "wait_slot_s": self.wait_slot_s, "wait_buffer_s": self.wait_buffer_s, "decode_s": self.decode_s,
+                "resize_s": self.resize_s}
 
 
 class _Buffers(object):
@@ -169,7 +171,7 @@ class _Buffers(object):
     def __init__(self, frames, frame_shape, count):
         import queue
         self.frames = frames
-        self.private = [] if frames is not None else [np.zeros(frame_shape, np.uint8) for _ in range(count)]
+        self.private = [] if frames is not None else [np.empty(frame_shape, np.uint8) for _ in range(count)]
         for buf in self.private:
             touch_pages(buf, True)
         self.free = queue.Queue()
@@ -600,7 +602,7 @@ def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_fra
             shape, dtype = tuple(adapter.input_shape), adapter.input.dtype
             meta = adapter.preprocess(first, np.empty(shape, dtype))  # every frame of a file has this size
             input_spec = (shape, np.dtype(dtype).str)
-    procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), min(ring_slots, MAX_SLOTS), input_spec, prep,
-                            keep_frames=keep_frames)
+    procs = DecodeProcesses(src.uri, n, chunks, (src.height, src.width, 3), min(ring_slots, MAX_SLOTS), input_spec,
+                            prep, keep_frames=keep_frames)
     procs.meta = meta
     return procs
