@@ -11,18 +11,15 @@ thread's own CPU, best of `--repeat` runs.
     python bench/parent_cpu.py ../shared/videos/highway-360p.mp4 --decode-processes 2 --frames 341
 """
 import argparse
-import os
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from trafficpipe import Detector, Pipeline  # noqa: E402
-from trafficpipe.engines.base import Engine, ExecutionContext  # noqa: E402
-from trafficpipe.models.device_io import DeviceIOAdapter  # noqa: E402
+from trafficpipe import Detector, Pipeline
+from trafficpipe.engines.base import Engine, ExecutionContext
+from trafficpipe.models.device_io import DeviceIOAdapter
 
 TOP_K = 300
 
