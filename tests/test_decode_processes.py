@@ -7,6 +7,7 @@ import glob
 import json
 import multiprocessing
 import os
+import time
 
 import numpy as np
 import pytest
@@ -56,6 +57,22 @@ def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, needs_
     assert summary.stages["capture"]["workers"] == 3 and summary.frames_in == 341
     assert multiprocessing.active_children() == []
     assert _rings() == before
+
+
+def test_the_run_clock_does_not_wait_for_the_children_to_exit(picodet320, video_360p, monkeypatch):
+    """A child's exit (interpreter teardown, unmapping its ring) happens after the last frame, outside the run, as
+    their start (opening the file) happens before it."""
+    from trafficpipe.sources import decode_process
+    close = decode_process.DecodeChild.close
+
+    def slow_close(child):
+        time.sleep(2.0)
+        close(child)
+    monkeypatch.setattr(decode_process.DecodeChild, "close", slow_close)
+    got, summary = _run(picodet320, video_360p, 2, False, max_frames=40)
+    assert [f[0] for f in got] == list(range(40))
+    assert summary.teardown_s >= 2.0 and summary.wall_s < 2.0  # 40 frames take about 0.2 s on 2 CPU cores
+    assert multiprocessing.active_children() == []
 
 
 def test_max_frames_and_one_process(picodet320, video_360p):

@@ -491,8 +491,13 @@ class DecodeChild(object):
             except OSError:
                 pass  # the child has ended
 
+    def stop(self):
+        """Ask the child to end (if still running) without waiting for it; `close()` waits."""
+        if getattr(self, "process", None) is not None:
+            self._write_free((STOP,))
+
     def close(self):
-        """Stop the child (if still running) and delete the ring file."""
+        """Stop the child (if still running), wait for it to exit and delete the ring file."""
         self.ended = True
         proc = getattr(self, "process", None)
         if proc is not None:
@@ -572,6 +577,11 @@ class DecodeProcesses(object):
         """Send every slot given back but not yet sent to its child."""
         for c in self.children:
             c.flush()
+
+    def stop(self):
+        """Ask every child to end, without waiting (the source has ended or the run stops); `close()` waits."""
+        for c in self.children:
+            c.stop()
 
     def close(self):
         for c in self.children:

@@ -257,7 +257,7 @@ class CaptureStage(Stage):
             src.close()
             procs = self._procs.get(sid)
             if procs is not None:
-                procs.close()
+                procs.stop()  # joined in close(), after the run's clock: a child's exit takes 10-40 ms
             self.out_q.put(EndOfStream(sid))
 
 
