@@ -122,3 +122,16 @@ def test_nms_is_per_class_and_keeps_the_best():
     keep = batched_nms(boxes, scores, cls, 0.45)
     assert keep.tolist() == [1, 2, 3]
     assert box_iou(boxes[:1], boxes[1:2])[0, 0] == pytest.approx(81 / 100.0)
+
+
+def test_nms_max_det_caps_the_boxes_kept_not_the_boxes_considered():
+    """Two overlapping boxes and one apart, max_det 2: the one apart is kept (OpenCV's top_k alone would look at the
+    two best only and lose it), and fractional overlaps count (IoU 100/106 stays under 0.95)."""
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    cls = np.zeros(3, np.int32)
+    assert batched_nms(boxes, scores, cls, 0.5, max_det=2).tolist() == [0, 2]
+    assert batched_nms(boxes, scores, cls, 0.5, max_det=1).tolist() == [0]
+    near = np.array([[0, 0, 10, 10], [0, 0, 10, 10.6]], np.float32)
+    assert batched_nms(near, scores[:2], cls[:2], 0.95).tolist() == [0, 1]
+    assert batched_nms(near, scores[:2], cls[:2], 0.9).tolist() == [0]

@@ -75,6 +75,54 @@ def test_the_run_clock_does_not_wait_for_the_children_to_exit(picodet320, video_
     assert multiprocessing.active_children() == []
 
 
+class _PinningRuntime(object):
+    """Stands in for a GPU runtime's `pin_host` (cuMemHostRegister cannot run without a GPU): records what it pins
+    and unpins. The real one runs in tests/gpu/test_gpu_decode_processes.py."""
+
+    def __init__(self):
+        self.pinned, self.unpinned = [], []
+
+    def pin_host(self, array):
+        self.pinned.append(array)
+        return array, lambda: self.unpinned.append(array)
+
+
+@pytest.mark.parametrize("needs_image", (False, True), ids=("inputs-ring", "frames-ring"))
+def test_an_engine_reading_inputs_from_the_rings_gets_every_frame_as_decoded(picodet320, video_360p, needs_image,
+                                                                            monkeypatch):
+    """With a GPU engine the rings' model inputs are page-locked and the engine copies each one to the device from
+    its ring slot at launch (`slot.host_items`), so a slot may go back to its child only once its batch has run.
+    A context that reads host items at launch (as GpuExecutionContext does) over rings of a few slots: every frame
+    still has the in-process pipeline's detections; nothing was copied into the slot's own buffer; every ring is
+    unpinned at the end."""
+    from trafficpipe.engines.onnxruntime_engine import OnnxRuntimeContext
+    runtime = _PinningRuntime()
+    taken = []
+
+    class ReadsHostItems(OnnxRuntimeContext):
+        takes_host_items = True
+
+        def _launch(self, slot):
+            for i, (name, arr) in slot.host_items.items():
+                assert any(np.shares_memory(arr, r) for r in runtime.pinned)
+                slot.host_inputs[name][i][...] = arr
+            taken.append(len(slot.host_items))
+            super(ReadsHostItems, self)._launch(slot)
+
+    monkeypatch.setattr(ReadsHostItems, "runtime", runtime, raising=False)
+    engine = picodet320.engine
+    monkeypatch.setattr(engine, "create_context", lambda n, b: ReadsHostItems(engine, n, b))
+    base, _ = _run(picodet320, video_360p, 0, needs_image)
+    got, summary = _run(picodet320, video_360p, 3, needs_image, queue_size=2)
+    assert [f[0] for f in got] == [f[0] for f in base] == list(range(341))
+    for (_, b0, c0), (_, b1, c1) in zip(base, got):
+        np.testing.assert_array_equal(c0, c1)
+        np.testing.assert_allclose(b0, b1, atol=1e-4)
+    assert len(runtime.pinned) == 3 and len(runtime.unpinned) == 3
+    assert sum(taken) == 341  # every input read from its ring at launch (the in-process run took none)
+    assert multiprocessing.active_children() == []
+
+
 def test_max_frames_and_one_process(picodet320, video_360p):
     got, summary = _run(picodet320, video_360p, 1, False, max_frames=75)
     assert [f[0] for f in got] == list(range(75)) and summary.frames_in == 75

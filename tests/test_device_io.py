@@ -128,3 +128,34 @@ def test_cli_device_io_on_onnxruntime(video_360p, tmp_path):
     la = (tmp_path / "a" / "highway-360p.jsonl").read_text().splitlines()
     lb = (tmp_path / "b" / "highway-360p.jsonl").read_text().splitlines()
     assert len(la) == 40 and la == lb
+
+
+@pytest.mark.parametrize("model,conf,max_det", [("yolox-nano", 0.3, 300), ("picodet-s-416", 0.3, 300),
+                                                ("yolox-nano", 0.05, 3)], ids=("yolox", "picodet", "max-det"))
+def test_a_slot_decoded_at_once_gives_each_frame_its_own_detections(model, conf, max_det, video_720p):
+    """The postprocess stage decodes a whole slot with one NMS call (`postprocess_batch`): every frame gets exactly
+    the detections `postprocess` gives it alone, also for frames of other sizes in the same slot, a frame with
+    nothing in it, and where an image has more boxes than max_det (the best max_det are kept)."""
+    frames = _frames(video_720p, every=9, n=6)
+    images = frames + [np.ascontiguousarray(cv2.rotate(frames[0], cv2.ROTATE_90_CLOCKWISE)),
+                       np.zeros((200, 300, 3), np.uint8)]
+    with Detector(model, device_io=True, conf=conf, max_det=max_det) as det:
+        ad, names = det.adapter, det.output_names
+        ctx = det.engine.create_context(1, len(images))
+        slot = ctx.acquire()
+        metas = [ad.preprocess(img, slot.host_inputs[ad.input.name][i]) for i, img in enumerate(images)]
+        slot.size = len(images)
+        ctx.run(slot)
+        alone = [ad.postprocess(slot.output_list(names, i), m) for i, m in enumerate(metas)]
+        together = ad.postprocess_batch([slot.host_outputs[n][:len(images)] for n in names], metas)
+        ctx.release(slot)
+    counts = [len(d) for d in alone]
+    assert min(counts[:6]) > 0 and counts[-1] == 0
+    if max_det < 300:
+        assert max(counts) == max_det
+    assert [len(d) for d in together] == counts
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.class_ids, b.class_ids)
+        assert a.boxes.dtype == b.boxes.dtype and a.class_ids.dtype == b.class_ids.dtype

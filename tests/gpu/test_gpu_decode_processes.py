@@ -1,5 +1,6 @@
 """`--decode-processes` on the GPU: the torch engine fed by decoder processes (decoding and resizing in children)
-writes the detections of the in-process pipeline, every frame in order, and leaves no child or ring file behind."""
+writes the detections of the in-process pipeline, every frame in order, and leaves no child or ring file behind.
+The rings' model inputs are page-locked (cuMemHostRegister) and copied to the device straight from there."""
 import glob
 import multiprocessing
 
@@ -11,9 +12,8 @@ from trafficpipe.pipeline import Pipeline
 
 
 class _Keep(object):
-    needs_image = False
-
-    def __init__(self):
+    def __init__(self, needs_image=False):
+        self.needs_image = needs_image
         self.frames = []
 
     def write(self, frame):
@@ -30,20 +30,31 @@ def det():
     d.close()
 
 
-def _run(det, processes):
-    keep = _Keep()
-    summary = Pipeline([VIDEO], det, sinks=[[keep]], batch=4, preprocess_workers=1, decode_processes=processes).run()
+def _run(det, processes, needs_image=False):
+    keep = _Keep(needs_image)
+    pipe = Pipeline([VIDEO], det, sinks=[[keep]], batch=4, preprocess_workers=1, decode_processes=processes)
+    rings = []
+
+    def look():  # once the run is set up: are the rings' inputs page-locked (a pycuda RegisteredHostMemory)?
+        for procs in pipe.stages[0]._procs.values():
+            rings.extend((c.pinned, hasattr(c.inputs.base, "unregister")) for c in procs.children)
+    pipe.on_start = look
+    summary = pipe.run()
+    if processes:
+        assert rings and all(r == (True, True) for r in rings), rings
+        assert all(c._unpin is None for p in pipe.stages[0]._procs.values() for c in p.children)  # unpinned
     return keep.frames, summary
 
 
-@pytest.mark.parametrize("processes", (1, 3))
-def test_decode_processes_give_the_detections_of_one_process(det, processes):
+@pytest.mark.parametrize("processes,needs_image", ((1, False), (3, False), (2, True)),
+                         ids=("1-inputs-ring", "3-inputs-ring", "2-frames-ring"))
+def test_decode_processes_give_the_detections_of_one_process(det, processes, needs_image):
     base, _ = _run(det, 0)
-    got, summary = _run(det, processes)
+    got, summary = _run(det, processes, needs_image)
     assert [i for i, _ in got] == [i for i, _ in base] == list(range(450))
     matched = [match_detections(a, b, 0.99) for (_, a), (_, b) in zip(base, got)]
     boxes = sum(len(d) for _, d in got)
-    report("decode_processes_match", processes=processes, frames=len(got), boxes=boxes,
+    report("decode_processes_match", processes=processes, needs_image=needs_image, frames=len(got), boxes=boxes,
            matched=sum(matched) / len(matched), fps=summary.fps, preprocess_ms=summary.stages["preprocess"]["ms_per_frame"])
     assert boxes > 450 and sum(matched) / len(matched) == 1.0
     assert multiprocessing.active_children() == []

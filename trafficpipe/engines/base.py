@@ -43,7 +43,7 @@ class Slot(object):
     """One batch of I/O buffers in an execution context's ring."""
 
     __slots__ = ("index", "context", "host_inputs", "host_outputs", "frames", "size", "t_submit", "t_done", "native",
-                 "device_items")
+                 "device_items", "host_items")
 
     def __init__(self, index, context, host_inputs, host_outputs, native=None):
         self.index = index
@@ -56,6 +56,7 @@ class Slot(object):
         self.t_done = 0.0
         self.native = native  # engine-specific state: device buffers, stream, event
         self.device_items = {}  # batch item -> GPU-decoded frame to resize on the device (no host -> device copy)
+        self.host_items = {}  # batch item -> (input name, page-locked array elsewhere) copied from there, not host_inputs
 
     def output_list(self, names, i):
         # type: (list, int) -> list
@@ -65,6 +66,9 @@ class Slot(object):
 
 class ExecutionContext(object):
     """A ring of `n_slots` slots with in-order completion. Engines implement `_launch(slot)` and `_wait(slot)`."""
+
+    #: whether `_launch` copies `slot.host_items` (inputs left in page-locked memory elsewhere, `pin_host`)
+    takes_host_items = False
 
     def __init__(self, engine, n_slots, batch):
         if n_slots < 1:
@@ -94,6 +98,7 @@ class ExecutionContext(object):
         slot.size = 0
         del slot.frames[:]
         slot.device_items.clear()
+        slot.host_items.clear()
         return slot
 
     def submit(self, slot):

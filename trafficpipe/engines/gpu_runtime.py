@@ -97,6 +97,24 @@ class CudaRuntime(object):
         with self.activate():
             return tuple(_cuda.mem_get_info())
 
+    def pin_host(self, array):
+        # type: (np.ndarray) -> tuple
+        """Page-lock an existing C-contiguous host array in place (cuMemHostRegister, portable to every context):
+        (the array, now seen by CUDA as pinned, so copies from it are asynchronous DMA; a function that unpins it).
+        EngineError where the driver refuses (the caller copies instead)."""
+        cuda = cuda_driver()
+        flags = getattr(getattr(cuda, "mem_host_register_flags", None), "PORTABLE", 0)
+        try:
+            with self.activate():
+                pinned = cuda.register_host_memory(array, int(flags))
+        except Exception as e:
+            raise EngineError("cannot page-lock %d MB of host memory: %s" % (array.nbytes >> 20, _first_line(e)))
+
+        def unpin():
+            with self.activate():
+                pinned.base.unregister()
+        return pinned, unpin
+
     def describe(self):
         # type: () -> dict
         return {"device": "cuda:%d" % self.index, "gpu": self.device_name,
@@ -199,9 +217,12 @@ class GpuExecutionContext(ExecutionContext):
     """A slot ring on one CUDA device: per slot pinned host + device buffers, a stream and an event.
 
     `_launch` enqueues H2D of the filled items (GPU-decoded ones, `slot.device_items`, are resized on the device
-    instead), the engine's `_enqueue(slot)`, D2H of the outputs and an event record, then returns; `_wait` blocks on
-    the slot's event (the GIL is released meanwhile). Engines implement `_enqueue`.
+    instead; `slot.host_items` are copied from their own page-locked memory, e.g. a decoder process's ring), the
+    engine's `_enqueue(slot)`, D2H of the outputs and an event record, then returns; `_wait` blocks on the slot's
+    event (the GIL is released meanwhile). Engines implement `_enqueue`.
     """
+
+    takes_host_items = True
 
     def __init__(self, engine, n_slots, batch):
         rt = getattr(engine, "runtime", None)
@@ -221,18 +242,24 @@ class GpuExecutionContext(ExecutionContext):
         st = slot.native
         n = slot.size
         on_device = slot.device_items
+        elsewhere = slot.host_items
         with self.runtime.activate():
-            if not on_device:
+            if not on_device and not elsewhere:
                 for buf in st.inputs.values():
                     buf.copy_to_device_async(st.stream, n)
             else:
-                if len(on_device) < n:  # a batch mixing host and GPU-decoded frames: copy the host ones alone
-                    for i in range(n):
-                        if i not in on_device:
-                            for buf in st.inputs.values():
-                                buf.copy_item_to_device_async(st.stream, i)
-                from .device_frames import resize_device_items
-                resize_device_items(slot)
+                for i in range(n):  # item by item: from the slot's pinned buffers, or from where they already lie
+                    if i in on_device:
+                        continue
+                    got = elsewhere.get(i)
+                    for name, buf in st.inputs.items():
+                        if got is not None and got[0] == name:
+                            _cuda.memcpy_htod_async(buf.device_ptr + i * buf.item_nbytes, got[1], st.stream)
+                        else:
+                            buf.copy_item_to_device_async(st.stream, i)
+                if on_device:
+                    from .device_frames import resize_device_items
+                    resize_device_items(slot)
             self._enqueue(slot)
             for buf in st.outputs.values():
                 buf.copy_to_host_async(st.stream, n)

@@ -51,8 +51,21 @@ class DeviceIOAdapter(object):
     def postprocess(self, outputs, meta):
         cands = outputs[0]
         if self.top_k < self.pairs and cands[-1, 4] >= self.inner.conf:
-            self.saturated += 1
-            if self.saturated == 1:
-                logger.warning("an image has over {} candidates above conf {}: the lowest may be cut before NMS "
-                               "(raise max_candidates or conf)", self.top_k, self.inner.conf)
+            self._saturated(1)
         return self.inner.candidates_to_detections(cands, meta)
+
+    def postprocess_batch(self, outputs, metas):
+        # type: (list, list) -> list
+        """`postprocess` of n images at once: `outputs` [n, K, 6] (the slot's first n images) -> n Detections."""
+        cands = outputs[0]
+        if self.top_k < self.pairs:
+            full = int(np.count_nonzero(cands[:, -1, 4] >= self.inner.conf))
+            if full:
+                self._saturated(full)
+        return self.inner.candidates_to_detections_batch(cands, metas)
+
+    def _saturated(self, n):
+        self.saturated += n
+        if self.saturated == n:
+            logger.warning("an image has over {} candidates above conf {}: the lowest may be cut before NMS "
+                           "(raise max_candidates or conf)", self.top_k, self.inner.conf)

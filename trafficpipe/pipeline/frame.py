@@ -10,7 +10,7 @@ class Frame(object):
     """
 
     __slots__ = ("source_id", "index", "seq", "t_capture", "pts", "image", "meta", "slot", "slot_pos", "outputs",
-                 "detections", "t", "path", "pool", "tiles", "ready")
+                 "detections", "t", "path", "pool", "tiles", "ready", "pinned")
 
     def __init__(self, source_id, index, t_capture, image, pts=None):
         self.source_id = source_id
@@ -28,6 +28,7 @@ class Frame(object):
         self.path = None  # the image file, for image-set sources
         self.pool = None  # the FramePool the image goes back to once written
         self.ready = None  # the model input already filled by a decoder process (meta set with it), else None
+        self.pinned = False  # `ready` lies in page-locked memory: a GPU engine copies it to the device from there
         self.tiles = None  # with tiled inference: the crops (x0, y0, x1, y1) at slot_pos, slot_pos + 1, ...; meta a list
 
     def __repr__(self):

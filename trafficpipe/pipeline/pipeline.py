@@ -126,18 +126,29 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
+        capture = None
         try:
             keep_images = bool(draw or self.keep_outputs)
+            # GPU engines copy each model input to the device straight from a decoder process's ring, page-locked
+            pin_host = getattr(contexts[0].runtime, "pin_host", None) if (
+                self.decode_processes and contexts and contexts[0].takes_host_items) else None
             # frames per decoder process's ring: enough to fill the capture queue and decode ahead, plus every engine
-            # slot where the ring holds images (an input-only slot is given back once preprocessing has copied it)
-            ring = self.queue_size + 16 + (slots * self.batch * self.n_contexts if keep_images else 0)
+            # slot where a frame holds its ring slot until the batch has run (images kept, or inputs read from there;
+            # otherwise an input-only slot is given back once preprocessing has copied it)
+            ring = self.queue_size + 16 + (
+                slots * self.batch * self.n_contexts if (keep_images or pin_host is not None) else 0)
             capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers,
                                    self.decode_processes, det.adapter if self.tiles is None else None, ring,
                                    keep_images=keep_images)
+            if pin_host is not None:
+                pinned = capture.pin_inputs(pin_host)
+                logger.debug("pipeline: {} decode ring(s) page-locked: inputs copied to the GPU from there", pinned)
         except BaseException:
             for c in contexts:
                 c.close()
                 det.engine.contexts.remove(c)
+            if capture is not None:
+                capture.close()
             raise
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
                               self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
@@ -175,11 +186,11 @@ class Pipeline(object):
             # (decoder processes, engine contexts) is not part of it, as building them before t0 is not
             t_end = time.perf_counter()
             self.cpu_at_end = time.process_time()  # process CPU seconds then (the bench's CPU per frame ends here)
-            capture.close()
-            for c in contexts:
+            for c in contexts:  # first: their in-flight copies may read the decoder processes' rings
                 c.close()
                 if c in det.engine.contexts:
                     det.engine.contexts.remove(c)
+            capture.close()
             stuck = [t.name for st in stages for t in st.threads if t.is_alive()]
             if stuck:
                 logger.warning("threads still running after stop: {}", ", ".join(stuck))

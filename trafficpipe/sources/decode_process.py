@@ -370,6 +370,8 @@ class DecodeChild(object):
         ring_frames = self.frame_shape if keep_frames else None
         self._path = _ring_file(n_slots * _slot_bytes(ring_frames, input_spec))
         self.frames, self.inputs = _ring_views(self._path, n_slots, ring_frames, input_spec, "r+")
+        self.pinned = False  # the inputs' pages are page-locked (`pin`): a GPU engine copies each from the ring
+        self._unpin = None
         free_r, self._free = ctx.Pipe(duplex=False)
         self._ready, ready_w = ctx.Pipe(duplex=False)
         self._status, status_w = ctx.Pipe(duplex=False)
@@ -402,6 +404,14 @@ class DecodeChild(object):
         touch_pages(self.frames, False)  # the child has written every page: map them here too, before the clock
         touch_pages(self.inputs, False)
         self._unlink()  # both processes have it mapped: nothing is left behind even if this process is killed
+
+    def pin(self, pin_host):
+        """Page-lock the ring's model inputs with `pin_host(array) -> (array, unpin)` (engines/gpu_runtime.py), so the
+        engine copies each input to the device straight from the ring (no copy into its own pinned buffer).
+        EngineError where it cannot; the ring then stays as it was."""
+        if self.inputs is not None and not self.pinned:
+            self.inputs, self._unpin = pin_host(self.inputs)
+            self.pinned = True
 
     def start(self):
         """Hand the child every slot: it starts decoding."""
@@ -497,8 +507,14 @@ class DecodeChild(object):
             self._write_free((STOP,))
 
     def close(self):
-        """Stop the child (if still running), wait for it to exit and delete the ring file."""
+        """Stop the child (if still running), wait for it to exit, unpin the ring and delete its file."""
         self.ended = True
+        unpin, self._unpin = self._unpin, None
+        if unpin is not None:
+            try:
+                unpin()
+            except Exception as e:  # the memory is unmapped with the process anyway
+                logger.debug("could not unpin the decode ring of {}: {}", self.uri, e)
         proc = getattr(self, "process", None)
         if proc is not None:
             self._write_free((STOP,))
@@ -577,6 +593,17 @@ class DecodeProcesses(object):
         """Send every slot given back but not yet sent to its child."""
         for c in self.children:
             c.flush()
+
+    def pin(self, pin_host):
+        """`DecodeChild.pin` for every child; False (and a debug line) where the driver refuses."""
+        from ..errors import EngineError
+        try:
+            for c in self.children:
+                c.pin(pin_host)
+        except EngineError as e:
+            logger.debug("{}: model inputs copied from the decode rings ({})", os.path.basename(self.uri), e)
+            return False
+        return True
 
     def stop(self):
         """Ask every child to end, without waiting (the source has ended or the run stops); `close()` waits."""

@@ -83,6 +83,13 @@ class CaptureStage(Stage):
             procs.start()
         super(CaptureStage, self).start()
 
+    def pin_inputs(self, pin_host):
+        # type: (object) -> int
+        """Page-lock the model inputs of every decoder process's ring with `pin_host` (a GPU context's): the engine
+        then copies each frame's input to the device straight from the ring, and the slot goes back to its child
+        once the batch has run (postprocess) instead of once preprocess has copied it. Returns the rings pinned."""
+        return sum(len(p.children) for p in self._procs.values() if p.prepared and p.pin(pin_host))
+
     def flush_returns(self):
         """Send decoder processes the ring slots the writer gave back (called by the writer when it is idle)."""
         for procs in self._procs.values():
@@ -208,7 +215,7 @@ class CaptureStage(Stage):
         clock = time.perf_counter
         fps = src.fps or 30.0
         returns = child.returns
-        frames, inputs = child.frames, child.inputs
+        frames, inputs, pinned = child.frames, child.inputs, child.pinned
         meta = procs.meta
         try:
             while not stop.is_set():
@@ -228,6 +235,7 @@ class CaptureStage(Stage):
                     if inputs is not None:
                         frame.ready = inputs[slot]
                         frame.meta = meta
+                        frame.pinned = pinned
                     frame.t["capture"] = (t0, t1)
                     n += 1
                     q.put(frame, BLOCK)

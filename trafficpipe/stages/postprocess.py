@@ -32,6 +32,7 @@ class PostprocessStage(Stage):
     def work(self, wid):
         clock = time.perf_counter
         post = self.adapter.postprocess
+        batched = getattr(self.adapter, "postprocess_batch", None)  # a whole slot at once (models/device_io.py)
         names = self.output_names
         nq = len(self.writer_qs)
         while True:
@@ -53,10 +54,20 @@ class PostprocessStage(Stage):
             slot = item
             frames = list(slot.frames)
             t0 = clock()
-            for f in frames:
+            n = len(frames)
+            if batched is not None and all(f.tiles is None and f.slot_pos == i for i, f in enumerate(frames)):
+                outs = [slot.host_outputs[name][:n] for name in names]  # the slot's first n images, in order
+                for f, d in zip(frames, batched(outs, [f.meta for f in frames])):
+                    f.detections = d
+                frames_left = frames if self.keep_outputs else ()
+            else:
+                frames_left = frames
+            for f in frames_left:
                 pos = f.slot_pos
                 outs = slot.output_list(names, pos)
-                if f.tiles is None:
+                if f.detections is not None:
+                    pass  # decoded with the whole slot (batched)
+                elif f.tiles is None:
                     f.detections = post(outs, f.meta)
                 else:  # the whole frame and its tiles: merged into one frame's detections
                     f.detections = merge_tiles(
@@ -65,6 +76,10 @@ class PostprocessStage(Stage):
                 if self.keep_outputs:
                     f.outputs = [o.copy() for o in outs]
             slot.context.release(slot)
+            for f in frames:
+                if f.pinned and f.image is None and f.pool is not None:  # its input-only ring slot: read, free now
+                    f.pool.put(None)
+                    f.pool = None
             if self.draw:
                 for f in frames:
                     draw_detections(host_image(f), f.detections)
