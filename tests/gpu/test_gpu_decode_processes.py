@@ -35,13 +35,15 @@ def _run(det, processes, needs_image=False):
     pipe = Pipeline([VIDEO], det, sinks=[[keep]], batch=4, preprocess_workers=1, decode_processes=processes)
     rings = []
 
-    def look():  # once the run is set up: are the rings' inputs page-locked (a pycuda RegisteredHostMemory)?
+    def look():  # once the run is set up: does the driver see the rings' inputs as page-locked?
+        runtime = det.engine.runtime
         for procs in pipe.stages[0]._procs.values():
-            rings.extend((c.pinned, hasattr(c.inputs.base, "unregister")) for c in procs.children)
+            rings.extend((c.pinned, runtime.is_page_locked(c.inputs), runtime.is_page_locked(c.inputs[-1]))
+                         for c in procs.children)
     pipe.on_start = look
     summary = pipe.run()
     if processes:
-        assert rings and all(r == (True, True) for r in rings), rings
+        assert rings and all(r == (True, True, True) for r in rings), rings
         assert all(c._unpin is None for p in pipe.stages[0]._procs.values() for c in p.children)  # unpinned
     return keep.frames, summary
 

@@ -8,6 +8,8 @@ context stack. Everything is freed explicitly while the context is current (neve
 pycuda is imported lazily: `import trafficpipe` works without it.
 """
 import contextlib
+import ctypes
+import sys
 import threading
 
 import numpy as np
@@ -101,24 +103,61 @@ class CudaRuntime(object):
         # type: (np.ndarray) -> tuple
         """Page-lock an existing C-contiguous host array in place (cuMemHostRegister, portable to every context):
         (the array, now seen by CUDA as pinned, so copies from it are asynchronous DMA; a function that unpins it).
-        EngineError where the driver refuses (the caller copies instead)."""
-        cuda = cuda_driver()
-        flags = getattr(getattr(cuda, "mem_host_register_flags", None), "PORTABLE", 0)
-        try:
-            with self.activate():
-                pinned = cuda.register_host_memory(array, int(flags))
-        except Exception as e:
-            raise EngineError("cannot page-lock %d MB of host memory: %s" % (array.nbytes >> 20, _first_line(e)))
+        EngineError where the driver refuses (Tegra before Xavier, for one): the caller copies instead.
+
+        Through the driver library itself: pycuda's `register_host_memory` fails on numpy 2 ("returned a result with
+        an exception set", pycuda 2026.1)."""
+        if not array.flags.c_contiguous or array.nbytes == 0:
+            raise EngineError("only a contiguous, non-empty array can be page-locked")
+        lib = _driver_library()
+        ptr, size = ctypes.c_void_p(array.ctypes.data), ctypes.c_size_t(array.nbytes)
+        with self.activate():
+            rc = lib.cuMemHostRegister_v2(ptr, size, ctypes.c_uint(_CU_MEMHOSTREGISTER_PORTABLE))
+        if rc != 0:
+            raise EngineError("cannot page-lock %d MB of host memory (CUDA error %d)" % (array.nbytes >> 20, rc))
+        keep = [array]  # the memory stays mapped while registered
 
         def unpin():
-            with self.activate():
-                pinned.base.unregister()
-        return pinned, unpin
+            if keep:
+                with self.activate():
+                    lib.cuMemHostUnregister(ptr)
+                del keep[:]
+        return array, unpin
+
+    def is_page_locked(self, array):
+        # type: (np.ndarray) -> bool
+        """Whether CUDA sees the host memory of `array` as page-locked (cuMemHostGetFlags succeeds)."""
+        flags = ctypes.c_uint(0)
+        with self.activate():
+            return _driver_library().cuMemHostGetFlags(ctypes.byref(flags), ctypes.c_void_p(array.ctypes.data)) == 0
 
     def describe(self):
         # type: () -> dict
         return {"device": "cuda:%d" % self.index, "gpu": self.device_name,
                 "compute_capability": "%d.%d" % self.compute_capability}
+
+
+_CU_MEMHOSTREGISTER_PORTABLE = 1
+_libcuda = []
+
+
+def _driver_library():
+    """The CUDA driver library (libcuda), loaded once, for the calls pycuda lacks or gets wrong."""
+    if not _libcuda:
+        try:
+            lib = ctypes.CDLL("libcuda.so.1" if not sys.platform.startswith("win") else "nvcuda.dll")
+        except OSError as e:
+            raise EngineError("cannot load the CUDA driver library: %s" % _first_line(e))
+        if not hasattr(lib, "cuMemHostRegister_v2"):  # drivers before CUDA 6.5 have the first version only
+            lib.cuMemHostRegister_v2 = lib.cuMemHostRegister
+        lib.cuMemHostRegister_v2.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint]
+        lib.cuMemHostRegister_v2.restype = ctypes.c_int
+        lib.cuMemHostUnregister.argtypes = [ctypes.c_void_p]
+        lib.cuMemHostUnregister.restype = ctypes.c_int
+        lib.cuMemHostGetFlags.argtypes = [ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p]
+        lib.cuMemHostGetFlags.restype = ctypes.c_int
+        _libcuda.append(lib)
+    return _libcuda[0]
 
 
 #: CU_STREAM_NON_BLOCKING: the slots' streams never wait on the legacy default stream, where other libraries in the
