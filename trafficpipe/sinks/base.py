@@ -6,6 +6,11 @@ class Sink(object):
 
     needs_image = False
 
+    def prepare(self, frame):
+        """Called when `frame` reaches the writer ahead of its turn (frames of a source decoded in parallel chunks
+        arrive out of order): work that does not depend on order, such as formatting, may be done here, so that the
+        frames held for reordering are written quickly once their turn comes. Optional."""
+
     def write(self, frame):
         raise NotImplementedError
 

@@ -66,16 +66,23 @@ class JsonlSink(Sink):
             self.f = open(path, "w")
         except (IOError, OSError) as e:
             raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
+        self._lines = {}  # frame index -> its line, formatted ahead of its turn (`prepare`)
 
-    def write(self, frame):
+    def _line(self, frame):
         rec = {"source": self.source_name, "frame": frame.index,
                "t": round(frame.pts, 4) if frame.pts is not None else None,
                "detections": frame.detections.to_records()}
         path = getattr(frame, "path", None)
         if path:
             rec["image"] = path
-        self.f.write(json.dumps(rec, separators=(",", ":")))
-        self.f.write("\n")
+        return json.dumps(rec, separators=(",", ":")) + "\n"
+
+    def prepare(self, frame):
+        self._lines[frame.index] = self._line(frame)
+
+    def write(self, frame):
+        line = self._lines.pop(frame.index, None)
+        self.f.write(line if line is not None else self._line(frame))
 
     def close(self):
         if not self.f.closed:

@@ -24,6 +24,7 @@ class WriteStage(Stage):
         self.latencies = [[] for _ in range(n)]  # per source: capture -> written, seconds
         self.gaps = [{} for _ in range(n)]  # per source: first frame of an unreadable stretch -> its end (capture's)
         self.on_idle = None  # called whenever the input queue ran empty (capture: send decoder processes their slots)
+        self._ahead = {}  # id(frame) -> seconds its sinks spent preparing it ahead of its turn (counted with its write)
 
     def _mine(self, w):
         return [s for s in range(len(self.sinks)) if s % self.workers == w]
@@ -51,6 +52,13 @@ class WriteStage(Stage):
             else:
                 received[s] += 1
                 pending[s][item.seq] = item
+                if item.seq != self.next_seq[s]:  # held for reordering: format it now, write it quickly in turn
+                    t0 = clock()
+                    for sink in self.sinks[s]:
+                        prepare = getattr(sink, "prepare", None)  # (sinks of the API need only write and close)
+                        if prepare is not None:
+                            prepare(item)
+                    self._ahead[id(item)] = clock() - t0
                 self._write_ready(s, pending[s], clock)
             if self.expected[s] >= 0 and received[s] >= self.expected[s] and pending[s]:
                 # every frame arrived but some indices never will (a damaged stretch of a file): skip the gap
@@ -78,7 +86,7 @@ class WriteStage(Stage):
                 sink.write(f)
             t1 = clock()
             f.t["write"] = (t0, t1)
-            self.stats.record(t1 - t0)
+            self.stats.record(t1 - t0 + (self._ahead.pop(id(f), 0.0) if self._ahead else 0.0))
             self.latencies[s].append(t1 - f.t_capture)
             if f.pool is not None:
                 f.pool.put(f.image)
