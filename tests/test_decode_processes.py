@@ -147,6 +147,39 @@ def test_frames_held_for_reordering_are_formatted_ahead_and_written_as_in_order(
     assert len(prepared) >= 50 and len(set(prepared)) == len(prepared)
 
 
+def test_a_reader_starting_inside_a_keyframe_group_gives_the_frames_of_a_sequential_read(video_720p):
+    """The 720p clip has keyframes at 0 and 250 only: a piece starting at frame 100 is decoded from frame 0, the
+    frames before 100 decoded only, and gives frames 100.. exactly as reading from the start does."""
+    from trafficpipe.sources.segments import ChunkReader
+    seq = ChunkReader(video_720p, 0, 110)
+    want = [seq.read() for _ in range(110)][100:]
+    seq.close()
+    piece = ChunkReader(video_720p, 100, 110, key=0)
+    got = [piece.read() for _ in range(11)]
+    piece.close()
+    assert got[-1] is None and piece.next == 110
+    for a, b in zip(want, got[:10]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_more_decoders_than_keyframe_groups_split_the_groups(picodet320, video_720p):
+    """250 frames of one keyframe group over 3 decoder processes: pieces 0-89, 90-149 and 150-249, the later two
+    decoded from frame 0; the pipeline writes the in-process detections for every frame, in order."""
+    base, _ = _run(picodet320, video_720p, 0, False, max_frames=250)
+    keep = _Keep(False)
+    pipe = Pipeline([video_720p], picodet320, sinks=[[keep]], batch=2, decode_processes=3, max_frames=250)
+    plan = []
+    pipe.on_start = lambda: plan.extend(pipe.stages[0]._procs[0].chunks)
+    summary = pipe.run()
+    assert plan == [(0, 90), (90, 150), (150, 250)] and summary.stages["capture"]["workers"] == 3
+    assert [f[0] for f in keep.frames] == [f[0] for f in base] == list(range(250))
+    assert sum(len(f[1]) for f in keep.frames) > 250
+    for (_, b0, c0), (_, b1, c1) in zip(base, keep.frames):
+        np.testing.assert_array_equal(c0, c1)
+        np.testing.assert_allclose(b0, b1, atol=1e-4)
+    assert multiprocessing.active_children() == []
+
+
 def test_max_frames_and_one_process(picodet320, video_360p):
     got, summary = _run(picodet320, video_360p, 1, False, max_frames=75)
     assert [f[0] for f in got] == list(range(75)) and summary.frames_in == 75

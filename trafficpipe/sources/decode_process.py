@@ -98,8 +98,8 @@ def _decode_chunks(uri, chunks, counter, free, target, emit, timing):
             counter.value += 1
         if c >= len(chunks):
             break
-        start, stop_at = chunks[c]
-        reader = ChunkReader(uri, start, stop_at)
+        start, stop_at = chunks[c][:2]
+        reader = ChunkReader(uri, start, stop_at, chunks[c][2] if len(chunks[c]) > 2 else None)
         try:
             if not reader.cap.isOpened():
                 raise SourceError("cannot open %s in a decoder process" % uri)
@@ -552,7 +552,8 @@ class SlotReturn(object):
 
 
 class DecodeProcesses(object):
-    """`n` children decoding `chunks` ([(start, stop)], taken in order) of the video file `uri`.
+    """`n` children decoding `chunks` ([(start, stop)] or [(start, stop, key)], `split_chunks`; taken in order) of the
+    video file `uri`; `self.chunks` are the (start, stop) pairs.
 
     `frame_shape` (H, W, 3) of the file's frames; `input_spec` ((shape, dtype) of one model input) and `prep` (from
     `child_preprocessor`) to preprocess in the children, or None. `n_slots` frames per child's ring. Without
@@ -563,7 +564,8 @@ class DecodeProcesses(object):
         from .video import decoding_settings
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded, CUDA-using process
         self.uri = uri
-        self.chunks = list(chunks)
+        plan = list(chunks)
+        self.chunks = [tuple(c[:2]) for c in plan]
         self.counter = ctx.Value("i", 0)
         self.children = []
         self.prepared = input_spec is not None and prep is not None
@@ -574,7 +576,7 @@ class DecodeProcesses(object):
         try:
             for k in range(max(1, min(int(n), len(self.chunks)))):
                 self.children.append(DecodeChild(ctx, uri, decoding_settings(), n_slots, frame_shape,
-                                                 self.keep_frames, input_spec, prep, self.chunks, self.counter,
+                                                 self.keep_frames, input_spec, prep, plan, self.counter,
                                                  "trafficpipe-decode-%d" % k))
             for c in self.children:
                 c.wait_ready(start_timeout)
@@ -616,21 +618,23 @@ class DecodeProcesses(object):
 
 
 def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_frames=True):
-    """DecodeProcesses for an opened VideoFileSource `src`: `n` children over its keyframe-aligned chunks (one child
-    over the whole file where there are none), up to `max_frames` frames; with `adapter` (and no reason against it)
-    the children also preprocess, and the result's `meta` is the preprocess meta every frame of the file shares.
+    """DecodeProcesses for an opened VideoFileSource `src`: `n` children over its keyframe-aligned chunks (the longest
+    split where there are fewer than `n`, `split_chunks`; the whole file where there are none), up to `max_frames`
+    frames; with `adapter` (and no reason against it) the children also preprocess, and the result's `meta` is the preprocess meta every frame of the file shares.
 
     `ring_slots` frames per child. Without `keep_frames` (no sink needs the image) the rings hold only model inputs:
     the preprocess stage gives such a slot back as soon as it has copied the input, so a child decoding ahead of the
     others is not held by the writer's reordering and a small ring (in cache, its pages faulted in before the run)
     does."""
-    from .segments import mp4_keyframes, plan_chunks
+    from .segments import mp4_keyframes, plan_chunks, split_chunks
     total = src.frame_count
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
     chunks = plan_chunks(mp4_keyframes(src.uri), total) if (n > 1 and total) else []
     if len(chunks) < 2:
         chunks = [(0, total or 2 ** 31 - 1)]
+    if n > len(chunks) and total:
+        chunks = split_chunks(chunks, n)  # more decoders than keyframe groups: split the longest ones
     input_spec = prep = meta = None
     first = getattr(src, "_first", None)  # the frame VideoFileSource.open decoded (nothing has read it here)
     if adapter is not None and first is not None:

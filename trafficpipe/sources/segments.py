@@ -107,18 +107,45 @@ def plan_chunks(keyframes, n_frames, min_len=60):
     return [(a, b) for a, b in zip(starts, starts[1:] + [n_frames])]
 
 
-class ChunkReader(object):
-    """Decodes frames [start, stop) of a video file with its own OpenCV reader."""
+def split_chunks(chunks, workers, min_len=60, share=0.6):
+    # type: (list, int, int, float) -> list
+    """[(start, stop, key), ...]: `chunks` with the longest split until there are `workers` (none shorter than
+    `min_len`), for files with fewer keyframe-aligned chunks than decoders (a long GOP; this repo's 720p clip has
+    keyframes at 0 and 250 only, so two decoders took 250 and 200 frames and the first set the pace).
 
-    def __init__(self, path, start, stop):
+    A piece that starts inside a keyframe group is read by decoding from its keyframe `key` and converting nothing
+    until `start` (`ChunkReader`): those frames cost their decoding only, not the colour conversion, resize and hand
+    over of a delivered frame, so the first piece takes `share` of the group."""
+    out = [(a, b, a) for a, b in chunks]
+    while len(out) < workers:
+        i = max(range(len(out)), key=lambda j: out[j][1] - out[j][0])
+        a, b, key = out[i]
+        if b - a < 2 * min_len:
+            break
+        mid = a + max(min_len, int((b - a) * share))
+        out[i:i + 1] = [(a, mid, key), (mid, b, key)]
+    return out
+
+
+class ChunkReader(object):
+    """Decodes frames [start, stop) of a video file with its own OpenCV reader. `key` (a keyframe at or before
+    `start`; `start` itself when None): decoding starts there and the frames before `start` are decoded only (grab,
+    no conversion)."""
+
+    def __init__(self, path, start, stop, key=None):
         self.path, self.start, self.stop = path, start, stop
+        key = start if key is None else key
         self.cap = open_video(path)
-        if start and self.cap.isOpened():
-            self.cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-            pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
-            if pos != start:
-                logger.debug("seek to frame {} of {} landed on {}", start, os.path.basename(path), pos)
         self.next = start
+        if key and self.cap.isOpened():
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, key)
+            pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
+            if pos != key:
+                logger.debug("seek to frame {} of {} landed on {}", key, os.path.basename(path), pos)
+        for _ in range(key, start):
+            if not self.cap.grab():  # cannot reach the chunk: its frames are reported unreadable by the caller
+                self.stop = start
+                break
 
     def read(self, buf=None):
         """The next image of the chunk (decoded into `buf` when given), or None at its end or where decoding stops."""
