@@ -619,7 +619,7 @@ class DecodeProcesses(object):
 
 def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_frames=True):
     """DecodeProcesses for an opened VideoFileSource `src`: `n` children over its keyframe-aligned chunks (the longest
-    split where there are fewer than `n`, `split_chunks`; the whole file where there are none), up to `max_frames`
+    split where there are fewer than `n`, `split_chunks`; one child over the whole file where none are known), up to `max_frames`
     frames; with `adapter` (and no reason against it) the children also preprocess, and the result's `meta` is the preprocess meta every frame of the file shares.
 
     `ring_slots` frames per child. Without `keep_frames` (no sink needs the image) the rings hold only model inputs:
@@ -630,10 +630,11 @@ def open_decoders(src, n, max_frames=None, adapter=None, ring_slots=32, keep_fra
     total = src.frame_count
     if max_frames is not None:
         total = min(total, max_frames) if total else max_frames
-    chunks = plan_chunks(mp4_keyframes(src.uri), total) if (n > 1 and total) else []
+    keyframes = mp4_keyframes(src.uri) if (n > 1 and total) else None
+    chunks = plan_chunks(keyframes, total) if keyframes else []
     if len(chunks) < 2:
         chunks = [(0, total or 2 ** 31 - 1)]
-    if n > len(chunks) and total:
+    if keyframes and n > len(chunks):
         chunks = split_chunks(chunks, n)  # more decoders than keyframe groups: split the longest ones
     input_spec = prep = meta = None
     first = getattr(src, "_first", None)  # the frame VideoFileSource.open decoded (nothing has read it here)
