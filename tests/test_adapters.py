@@ -124,14 +124,28 @@ def test_nms_is_per_class_and_keeps_the_best():
     assert box_iou(boxes[:1], boxes[1:2])[0, 0] == pytest.approx(81 / 100.0)
 
 
-def test_nms_max_det_caps_the_boxes_kept_not_the_boxes_considered():
-    """Two overlapping boxes and one apart, max_det 2: the one apart is kept (OpenCV's top_k alone would look at the
-    two best only and lose it), and fractional overlaps count (IoU 100/106 stays under 0.95)."""
-    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
-    scores = np.array([0.9, 0.8, 0.7], np.float32)
-    cls = np.zeros(3, np.int32)
-    assert batched_nms(boxes, scores, cls, 0.5, max_det=2).tolist() == [0, 2]
-    assert batched_nms(boxes, scores, cls, 0.5, max_det=1).tolist() == [0]
-    near = np.array([[0, 0, 10, 10], [0, 0, 10, 10.6]], np.float32)
-    assert batched_nms(near, scores[:2], cls[:2], 0.95).tolist() == [0, 1]
-    assert batched_nms(near, scores[:2], cls[:2], 0.9).tolist() == [0]
+def test_nms_of_several_images_at_once_keeps_what_each_image_keeps_alone():
+    """One OpenCV call for a batch (the GPU path's postprocess): every image keeps exactly the boxes, in the order,
+    that `batched_nms` of its boxes alone keeps. The images share the same places (set apart, or they would suppress
+    each other's boxes), with jittered copies whose overlaps spread around the threshold, and an empty image."""
+    from trafficpipe.models.nms import batched_nms_images
+    rng = np.random.RandomState(7)
+    base = rng.uniform(0, 900, (30, 2)).astype(np.float32)
+    size = rng.uniform(20, 200, (30, 2)).astype(np.float32)
+    parts, images = [], []
+    for i, copies in enumerate([3, 0, 2, 4, 1]):
+        n = 30 * copies
+        xy = np.tile(base, (copies, 1)) + rng.uniform(-0.3, 0.3, (n, 1)).astype(np.float32) * np.tile(size, (copies, 1))
+        b = np.concatenate([xy, xy + np.tile(size, (copies, 1))], 1).clip(0, None).astype(np.float32)
+        parts.append((b, rng.uniform(0.3, 1, n).astype(np.float32), rng.randint(0, 2, n).astype(np.int32)))
+        images.append(np.full(n, i))
+    boxes, scores, cls = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    image = np.concatenate(images).astype(np.int64)
+    got = batched_nms_images(boxes, scores, cls, image, len(parts), 0.45)
+    start, kept = 0, 0
+    for (b, s, c), keep in zip(parts, got):
+        alone = batched_nms(b, s, c, 0.45)
+        assert (keep - start).tolist() == alone.tolist()
+        start += len(s)
+        kept += len(alone)
+    assert 60 < kept < len(scores) - 60  # many boxes suppressed, many kept

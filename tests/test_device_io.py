@@ -135,7 +135,8 @@ def test_cli_device_io_on_onnxruntime(video_360p, tmp_path):
 def test_a_slot_decoded_at_once_gives_each_frame_its_own_detections(model, conf, max_det, video_720p):
     """The postprocess stage decodes a whole slot with one NMS call (`postprocess_batch`): every frame gets exactly
     the detections `postprocess` gives it alone, also for frames of other sizes in the same slot, a frame with
-    nothing in it, and where an image has more boxes than max_det (the best max_det are kept)."""
+    nothing in it, and where an image has more candidates than max_det (NMS then looks at its best max_det only, image
+    by image as before)."""
     frames = _frames(video_720p, every=9, n=6)
     images = frames + [np.ascontiguousarray(cv2.rotate(frames[0], cv2.ROTATE_90_CLOCKWISE)),
                        np.zeros((200, 300, 3), np.uint8)]
@@ -152,7 +153,7 @@ def test_a_slot_decoded_at_once_gives_each_frame_its_own_detections(model, conf,
     counts = [len(d) for d in alone]
     assert min(counts[:6]) > 0 and counts[-1] == 0
     if max_det < 300:
-        assert max(counts) == max_det
+        assert 0 < max(counts) <= max_det
     assert [len(d) for d in together] == counts
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a.boxes, b.boxes)

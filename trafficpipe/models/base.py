@@ -4,7 +4,7 @@ import numpy as np
 from ..errors import ModelError
 from .classes import COCO_CLASSES, DEFAULT_CLASSES, ClassMap
 from .detections import Detections
-from .nms import batched_nms
+from .nms import batched_nms, batched_nms_images
 
 
 class ModelAdapter(object):
@@ -114,16 +114,11 @@ class ModelAdapter(object):
         ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not ok.all():
             boxes, scores, class_ids, image = boxes[ok], scores[ok], class_ids[ok], image[ok]
-        groups = image * (int(class_ids.max()) + 1) + class_ids
-        keep = batched_nms(boxes, scores, groups, self.iou, len(scores))
-        keep = keep[np.argsort(image[keep], kind="stable")]  # image by image, each highest score first
-        ends = np.cumsum(np.bincount(image[keep], minlength=n)).tolist()
-        boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
-        out, a = [], 0
-        for b in ends:
-            k = min(b, a + self.max_det)
-            out.append(Detections(boxes[a:k], scores[a:k], class_ids[a:k]) if k > a else Detections())
-            a = b
+        if np.bincount(image, minlength=n).max() > self.max_det:  # NMS looks at an image's best max_det only
+            return [self.candidates_to_detections(candidates[i], m) for i, m in enumerate(metas)]
+        out = []
+        for keep in batched_nms_images(boxes, scores, class_ids, image, n, self.iou):
+            out.append(Detections(boxes[keep], scores[keep], class_ids[keep]) if len(keep) else Detections())
         return out
 
     # -- shared helpers -------------------------------------------------------------------------------------------

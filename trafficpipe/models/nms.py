@@ -7,26 +7,47 @@ def batched_nms(boxes, scores, class_ids, iou_threshold, max_det=300):
     # type: (np.ndarray, np.ndarray, np.ndarray, float, int) -> np.ndarray
     """Indices of the boxes kept by per-class NMS, highest score first.
 
-    Boxes of different classes never suppress each other (each class is shifted to its own coordinate range); any
-    integer group id may stand for the class. Every box takes part; at most `max_det` are kept (OpenCV's `top_k`
-    would instead cut the candidates before NMS, losing boxes that the suppressed ones leave room for).
+    Boxes of different classes never suppress each other (each class is shifted to its own coordinate range).
     """
     n = scores.shape[0]
     if n == 0:
         return np.zeros((0,), np.int64)
-    # shifted in float64: x + k * offset is exact there for float32 boxes, so each box's width, height and overlaps
-    # (OpenCV computes them in double) are those of the unshifted box, whatever the offset (batched_nms over several
-    # images' groups gives each image's own result)
-    offset = float(boxes.max()) + 1.0
-    shifted = boxes.astype(np.float64)
-    shifted += (class_ids.astype(np.float64) * offset)[:, None]
+    offset = float(boxes.max()) + 1.0 if n else 0.0
+    shifted = boxes + (class_ids.astype(np.float32) * offset)[:, None]
     xywh = np.empty_like(shifted)
     xywh[:, :2] = shifted[:, :2]
     xywh[:, 2:] = shifted[:, 2:] - shifted[:, :2]
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, float(iou_threshold))
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, float(iou_threshold), top_k=int(max_det))
     keep = np.asarray(keep, np.int64).reshape(-1)
     # NMSBoxes returns indices sorted by score; keep that order
     return keep[:max_det]
+
+
+def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold):
+    # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float) -> list
+    """`batched_nms` of several images in one OpenCV call: rows sorted by `image` (0..n_images-1), each image with at
+    most max_det rows (the caller checks: `batched_nms` would cut the candidates there). Returns, per image, the
+    indices (into the rows) that `batched_nms` of that image's rows alone keeps, in the same order: each image's classes
+    are shifted exactly as there (float32), and the images apart along y in float64, where that sum is exact, so every
+    width, height and overlap OpenCV computes (in double) is that of the image alone."""
+    if scores.shape[0] == 0:
+        return [np.zeros((0,), np.int64) for _ in range(n_images)]
+    counts = np.bincount(image, minlength=n_images)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    present = counts > 0
+    per_image_max = np.zeros(n_images, np.float64)
+    per_image_max[present] = np.maximum.reduceat(boxes.max(axis=1), starts[present]).astype(np.float64)
+    offset = (per_image_max + 1.0).astype(np.float32)  # each image's `float(boxes.max()) + 1.0`, as float32 multiplies it
+    shifted = boxes + (class_ids.astype(np.float32) * offset[image])[:, None]
+    xywh = np.empty_like(shifted)
+    xywh[:, :2] = shifted[:, :2]
+    xywh[:, 2:] = shifted[:, 2:] - shifted[:, :2]
+    apart = xywh.astype(np.float64)
+    apart[:, 1] += image * (float((xywh[:, 1] + xywh[:, 3]).max()) + 1.0)
+    keep = cv2.dnn.NMSBoxes(apart.tolist(), scores.tolist(), 0.0, float(iou_threshold))
+    keep = np.asarray(keep, np.int64).reshape(-1)
+    keep = keep[np.argsort(image[keep], kind="stable")]  # image by image, each highest score first
+    return np.split(keep, np.cumsum(np.bincount(image[keep], minlength=n_images))[:-1])
 
 
 def box_iou(a, b):
