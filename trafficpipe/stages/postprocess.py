@@ -54,27 +54,23 @@ class PostprocessStage(Stage):
             slot = item
             frames = list(slot.frames)
             t0 = clock()
-            n = len(frames)
             if batched is not None and all(f.tiles is None and f.slot_pos == i for i, f in enumerate(frames)):
-                outs = [slot.host_outputs[name][:n] for name in names]  # the slot's first n images, in order
-                for f, d in zip(frames, batched(outs, [f.meta for f in frames])):
+                # the slot's first n images, in order: decoded together
+                dets = batched([slot.host_outputs[name][:len(frames)] for name in names], [f.meta for f in frames])
+                for f, d in zip(frames, dets):
                     f.detections = d
-                frames_left = frames if self.keep_outputs else ()
             else:
-                frames_left = frames
-            for f in frames_left:
-                pos = f.slot_pos
-                outs = slot.output_list(names, pos)
-                if f.detections is not None:
-                    pass  # decoded with the whole slot (batched)
-                elif f.tiles is None:
-                    f.detections = post(outs, f.meta)
-                else:  # the whole frame and its tiles: merged into one frame's detections
-                    f.detections = merge_tiles(
-                        [post(slot.output_list(names, pos + j), m) for j, m in enumerate(f.meta)], f.tiles,
-                        f.tiles[0][2], f.tiles[0][3], self.adapter.iou, self.adapter.max_det)
-                if self.keep_outputs:
-                    f.outputs = [o.copy() for o in outs]
+                for f in frames:
+                    pos = f.slot_pos
+                    if f.tiles is None:
+                        f.detections = post(slot.output_list(names, pos), f.meta)
+                    else:  # the whole frame and its tiles: merged into one frame's detections
+                        f.detections = merge_tiles(
+                            [post(slot.output_list(names, pos + j), m) for j, m in enumerate(f.meta)], f.tiles,
+                            f.tiles[0][2], f.tiles[0][3], self.adapter.iou, self.adapter.max_det)
+            if self.keep_outputs:
+                for f in frames:
+                    f.outputs = [o.copy() for o in slot.output_list(names, f.slot_pos)]
             slot.context.release(slot)
             for f in frames:
                 if f.pinned and f.image is None and f.pool is not None:  # its input-only ring slot: read, free now
