@@ -61,8 +61,9 @@ def add_decoding_options(g):
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
     g.add_argument("--decode-processes", type=int, default=0, metavar="N",
-                   help="decode each video file in N child processes (whole keyframe-aligned chunks of MP4/MOV files "
-                        "each; one process for other files), which also resize the frames to the model's input, so "
+                   help="decode each video file in N child processes (keyframe-aligned chunks of MP4/MOV files, the "
+                        "longest split where there are fewer than N; one process for other files), which also resize "
+                        "the frames to the model's input, so "
                         "neither runs under this process's GIL: for GPU hosts where decoding is the limit (default 0: "
                         "decode in this process; OpenCV decoder only)")
 
