@@ -12,15 +12,21 @@ def batched_nms(boxes, scores, class_ids, iou_threshold, max_det=300):
     n = scores.shape[0]
     if n == 0:
         return np.zeros((0,), np.int64)
-    offset = float(boxes.max()) + 1.0 if n else 0.0
-    shifted = boxes + (class_ids.astype(np.float32) * offset)[:, None]
-    xywh = np.empty_like(shifted)
-    xywh[:, :2] = shifted[:, :2]
-    xywh[:, 2:] = shifted[:, 2:] - shifted[:, :2]
+    xywh = _class_shifted_xywh(boxes, class_ids, float(boxes.max()) + 1.0)
     keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, float(iou_threshold), top_k=int(max_det))
     keep = np.asarray(keep, np.int64).reshape(-1)
     # NMSBoxes returns indices sorted by score; keep that order
     return keep[:max_det]
+
+
+def _class_shifted_xywh(boxes, class_ids, offset):
+    # type: (np.ndarray, np.ndarray, object) -> np.ndarray
+    """float32 xywh of xyxy `boxes`, each class shifted by class id * `offset` (a number, or one per row)."""
+    shifted = boxes + (class_ids.astype(np.float32) * offset)[:, None]
+    xywh = np.empty_like(shifted)
+    xywh[:, :2] = shifted[:, :2]
+    xywh[:, 2:] = shifted[:, 2:] - shifted[:, :2]
+    return xywh
 
 
 def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold):
@@ -38,10 +44,7 @@ def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold)
     per_image_max = np.zeros(n_images, np.float64)
     per_image_max[present] = np.maximum.reduceat(boxes.max(axis=1), starts[present]).astype(np.float64)
     offset = (per_image_max + 1.0).astype(np.float32)  # each image's `float(boxes.max()) + 1.0`, as float32 multiplies it
-    shifted = boxes + (class_ids.astype(np.float32) * offset[image])[:, None]
-    xywh = np.empty_like(shifted)
-    xywh[:, :2] = shifted[:, :2]
-    xywh[:, 2:] = shifted[:, 2:] - shifted[:, :2]
+    xywh = _class_shifted_xywh(boxes, class_ids, offset[image])
     apart = xywh.astype(np.float64)
     apart[:, 1] += image * (float((xywh[:, 1] + xywh[:, 3]).max()) + 1.0)
     keep = cv2.dnn.NMSBoxes(apart.tolist(), scores.tolist(), 0.0, float(iou_threshold))
