@@ -107,7 +107,7 @@ def main(argv=None):
     nvdec = lambda: NvdecVideoSource(args.video)  # noqa: E731
     opencv = lambda: VideoFileSource(args.video)  # noqa: E731
     # one context, made (CUDA graphs captured) before any decoder runs: a capture beside a decoding thread can fail
-    # (session 5, call 2: "operation failed due to a previous error during capture"), leaving the engine eager
+    # ("operation failed due to a previous error during capture" on an H200), leaving the engine eager
     ctx = det.engine.create_context(4, args.batch)
     _scenario(det, ctx, device, args.batch, 0.5, None)  # warm-up
     _scenario(det, ctx, host, args.batch, 0.5, None)

@@ -1,6 +1,6 @@
 """The pipeline process's own CPU per frame, with inference taken out: what the GIL carries at a given frame rate.
 
-On the H200 the single-source pipeline with `--decode-processes 2` is held by its own process (session 9: the stage
+On the H200 the single-source pipeline with `--decode-processes 2` is held by its own process (on the H200: the stage
 threads' CPU adds up to about 0.6 ms per frame, so at 1500 fps the GIL is busy about 90% of the time). This runs the
 same pipeline on any machine with a stand-in engine that "infers" at once and returns the device-I/O candidates of the
 real model on the clip's first frame (recorded once with ONNX Runtime), so the per-frame Python of capture (decoder

@@ -5,6 +5,7 @@ import sys
 import traceback
 
 from . import __version__
+from .commands.expert import finish_parser
 from .errors import TrafficpipeError
 from .log import logger, quiet_native_logs, setup_logging
 
@@ -27,9 +28,11 @@ def add_model_options(p, conf=0.3):
                    help="ONNX file, file name in the model folders, or alias (picodet-s-416, picodet-s-320, yolox-nano); "
                         "default: the default model")
     g.add_argument("--arch", default=None, help="detector family when the file name does not tell (picodet, yolox, ssd-nms)")
-    g.add_argument("--engine", default="onnxruntime", choices=("auto", "onnxruntime", "torch", "tensorrt"),
-                   help="inference engine (default onnxruntime; auto = tensorrt where installed)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (GPU engines)")
+    g.add_argument("--engine", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt"),
+                   help="inference engine (default auto: TensorRT where installed, else torch on a CUDA GPU, else "
+                        "ONNX Runtime on the CPU)")
+    g.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
+                   help="engine precision (default fp16 on GPU engines, fp32 on ONNX Runtime)")
     g.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
     g.add_argument("--classes", default=None, help="comma-separated traffic classes to report (default: all of "
                    "vehicle,pedestrian,bicycle,road_sign,traffic_light)")
@@ -53,19 +56,20 @@ def add_decoding_options(g):
                    help="batches the inference stage keeps submitted per context before it waits for the oldest "
                         "(default: the engine's concurrent runs + 1, so one waits ready while the others compute: 3 "
                         "for ONNX Runtime on 2 cores or more; 2 for GPU engines)")
-    g.add_argument("--decoder", choices=("opencv", "nvdec"), default="opencv",
+    g.add_argument("--decoder", choices=("opencv", "nvdec"), default=None,
                    help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
                         "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
                         "with --device-io)")
-    g.add_argument("--decode-threads", type=int, default=0,
-                   help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
-                        "-1 = half the cores on machines of 12 or more)")
-    g.add_argument("--decode-processes", type=int, default=0, metavar="N",
+    g.add_argument("--decode-threads", type=int, default=None,
+                   help="FFmpeg threads per video file decoder (0 = FFmpeg's choice, about one per core; "
+                        "-1 = half the cores on machines of 12 or more; default 0, or 8 with decoder processes)")
+    g.add_argument("--decode-processes", type=int, default=None, metavar="N",
                    help="decode each video file in N child processes (keyframe-aligned chunks of MP4/MOV files, the "
                         "longest split where there are fewer than N; one process for other files), which also resize "
                         "the frames to the model's input, so "
-                        "neither runs under this process's GIL: for GPU hosts where decoding is the limit (default 0: "
-                        "decode in this process; OpenCV decoder only)")
+                        "neither runs under this process's GIL: for GPU hosts where decoding is the limit (default: "
+                        "3 for video files with a GPU engine on hosts of 12 cores or more, else 0 = decode in this "
+                        "process; OpenCV decoder only)")
 
 
 def check_decode_processes(args):
@@ -164,6 +168,7 @@ def build_parser():
         p.set_defaults(_run=mod.run)
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
         p.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+        finish_parser(p, name)
     return parser
 
 

@@ -58,7 +58,7 @@ def add_parser(sub):
                         "time-slicing (GPU engines only)")
     g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
                    help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
-                        "course notebook's session had them (every core for one run at a time, spinning threads), so "
+                        "course notebook had them (every core for one run at a time, spinning threads), so "
                         "the pipeline is compared with the seed loop at its best; 'same' = the pipeline's engine "
                         "(with ONNX Runtime: one thread per run, two runs in flight). GPU engines always use 'same' "
                         "(default %(default)s)")
@@ -66,10 +66,12 @@ def add_parser(sub):
     g.add_argument("--out", default=None, metavar="DIR",
                    help="keep what the runs write in DIR (default: a temporary folder, removed)")
     g = p.add_argument_group("pipeline")
-    g.add_argument("--batch", type=int, default=1, help="frames per inference call in the pipeline and the inference "
-                   "ceiling (default 1; the seed loop runs one frame at a time)")
+    g.add_argument("--batch", type=int, default=None, help="frames per inference call in the pipeline and the inference "
+                   "ceiling (default as detect: 4 on GPU engines, 1 on ONNX Runtime; the seed loop runs one frame at "
+                   "a time)")
     g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
-    g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
+    g.add_argument("--preprocess-workers", type=int, default=None,
+                   help="preprocess threads (default as detect: 1 on GPU engines, 2 on ONNX Runtime)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
@@ -114,6 +116,7 @@ def run(args):
     from .report import format_report
     from .runner import BenchConfig, run_bench
 
+    from ..run_config import announce, resolve
     source = args.source or os.path.join(data_dir(), DEFAULT_VIDEO)
     streams = _streams(args.streams) if args.streams else []
     if args.frames is not None and args.frames < 1:
@@ -124,6 +127,7 @@ def run(args):
                 "queue_size", "in_flight"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
+    config = resolve(args, [source])  # the defaults detect would use on this machine for this source
     check_decode_processes(args)
     if args.plot:
         try:
@@ -141,6 +145,7 @@ def run(args):
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     open_source(source).close()  # a bad source fails in one line before the model loads
+    announce(config)
     from ..engines.mps import mps_daemon
     with mps_daemon(args.mps, args.engine) as mps_pipe:  # before this process first touches CUDA
         detector = make_pipeline_detector(args)

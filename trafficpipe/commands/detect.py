@@ -27,12 +27,14 @@ def add_parser(sub):
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("pipeline")
-    g.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")
+    g.add_argument("--batch", type=int, default=None, help="frames per inference call (default 4 on GPU engines, 1 on "
+                   "ONNX Runtime)")
     g.add_argument("--batch-timeout", type=float, default=0.0,
                    help="seconds to wait for a batch to fill when no frame is queued (default 0)")
     g.add_argument("--contexts", type=int, default=1, help="execution contexts; sources are spread over them "
                    "(default 1; use one per camera on GPU)")
-    g.add_argument("--preprocess-workers", type=int, default=2, help="preprocess threads (default 2)")
+    g.add_argument("--preprocess-workers", type=int, default=None,
+                   help="preprocess threads (default 1 on GPU engines, 2 on ONNX Runtime)")
     g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
     g.add_argument("--decode-workers", type=int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
@@ -62,6 +64,9 @@ def add_parser(sub):
 
 def run(args):
     """`trafficpipe detect`: with --mps inside a CUDA MPS daemon (started here unless one runs), else as it is."""
+    from ..run_config import resolve
+    if getattr(args, "config", None) is None:  # a --processes child gets its parent's settings, resolved
+        args.config = resolve(args, args.sources)
     if not getattr(args, "mps", False) or getattr(args, "child_process", False):
         return _run(args)
     from ..engines.mps import mps_daemon
@@ -86,6 +91,8 @@ def _run(args):
     if args.processes < 1:
         raise TrafficpipeError("--processes must be at least 1")
     check_decode_processes(args)
+    from ..run_config import announce
+    config = args.config  # the settings fixed in run(), as one immutable record
     if args.processes > 1 and len(args.sources) > 1:
         from .detect_processes import run_in_processes
         return run_in_processes(args)
@@ -98,6 +105,8 @@ def _run(args):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
+        if not getattr(args, "child_process", False):
+            announce(config)
         detector = make_pipeline_detector(args)
     except BaseException:
         for s in sources:
@@ -111,13 +120,8 @@ def _run(args):
     shared = getattr(args, "progress", None)  # (frames written, frames expected) read by a --processes parent
     if shared is not None:
         shared[1].value = total or -1
-    pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, batch=args.batch,
-                    batch_timeout=args.batch_timeout, contexts=args.contexts,
-                    preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                    decode_workers=args.decode_workers, decode_processes=args.decode_processes,
-                    depth=args.in_flight, tiles=tiles,
-                    queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
-                    on_frame=_frame_counter(bar, shared))
+    pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, tiles=tiles,
+                    on_frame=_frame_counter(bar, shared), **config.pipeline_kwargs())
     try:
         summary = pipe.run()
     except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done

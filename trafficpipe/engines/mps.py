@@ -3,7 +3,7 @@
 Without it, each process has its own CUDA context and the GPU time-slices between them: a process's small kernels wait
 for another's slice, and four one-source processes on an H200 reached only 3.0x one process (360p, YOLOX-nano). With
 MPS the processes' work goes through one server and runs side by side (4.06x on the same machine; see
-bench/results/gpu-h200-NOTES.md, session 7).
+docs/benchmarks.md, "several sources, one process each").
 
 `mps_daemon()` uses a daemon that already serves this process (CUDA_MPS_PIPE_DIRECTORY, or the default /tmp/nvidia-mps,
 holding its `control` pipe); otherwise it starts a private one (`nvidia-cuda-mps-control -d` with its own pipe and log

@@ -37,7 +37,7 @@ def default_depth(engine):
     """Slots the inference stage keeps submitted per context: one more than the engine computes at once (ONNX
     Runtime's `concurrency` runs), so the next run starts the moment one ends instead of after the inference thread
     collects the oldest; at least 2 (GPU engines: the next batch is queued on the device while one computes). On 2 CPU
-    cores, 3 instead of 2 raised the pipeline from 0.85 to 0.91 of the bound (YOLOX-nano, session 5)."""
+    cores, 3 instead of 2 raised the pipeline from 0.85 to 0.91 of the bound (YOLOX-nano)."""
     return max(2, int(getattr(engine, "concurrency", 1) or 1) + 1)
 
 class Pipeline(object):
