@@ -170,3 +170,5 @@ def test_detect_two_contexts_batch_4_on_tensorrt(monkeypatch, tmp_path, cli_refe
             assert x["cls"] == y["cls"] and abs(x["score"] - y["score"]) < 1e-3
             assert np.allclose(x["box"], y["box"], atol=0.05)
     assert count(trt, "create_execution_context") >= 2
+    keys = [json.loads(f.read_text())["key"] for f in (tmp_path / "cache").rglob("*.plan.json")]
+    assert len(keys) == 1 and keys[0].get("profiles", 1) == (3 if gen == "8.2" else 1)

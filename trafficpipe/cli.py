@@ -125,6 +125,8 @@ def engine_options(args):
             opts["plugin_libs"] = args.plugin_lib
         if (getattr(args, "batch", None) or 1) > 1:
             opts["batch"] = args.batch  # the plan's largest batch (dynamic-batch models)
+        if (getattr(args, "contexts", None) or 1) > 1:
+            opts["contexts"] = args.contexts  # TensorRT 8.0-8.5 plans get an optimization profile per context
     if args.engine == "torch" and args.cuda_graphs is not None:
         opts["cuda_graphs"] = args.cuda_graphs
     if getattr(args, "device_io", None) is not None and args.engine in ("torch", "tensorrt", "onnxruntime", "auto"):
