@@ -69,6 +69,9 @@ def test_two_contexts_on_a_dynamic_batch_plan(monkeypatch, tmp_path, gen):
     try:
         assert eng.dynamic_batch and eng.max_batch == 4
         ctxs = [eng.create_context(2, 4), eng.create_context(2, 4)]
+        # 8.2: a profile each; 8.6: the plan shares profile 0 (PROFILE_SHARING_0806), selected explicitly by the
+        # second context; 10.x: shared by default
+        assert [c.profile for c in ctxs] == ([0, 1] if gen == "8.2" else [0, 0])
         slots = [_run_slot(c, x) for c, x in zip(ctxs, xs)]
         for c, s, x in zip(ctxs, slots, xs):
             assert c.collect() is s
@@ -97,6 +100,23 @@ def test_more_contexts_than_profiles_is_one_clear_line(monkeypatch, tmp_path):
         s = _run_slot(third, x)
         third.collect()
         assert np.allclose(s.host_outputs["feat"][:2], _ort(model, x)[0], atol=1e-5)
+    finally:
+        eng.close()
+
+
+def test_foreign_86_plan_without_sharing_is_one_clear_line(monkeypatch, tmp_path):
+    """A plan from another tool with one profile and no PROFILE_SHARING_0806 cannot run two contexts on 8.6."""
+    from doubles import fake_tensorrt
+    from trafficpipe.engines.tensorrt_engine import TensorRTEngine
+    trt = use_doubles(monkeypatch, "8.6")
+    model = tiny_onnx(str(tmp_path / "dyn.onnx"), dynamic=True)
+    eng = TensorRTEngine(fake_tensorrt.write_plan(trt, str(tmp_path / "one.engine"), model, profiles=1))
+    try:
+        eng.create_context(1, 4)
+        with pytest.raises(EngineError) as e:
+            eng.create_context(1, 4)
+        msg = str(e.value)
+        assert "\n" not in msg and "chosen by another IExecutionContext" in msg and "--contexts N" in msg
     finally:
         eng.close()
 

@@ -22,8 +22,8 @@ from ..log import logger
 from .base import Engine, TensorSpec
 from .gpu_runtime import CudaRuntime, GpuExecutionContext, HostDeviceBuffer, cuda_driver
 from .plan_cache import read_sidecar
-from .trt_api import (error_summary, has_tensor_api, import_tensorrt, load_plugins, np_dtype, shares_profiles,
-                      trt_logger, version)
+from .trt_api import (error_summary, has_tensor_api, import_tensorrt, load_plugins, np_dtype, profile_sharing,
+                      shares_profiles, trt_logger, version)
 
 ENGINE_EXTENSIONS = (".engine", ".plan", ".trt")
 #: "The pointer must have at least 256-byte alignment." (NvInferRuntime.h, IExecutionContext::setTensorAddress)
@@ -67,14 +67,16 @@ class TensorRTContext(GpuExecutionContext):
             return 0
         current = getattr(ctx, "active_optimization_profile", -1)
         if current is not None and int(current) >= 0:
-            return int(current)  # the first context, or every context of an 8.6 plan with PROFILE_SHARING_0806
+            return int(current)  # the first context (TensorRT selects profile 0 for it)
         held = eng.profiles_in_use(self)
         free = [k for k in range(eng.n_profiles) if k not in held]
+        rebuild = ("this TensorRT plan has %d optimization profile(s) and TensorRT %s needs one per execution "
+                   "context: rebuild it for more contexts (--contexts N here, or trafficpipe build-engine MODEL "
+                   "--batch %d --contexts N)" % (eng.n_profiles, version(eng.trt), eng.max_batch))
+        if not free and profile_sharing(eng.trt) == "preview":
+            free = [0]  # 8.6: a plan built with PROFILE_SHARING_0806 lets every context select profile 0
         if not free:
-            raise EngineError(
-                "this TensorRT plan has %d optimization profile(s) and TensorRT %s needs one per execution context: "
-                "all are in use; rebuild it for more contexts (--contexts N here, or trafficpipe build-engine MODEL "
-                "--batch %d --contexts N)" % (eng.n_profiles, version(eng.trt), eng.max_batch))
+            raise EngineError(rebuild)
         k = free[0]
         stream = cuda_driver().Stream()
         try:
@@ -84,8 +86,8 @@ class TensorRTContext(GpuExecutionContext):
             eng.lg.errors.append(str(e))
         stream.synchronize()  # the profile's copies are done before any slot stream uses the context
         if ok is False:
-            raise EngineError("TensorRT refused optimization profile %d for a new execution context: %s"
-                              % (k, error_summary(eng.lg, "set_optimization_profile_async failed")))
+            raise EngineError("TensorRT refused optimization profile %d for a new execution context (%s); %s"
+                              % (k, error_summary(eng.lg, "set_optimization_profile_async failed"), rebuild))
         return k
 
     def _resolve_output_shapes(self, batch):

@@ -829,10 +829,11 @@ class ICudaEngine(_Obj):
 
     def create_execution_context(self):
         ctx = self._state.mod.IExecutionContext(self)
-        if not self._dynamic() or self._sharing():
+        if not self._dynamic() or self._state.spec["profile_sharing"] == "default":
             # "If the associated CUDA engine does not have inputs with dynamic shapes, this method need not be
-            # called, in which case the default profile index of 0 will be used"; 8.6 with PROFILE_SHARING_0806 and
-            # 10.0+ (sharing on by default) give every context profile 0.
+            # called, in which case the default profile index of 0 will be used"; 10.x getOptimizationProfile: "This
+            # behavior is deprecated in TensorRT 8.6, all profiles will default to optimization profile 0 and -1
+            # will no longer be returned."
             ctx._profile = 0
         elif self._state.gen == "8.2":
             # 8.2.1 NvInferRuntime.h, ICudaEngine::createExecutionContext: "The first execution context created will
@@ -843,7 +844,8 @@ class ICudaEngine(_Obj):
             ctx._profile = 0 if self._created == 0 else -1
         else:
             # 8.6.1 getOptimizationProfile: "implicitly to 0 if no other execution context has been set to profile 0,
-            # or explicitly for all subsequent contexts"
+            # or explicitly for all subsequent contexts" -- taken literally, also for a plan built with
+            # PROFILE_SHARING_0806, whose contexts may then select profile 0 explicitly although another holds it
             ctx._profile = -1 if any(c._profile == 0 for c in self._contexts) else 0
         self._created += 1
         self._contexts.add(ctx)
