@@ -4,6 +4,21 @@ Every class here is written once with the union of the generations' API; `make_m
 without the members that generation lacks, so `hasattr` and calls behave as on the real module (AttributeError for a
 removed method or enum member, AttributeError when setting an attribute the real pybind11 class does not have).
 Messages logged for failures copy the shape of TensorRT's own (version mismatch, missing plugin, parser errors...).
+
+Sources quoted below (NVIDIA/TensorRT, the versions read):
+- include/NvInferRuntime.h of 8.2 (commit 0a4ed147): ICudaEngine::getNbBindings, getBindingIndex, getBindingName
+  ("[profile k]"), getProfileDimensions, createExecutionContext; class IExecutionContext, setOptimizationProfile,
+  getOptimizationProfile, setBindingDimensions, getBindingDimensions, enqueueV2, setOptimizationProfileAsync.
+- the getOptimizationProfile text of 8.6/10.x ("implicitly to 0 if no other execution context has been set to
+  profile 0 ... This behavior is deprecated in TensorRT 8.6, all profiles will default to optimization profile 0"),
+  as it stands in a copy of the 10.x header; trtexec's samples/common/sampleOptions.cpp of 10.x ("profileSharing0806
+  is on by default in TensorRT 10.0. This flag is deprecated and has no effect.").
+- python/src/infer/pyCore.cpp (commits 052281f0 and 768d994b): context_set_optimization_profile_async raises
+  RuntimeError("Error in set optimization profile async.") when setOptimizationProfileAsync fails.
+- python/src/infer/pyInt8.cpp (commit 0a4ed147): pyCalibratorTrampoline::getBatch memcpy of nbBindings pointers.
+- plugin/InferPlugin.cpp (commit 052281f0): creators are registered only in initLibNvInferPlugins; "attempts of
+  duplicate registration are ignored".
+- python/packaging/tensorrt/__init__.py of 8.x: nptype's table with `bool: np.bool`.
 """
 import hashlib
 import json
