@@ -36,7 +36,8 @@ def add_model_options(p, conf=0.3):
     g.add_argument("--conf", type=float, default=conf, help="score threshold (default %(default)s)")
     g.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
     g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
-                   help="TensorRT plugin library to load (repeatable)")
+                   help="TensorRT plugin library to load (repeatable; a build of libnvinfer_plugin is initialised "
+                        "before TensorRT's own plugins)")
     g.add_argument("--cuda-graphs", dest="cuda_graphs", action="store_true", default=None,
                    help="torch engine: capture CUDA graphs (default: on)")
     g.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="torch engine: run eagerly")
