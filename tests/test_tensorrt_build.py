@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from trafficpipe.errors import EngineError, ModelError
@@ -107,6 +108,83 @@ def test_dynamic_batch_gets_an_optimization_profile(monkeypatch, tmp_path):
     data, path, side = _build(tmp_path, model=tiny_onnx(str(tmp_path / "dyn.onnx"), dynamic=True), batch=4)
     assert _plan(data)["profiles"] == [{"x": [[1, 3, 16, 16], [4, 3, 16, 16], [4, 3, 16, 16]]}]
     assert side["key"]["batch"] == 4 and side["key"]["input_shape"] == [4, 3, 16, 16]
+
+
+@pytest.mark.parametrize("gen,profiles,preview", [("8.2", 3, []), ("8.6", 1, ["PROFILE_SHARING_0806"]),
+                                                   ("10", 1, [])])
+def test_dynamic_plan_gives_each_context_a_profile(monkeypatch, tmp_path, gen, profiles, preview):
+    """TensorRT 8.0-8.5 need one optimization profile per execution context in use (contexts + 1, for the
+    detector's own), 8.6 shares one through PreviewFeature.PROFILE_SHARING_0806, 10.x shares profiles by default."""
+    use_doubles(monkeypatch, gen)
+    model = tiny_onnx(str(tmp_path / "dyn.onnx"), dynamic=True)
+    data, path, side = _build(tmp_path, model=model, batch=4, contexts=2)
+    plan = _plan(data)
+    assert plan["profiles"] == [{"x": [[1, 3, 16, 16], [4, 3, 16, 16], [4, 3, 16, 16]]}] * profiles
+    assert plan["preview"] == preview
+    assert side["key"].get("profiles", 1) == profiles
+    # a static plan has no profile to share
+    data, _, side = _build(tmp_path, model=tiny_onnx(str(tmp_path / "static.onnx")), contexts=2)
+    assert _plan(data)["profiles"] == [] and "profiles" not in side["key"]
+
+
+def _calibration_network(trt, tmp_path):
+    from trafficpipe.engines.gpu_runtime import CudaRuntime
+    from trafficpipe.engines.trt_api import trt_logger
+    from trafficpipe.engines.trt_build import parse_onnx
+    from trt_support import two_input_onnx
+    lg = trt_logger(trt)
+    rt = CudaRuntime.get(0)
+    builder = trt.Builder(lg)
+    network, parser = parse_onnx(trt, lg, builder, two_input_onnx(str(tmp_path / "two.onnx")))
+    config = builder.create_builder_config()
+    config.set_flag(trt.BuilderFlag.INT8)
+    return rt, builder, network, parser, config
+
+
+def _resize_adapter(spec):
+    """A model adapter for a 16x16 image input: BGR -> float CHW 0..1 (its preprocessing is all calibration needs)."""
+    import cv2
+    from trafficpipe.models.base import ModelAdapter
+
+    class Resize(ModelAdapter):
+        family = "resize16"
+
+        def preprocess(self, image, out):
+            out[:] = cv2.resize(image, (16, 16)).transpose(2, 0, 1) / 255.0
+
+    return Resize([spec], [])
+
+
+@pytest.mark.parametrize("gen", ["8.2", "10"])
+def test_int8_calibrator_gives_a_pointer_per_input(monkeypatch, tmp_path, gen):
+    """TensorRT's calibrator trampoline copies len(names) pointers from get_batch: a model with two inputs gets one
+    device buffer each, in TensorRT's order; inputs other than the image take the given per-image values, and an
+    input with no data ends calibration with one error naming it instead of reading past the list."""
+    from trafficpipe.engines.base import TensorSpec
+    from trafficpipe.engines.trt_calibrator import calibration_images, calibrator_class
+    trt = use_doubles(monkeypatch, gen)
+    images = calibration_images(KITTI, 3)
+    adapter = _resize_adapter(TensorSpec("x", (1, 3, 16, 16)))
+    rt, builder, network, parser, config = _calibration_network(trt, tmp_path)
+    with rt.activate():
+        cal = calibrator_class(trt)(rt, adapter, images, 1, None,
+                                    extra_inputs={"gain": np.full((1, 1, 1), 2.5, np.float32)})
+        config.int8_calibrator = cal
+        plan = builder.build_serialized_network(network, config)
+        cal.free()
+    absmax = _plan(bytes(plan))["calibration"]["absmax"]
+    assert absmax["gain"] == 2.5 and 0.5 < absmax["x"] <= 1.0
+    rt, builder, network, parser, config = _calibration_network(trt, tmp_path)
+    logs = LogCapture()
+    try:
+        with rt.activate():
+            cal = calibrator_class(trt)(rt, adapter, images, 1, None)
+            config.int8_calibrator = cal
+            assert builder.build_serialized_network(network, config) is None
+            cal.free()
+    finally:
+        logs.close()
+    assert any("gain" in m for m in logs.messages("ERROR"))
 
 
 @pytest.mark.parametrize("gen", ["8.2", "10"])

@@ -295,3 +295,81 @@ def test_shipped_trained_model_on_tensorrt(monkeypatch, tmp_path, gen):
         assert det.adapter.model_classes == ("vehicle", "pedestrian", "bicycle", "road_sign", "traffic_light")
         got = _run(det, [VIDEO])
     assert _same(got, ref) > FRAMES
+
+
+# -- output buffers follow the shapes the context resolves ----------------------------------------------------------
+@pytest.mark.parametrize("gen", ["8.2", "8.6", "10"])
+def test_output_buffers_from_the_resolved_shapes(monkeypatch, tmp_path, gen):
+    """An output whose first axis is not the batch ([-1, 16] in the plan, [N*64, 16] at run time) gets a buffer of the
+    shape the context resolves after the input shapes are set, not the declared shape with axis 0 as the batch."""
+    import onnxruntime as ort
+    from trafficpipe.engines.tensorrt_engine import TensorRTEngine
+    from trt_support import rows_onnx
+    use_doubles(monkeypatch, gen)
+    model = rows_onnx(str(tmp_path / "rows.onnx"))
+    x = np.random.RandomState(5).randn(3, 3, 16, 16).astype(np.float32)
+    eng = TensorRTEngine(model, batch=4, cache_dir=str(tmp_path / "plans"))
+    try:
+        out = eng.infer({"x": x})[0]
+    finally:
+        eng.close()
+    ref = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert ref.shape == (3 * 64, 16)
+    assert out.shape[0] == 3 and np.allclose(out.reshape(ref.shape), ref, atol=1e-5)
+
+
+# -- --plugin-lib with a build of libnvinfer_plugin (TLT/TAO's TensorRT OSS) ----------------------------------------
+def test_plugin_lib_that_registers_only_through_its_init(monkeypatch, tmp_path):
+    """A libnvinfer_plugin build (TensorRT OSS, as TLT's SSD instructions install) registers its creators only in its
+    initLibNvInferPlugins, never on load; TensorRT never replaces a creator of the same name and version. The engine
+    calls the library's init before TensorRT's own, so its NMS_TRT is the one the plan gets, and its extra creator
+    exists; once TensorRT's own are registered, a later library can only add creators (a warning says so)."""
+    from doubles import fake_tensorrt
+    from trafficpipe.engines.tensorrt_engine import TensorRTEngine
+    from trt_support import LogCapture
+    trt = use_doubles(monkeypatch, "8.2")
+    model = tiny_onnx(str(tmp_path / "t.onnx"))
+    plan = fake_tensorrt.write_plan(trt, str(tmp_path / "ssd.engine"), model, plugins=["NMS_TRT", "OssOnly_TRT"])
+    oss = fake_tensorrt.write_plugin_library(str(tmp_path / "libnvinfer_plugin.so.8.2.1"),
+                                             ["NMS_TRT", "BatchTilePlugin_TRT", "OssOnly_TRT"],
+                                             registers_on_load=False)
+    eng = TensorRTEngine(plan, plugin_libs=[oss])
+    try:
+        out = eng.infer({"x": np.ones((1, 3, 16, 16), np.float32)})
+        assert out[0].shape == (1, 4, 16, 16) and out[0].any()
+    finally:
+        eng.close()
+    assert fake_tensorrt.plugin_origin(trt, "NMS_TRT") == os.path.abspath(oss)
+    assert fake_tensorrt.plugin_origin(trt, "GridAnchor_TRT") == fake_tensorrt.STOCK_PLUGIN_LIBRARY
+    names = fake_tensorrt.event_names(trt)
+    assert names.index("init_library") < names.index("init_libnvinfer_plugins") < names.index("deserialize")
+    os.makedirs(str(tmp_path / "other"))
+    other = fake_tensorrt.write_plugin_library(str(tmp_path / "other" / "libnvinfer_plugin.so.8.2.1"),
+                                               ["BatchTilePlugin_TRT", "Late_TRT"], registers_on_load=False)
+    logs = LogCapture()
+    try:
+        TensorRTEngine(plan, plugin_libs=[other]).close()
+    finally:
+        logs.close()
+    assert fake_tensorrt.plugin_origin(trt, "Late_TRT") == os.path.abspath(other)
+    assert fake_tensorrt.plugin_origin(trt, "BatchTilePlugin_TRT") == os.path.abspath(oss)
+    assert any("already registered" in m for m in logs.messages("WARNING"))
+
+
+# -- TensorRT 8.2's trt.nptype on numpy 1.24-1.26 -------------------------------------------------------------------
+def test_nptype_without_np_bool(monkeypatch, tmp_path):
+    """TensorRT 8.2's trt.nptype builds its table with np.bool, which numpy 1.24-1.26 lack: every call raises
+    AttributeError there. The engine maps TensorRT data types itself when it does."""
+    from trafficpipe.engines.tensorrt_engine import TensorRTEngine
+    trt = use_doubles(monkeypatch, "8.2")
+    monkeypatch.delattr(np, "bool", raising=False)
+    with pytest.raises(AttributeError):
+        trt.nptype(trt.DataType.FLOAT)
+    model = tiny_onnx(str(tmp_path / "t.onnx"))
+    eng = TensorRTEngine(model, cache_dir=str(tmp_path / "plans"))
+    try:
+        assert eng.inputs[0].dtype == np.float32
+        out = eng.infer({"x": np.ones((1, 3, 16, 16), np.float32)})
+        assert out[0].shape == (1, 4, 16, 16)
+    finally:
+        eng.close()

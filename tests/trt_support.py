@@ -13,7 +13,7 @@ YOLOX = os.path.join(MODELS, "yolox_nano_416.onnx")
 VIDEO = os.path.join(data_dir(), "videos", "highway-360p.mp4")
 STREET = os.path.join(data_dir(), "videos", "street-540p.mp4")
 KITTI = os.path.join(data_dir(), "data", "traffic-dev", "images", "kitti")
-GENERATIONS = ("8.2", "10", "11")
+GENERATIONS = ("8.2", "8.6", "10", "11")
 
 #: Cleaned / rewritten ONNX copies are content-addressed: share them across tests (plans stay per test).
 SHARED_CACHE = os.path.join(tempfile.gettempdir(), "trafficpipe-test-cache-%d" % os.getuid())
@@ -111,6 +111,42 @@ def ssd_onnx(path, batch=None, height=384, width=1248):
         nodes, "ssd_nms_standin", [helper.make_tensor_value_info("Input", TensorProto.FLOAT, [n, 3, height, width])],
         [helper.make_tensor_value_info("NMS", TensorProto.FLOAT, [n, 1, k, 7]),
          helper.make_tensor_value_info("NMS_1", TensorProto.INT32, [n, 1, 1, 1])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def rows_onnx(path):
+    """x [N,3,16,16] -> feat [N,4,16,16] -> "rows" [N*64, 16]: an output whose first axis is not the batch (its
+    shape in the plan is [-1, 16]; TensorRT resolves it to [N*64, 16] once the input shape is set)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(0)
+    w = numpy_helper.from_array(rng.randn(4, 3, 3, 3).astype(np.float32), "w")
+    shape = numpy_helper.from_array(np.array([-1, 16], np.int64), "shape")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["feat"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Reshape", ["feat", "shape"], ["rows"], name="rows")]
+    graph = helper.make_graph(nodes, "rows", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                              [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["R", 16])], [w, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def two_input_onnx(path):
+    """x [N,3,16,16] and gain [N,1,1,1] -> out = conv(x) * gain [N,4,16,16]: a model with two inputs."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(0)
+    w = numpy_helper.from_array(rng.randn(4, 3, 3, 3).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Mul", ["c", "gain"], ["out"], name="gain")]
+    graph = helper.make_graph(nodes, "two_inputs",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16]),
+                               helper.make_tensor_value_info("gain", TensorProto.FLOAT, [1, 1, 1, 1])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 16, 16])], [w])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, path)

@@ -39,7 +39,8 @@ def add_model_options(p, conf=0.3):
     g.add_argument("--conf", type=float, default=conf, help="score threshold (default %(default)s)")
     g.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
     g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
-                   help="TensorRT plugin library to load (repeatable)")
+                   help="TensorRT plugin library to load (repeatable; a build of libnvinfer_plugin is initialised "
+                        "before TensorRT's own plugins)")
     g.add_argument("--cuda-graphs", dest="cuda_graphs", action="store_true", default=None,
                    help="torch engine: capture CUDA graphs (default: on)")
     g.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", help="torch engine: run eagerly")
@@ -129,6 +130,8 @@ def engine_options(args):
             opts["plugin_libs"] = args.plugin_lib
         if (getattr(args, "batch", None) or 1) > 1:
             opts["batch"] = args.batch  # the plan's largest batch (dynamic-batch models)
+        if (getattr(args, "contexts", None) or 1) > 1:
+            opts["contexts"] = args.contexts  # TensorRT 8.0-8.5 plans get an optimization profile per context
     if args.engine == "torch" and args.cuda_graphs is not None:
         opts["cuda_graphs"] = args.cuda_graphs
     if getattr(args, "device_io", None) is not None and args.engine in ("torch", "tensorrt", "onnxruntime", "auto"):

@@ -20,7 +20,7 @@ PICODET = os.path.join(MODELS, "picodet_s_416_coco.onnx")
 PICODET_320 = os.path.join(MODELS, "picodet_s_320_coco.onnx")
 
 
-@pytest.fixture(params=["8.2", "10"])
+@pytest.fixture(params=["8.2", "8.6", "10"])
 def trt(request, monkeypatch):
     from doubles import fake_tensorrt
     mod = fake_tensorrt.make_module(request.param)
@@ -82,6 +82,38 @@ def test_dynamic_batch_plan(trt, tmp_path, frames):
     for g, w in zip(got, want):
         _same(g, w)
     assert fake_tensorrt.event_names(trt).count("enqueue") == 1
+
+
+def test_two_contexts_on_a_dynamic_plan(trt, tmp_path, frames):
+    """Two execution contexts of batch 4 on one dynamic-batch plan, both in flight on their own streams: each takes its
+    own optimization profile (set_optimization_profile_async with a real stream handle) where TensorRT 8.0-8.5
+    needs one; outputs in real device memory sized from the shapes the context resolves."""
+    pytest.importorskip("onnx")
+    from doubles import fake_tensorrt
+    from trafficpipe.detector import Detector
+    with Detector(PICODET, engine="onnxruntime") as ref:
+        want = [ref.detect(f) for f in frames[:8]]
+    with Detector(PICODET, engine="tensorrt", cache_dir=str(tmp_path), batch=4, contexts=2) as det:
+        ctxs = [det.engine.create_context(2, 4) for _ in range(2)]
+        profiles = [c.profile for c in ctxs]
+        slots, metas = [], []
+        for c, part in zip(ctxs, (frames[:4], frames[4:8])):
+            s = c.acquire()
+            metas.append([det.adapter.preprocess(img, s.host_inputs["image"][i]) for i, img in enumerate(part)])
+            s.size = len(part)
+            c.submit(s)
+            slots.append(s)
+        got = []
+        for c, s, ms in zip(ctxs, slots, metas):
+            assert c.collect() is s
+            got += [det.adapter.postprocess(s.output_list(det.output_names, i), m) for i, m in enumerate(ms)]
+            c.release(s)
+    for g, w in zip(got, want):
+        _same(g, w)
+    shared = trt.__version__.startswith("10") or trt.__version__.startswith("8.6")
+    assert profiles == ([0, 0] if shared else [0, 1])
+    report("tensorrt_double_two_contexts", generation=trt.__version__, profiles=profiles,
+           enqueues=fake_tensorrt.event_names(trt).count("enqueue"))
 
 
 def test_int8_calibrator_uploads(trt, tmp_path, frames):

@@ -21,10 +21,14 @@ def add_parser(sub):
                    help="at most N calibration images, spread over the set (default 200)")
     p.add_argument("--batch", type=int, default=1, help="largest batch per call (default 1); a fixed-batch-1 "
                    "model is made batch-dynamic where its graph allows, else it runs one frame per call")
+    p.add_argument("--contexts", type=int, default=1, metavar="N",
+                   help="execution contexts the plan runs in at once, as `detect --contexts N` (default 1; TensorRT "
+                        "8.0-8.5 build an optimization profile for each, plus one)")
     p.add_argument("--workspace", type=int, default=None, metavar="MB", help="builder workspace limit in MB "
                    "(default: 256 on TensorRT 8.0-8.3, TensorRT's own default from 8.4)")
     p.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
-                   help="TensorRT plugin library to load first (repeatable)")
+                   help="TensorRT plugin library to load first (repeatable); a build of libnvinfer_plugin has its "
+                        "initLibNvInferPlugins called before TensorRT's own (see docs/tensorrt.md)")
     p.add_argument("--arch", default=None, help="detector family (for INT8 calibration preprocessing) when the file "
                    "name does not tell")
     p.add_argument("--out", default=None, metavar="PLAN", help="also write the plan here, with a PLAN.json sidecar")
@@ -46,13 +50,15 @@ def run(args):
         raise ModelError("build-engine builds from an ONNX file; %s is not one" % model)
     if args.batch < 1:
         raise EngineError("--batch must be at least 1")
+    if args.contexts < 1:
+        raise EngineError("--contexts must be at least 1")
     if args.workspace is not None and args.workspace <= 0:
         raise EngineError("--workspace must be a positive number of MB")
     if args.calib and args.precision != "int8":
         raise EngineError("--calib is for --precision int8")
     runtime = CudaRuntime.get(args.device)
     data, path, side = obtain_plan(model, args.precision, args.batch, args.workspace, args.calib, args.calib_images,
-                                   args.arch, args.cache_dir, runtime, args.plugin_lib, args.force)
+                                   args.arch, args.cache_dir, runtime, args.plugin_lib, args.force, args.contexts)
     lg = trt_logger(trt)
     with runtime.activate():  # the plan must load here: same TensorRT, same GPU, plugins present
         engine = trt.Runtime(lg).deserialize_cuda_engine(data)

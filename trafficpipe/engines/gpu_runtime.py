@@ -273,9 +273,15 @@ class GpuExecutionContext(ExecutionContext):
         cuda = cuda_driver()
         with self.runtime.activate():
             ins = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.inputs}
-            outs = {s.name: HostDeviceBuffer(s.with_batch(self.batch).shape, s.dtype) for s in self.engine.outputs}
+            outs = {s.name: HostDeviceBuffer(self._output_shape(s), s.dtype) for s in self.engine.outputs}
             state = GpuSlotState(ins, outs, cuda.Stream(NON_BLOCKING), cuda.Event(blocking_event_flags(cuda)))
         return Slot(index, self, {k: b.host for k, b in ins.items()}, {k: b.host for k, b in outs.items()}, state)
+
+    def _output_shape(self, spec):
+        # type: (object) -> tuple
+        """Shape of an output buffer (batch axis first): the declared shape at this context's batch; engines whose
+        runtime resolves output shapes override it."""
+        return spec.with_batch(self.batch).shape
 
     def _launch(self, slot):
         st = slot.native

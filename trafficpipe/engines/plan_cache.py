@@ -17,12 +17,15 @@ KEY_FIELDS = ("onnx_sha256", "tensorrt", "gpu", "compute_capability", "precision
 SIDECAR_SUFFIX = ".json"
 
 
-def plan_key(onnx_sha256, tensorrt_version, gpu, compute_capability, precision, batch, input_shape):
-    # type: (str, str, str, tuple, str, int, tuple) -> dict
-    """The cache key of a plan, as a JSON-ready dict."""
-    return {"onnx_sha256": str(onnx_sha256), "tensorrt": str(tensorrt_version), "gpu": str(gpu),
-            "compute_capability": "%d.%d" % tuple(compute_capability)[:2], "precision": str(precision),
-            "batch": int(batch), "input_shape": [int(d) for d in input_shape]}
+def plan_key(onnx_sha256, tensorrt_version, gpu, compute_capability, precision, batch, input_shape, profiles=1):
+    # type: (str, str, str, tuple, str, int, tuple, int) -> dict
+    """The cache key of a plan, as a JSON-ready dict (`profiles`: optimization profiles, named only when several)."""
+    key = {"onnx_sha256": str(onnx_sha256), "tensorrt": str(tensorrt_version), "gpu": str(gpu),
+           "compute_capability": "%d.%d" % tuple(compute_capability)[:2], "precision": str(precision),
+           "batch": int(batch), "input_shape": [int(d) for d in input_shape]}
+    if int(profiles) > 1:
+        key["profiles"] = int(profiles)
+    return key
 
 
 def key_digest(key):

@@ -6,6 +6,11 @@ engine (.engine/.plan/.trt, e.g. from tlt-converter or trtexec) loaded as it is.
 detection (trt_api): named tensors + execute_async_v3 on 8.5+/10.x/11.x, bindings + execute_async_v2 on 8.0-8.4,
 execute_async(batch_size) for implicit-batch engines. NVIDIA's samples/python/common_runtime.py (v3) and the 8.x
 common.py (v2) show the same sequence: H2D copies, execute on the stream, D2H copies, synchronize.
+
+On a dynamic-batch plan every execution context takes an optimization profile of its own before TensorRT 10 (see
+trt_api: the first context gets profile 0, the others -1 until set_optimization_profile_async); 8.6 plans built
+here share one (PROFILE_SHARING_0806), 10.x shares by default. Output buffers take the shapes the context resolves
+once the input shapes are set.
 """
 import os
 import threading
@@ -17,7 +22,8 @@ from ..log import logger
 from .base import Engine, TensorSpec
 from .gpu_runtime import CudaRuntime, GpuExecutionContext, HostDeviceBuffer, cuda_driver
 from .plan_cache import read_sidecar
-from .trt_api import error_summary, has_tensor_api, import_tensorrt, load_plugins, trt_logger, version
+from .trt_api import (error_summary, has_tensor_api, import_tensorrt, load_plugins, np_dtype, profile_sharing,
+                      shares_profiles, trt_logger, version)
 
 ENGINE_EXTENSIONS = (".engine", ".plan", ".trt")
 #: "The pointer must have at least 256-byte alignment." (NvInferRuntime.h, IExecutionContext::setTensorAddress)
@@ -30,14 +36,19 @@ class TensorRTContext(GpuExecutionContext):
 
     def __init__(self, engine, n_slots, batch):
         self.trt_context = None
+        self.profile = 0
         self._prev = None
         self._input_batch = None
         self._launch_lock = threading.Lock()
+        self._out_shapes = {}
+        self.engine = engine
         with engine.runtime.activate():
             self.trt_context = engine.cuda_engine.create_execution_context()
-        if self.trt_context is None:
-            raise EngineError("TensorRT could not create an execution context: %s"
-                              % error_summary(engine.lg, "out of GPU memory?"))
+            if self.trt_context is None:
+                raise EngineError("TensorRT could not create an execution context: %s"
+                                  % error_summary(engine.lg, "out of GPU memory?"))
+            self.profile = self._take_profile()
+            self._out_shapes = self._resolve_output_shapes(batch)
         super(TensorRTContext, self).__init__(engine, n_slots, batch)
         eng = self.engine
         # a fixed batch-1 engine runs a batch as one call per item; items are addressed inside the slot buffers when
@@ -46,6 +57,89 @@ class TensorRTContext(GpuExecutionContext):
         self._offsets_ok = all(b.item_nbytes % ADDRESS_ALIGNMENT == 0
                                for s in self.slots for b in list(s.native.inputs.values()) +
                                list(s.native.outputs.values()))
+
+    # -- optimization profile and shapes ---------------------------------------------------------------------------
+    def _take_profile(self):
+        """This context's optimization profile: the one TensorRT gave it, else one no other live context holds."""
+        eng = self.engine
+        ctx = self.trt_context
+        if not eng.dynamic_batch or eng.io_api == "implicit" or eng.shares_profiles:
+            return 0
+        current = getattr(ctx, "active_optimization_profile", -1)
+        if current is not None and int(current) >= 0:
+            return int(current)  # the first context (TensorRT selects profile 0 for it)
+        held = eng.profiles_in_use(self)
+        free = [k for k in range(eng.n_profiles) if k not in held]
+        rebuild = ("this TensorRT plan has %d optimization profile(s) and TensorRT %s needs one per execution "
+                   "context: rebuild it for more contexts (--contexts N here, or trafficpipe build-engine MODEL "
+                   "--batch %d --contexts N)" % (eng.n_profiles, version(eng.trt), eng.max_batch))
+        if not free and profile_sharing(eng.trt) == "preview":
+            free = [0]  # 8.6: a plan built with PROFILE_SHARING_0806 lets every context select profile 0
+        if not free:
+            raise EngineError(rebuild)
+        k = free[0]
+        stream = cuda_driver().Stream()
+        try:
+            ok = ctx.set_optimization_profile_async(k, stream.handle)  # raises RuntimeError on failure
+        except RuntimeError as e:
+            ok = False
+            eng.lg.errors.append(str(e))
+        stream.synchronize()  # the profile's copies are done before any slot stream uses the context
+        if ok is False:
+            raise EngineError("TensorRT refused optimization profile %d for a new execution context (%s); %s"
+                              % (k, error_summary(eng.lg, "set_optimization_profile_async failed"), rebuild))
+        return k
+
+    def _resolve_output_shapes(self, batch):
+        """{output name: buffer shape} for `batch` items: the shapes the context resolves once the input shapes are
+        set (axis 0 of a buffer is the item; an output of n items x m rows is held as [n, m, ...])."""
+        eng = self.engine
+        call = batch if eng.dynamic_batch else max(1, eng.graph_batch)
+        if eng.io_api == "implicit":
+            got = dict((o.name, (call,) + tuple(o.shape[1:])) for o in eng.outputs)
+        else:
+            self._set_input_shapes(call)
+            got = {}
+            for o in eng.outputs:
+                if eng.io_api == "tensor":
+                    dims = self.trt_context.get_tensor_shape(o.name)
+                else:
+                    dims = self.trt_context.get_binding_shape(eng.binding(o.name, self.profile))
+                got[o.name] = tuple(int(d) for d in dims)
+        out = {}
+        for o in eng.outputs:
+            shape = got[o.name]
+            if not shape or any(d < 0 for d in shape):
+                raise EngineError("TensorRT gives no shape for output %s at batch %d (%s): a data-dependent output "
+                                  "shape is not supported" % (o.name, call, list(shape)))
+            if shape[0] == call:
+                item = shape[1:]
+            elif shape[0] % call == 0:
+                item = (shape[0] // call,) + shape[1:]
+            else:
+                raise EngineError("output %s has shape %s at batch %d: its first axis is not batch-major, which "
+                                  "trafficpipe needs" % (o.name, list(shape), call))
+            out[o.name] = (batch,) + tuple(item)
+        return out
+
+    def _output_shape(self, spec):
+        return self._out_shapes[spec.name]
+
+    def _set_input_shapes(self, batch):
+        eng = self.engine
+        ctx = self.trt_context
+        if not eng.dynamic_batch or batch == self._input_batch:
+            return
+        for s in eng.inputs:
+            shape = (batch,) + tuple(s.shape[1:])
+            if eng.io_api == "tensor":
+                ok = ctx.set_input_shape(s.name, shape)
+            else:
+                ok = ctx.set_binding_shape(eng.binding(s.name, self.profile), shape)
+            if not ok:
+                raise EngineError("TensorRT refused input shape %s for %s: %s" % (
+                    list(shape), s.name, error_summary(eng.lg, "outside the engine's optimization profile")))
+        self._input_batch = batch
 
     # -- launching ---------------------------------------------------------------------------------------------
     def _launch(self, slot):
@@ -99,33 +193,21 @@ class TensorRTContext(GpuExecutionContext):
         eng = self.engine
         ctx = self.trt_context
         handle = st.stream.handle
+        if eng.io_api != "implicit":
+            self._set_input_shapes(batch)
         if eng.io_api == "tensor":
-            if eng.dynamic_batch and batch != self._input_batch:
-                for s in eng.inputs:
-                    if not ctx.set_input_shape(s.name, (batch,) + tuple(s.shape[1:])):
-                        raise EngineError("TensorRT refused input shape %s for %s: %s" % (
-                            [batch] + list(s.shape[1:]), s.name, error_summary(eng.lg, "outside the engine's "
-                                                                                      "optimization profile")))
-                self._input_batch = batch
             for name, ptr in list(in_ptrs.items()) + list(out_ptrs.items()):
                 if not ctx.set_tensor_address(name, ptr):
                     raise EngineError("TensorRT refused the address of %s: %s"
                                       % (name, error_summary(eng.lg, "set_tensor_address failed")))
             ok = ctx.execute_async_v3(handle)
         else:
-            bindings = [0] * len(eng.binding_index)
+            bindings = [0] * eng.n_bindings  # every profile's bindings; this context's profile reads its own
             for name, ptr in list(in_ptrs.items()) + list(out_ptrs.items()):
-                bindings[eng.binding_index[name]] = int(ptr)
+                bindings[eng.binding(name, self.profile)] = int(ptr)
             if eng.io_api == "implicit":
                 ok = ctx.execute_async(batch_size=batch, bindings=bindings, stream_handle=handle)
             else:
-                if eng.dynamic_batch and batch != self._input_batch:
-                    for s in eng.inputs:
-                        if not ctx.set_binding_shape(eng.binding_index[s.name], (batch,) + tuple(s.shape[1:])):
-                            raise EngineError("TensorRT refused input shape %s for %s: %s" % (
-                                [batch] + list(s.shape[1:]), s.name, error_summary(eng.lg, "outside the engine's "
-                                                                                          "optimization profile")))
-                    self._input_batch = batch
                 ok = ctx.execute_async_v2(bindings=bindings, stream_handle=handle)
         if not ok:
             raise EngineError("TensorRT could not enqueue inference: %s"
@@ -134,7 +216,7 @@ class TensorRTContext(GpuExecutionContext):
     def _free_slots(self):
         super(TensorRTContext, self)._free_slots()
         with self.runtime.activate():
-            self.trt_context = None  # destroyed while the CUDA context is current
+            self.trt_context = None  # destroyed while the CUDA context is current (its profile is free again)
         self._prev = None
 
 
@@ -143,13 +225,14 @@ class TensorRTEngine(Engine):
 
     precision: fp32|fp16|int8 (ONNX only); batch: largest batch per call for models with a dynamic batch axis;
     workspace_mb: builder workspace limit; plugin_libs: extra plugin .so files; calib: INT8 calibration images
-    (folder or dataset); cache_dir: plan cache folder (default $TRAFFICPIPE_CACHE/tensorrt).
+    (folder or dataset); cache_dir: plan cache folder (default $TRAFFICPIPE_CACHE/tensorrt); contexts: execution
+    contexts that run at once on a dynamic-batch plan (TensorRT 8.0-8.5 build an optimization profile for each).
     """
 
     name = "tensorrt"
 
     def __init__(self, model_path, precision="fp32", batch=1, workspace_mb=None, plugin_libs=(), calib=None,
-                 cache_dir=None, device=0, arch=None, force_build=False, device_io=False):
+                 cache_dir=None, device=0, arch=None, force_build=False, device_io=False, contexts=1):
         super(TensorRTEngine, self).__init__()
         self.trt = trt = import_tensorrt()
         cuda_driver()
@@ -164,7 +247,7 @@ class TensorRTEngine(Engine):
         self.io_api = None
         self.device_io = bool(device_io)
         self._build = dict(precision=precision, batch=batch, workspace_mb=workspace_mb, calib=calib, arch=arch,
-                           cache_dir=cache_dir, plugin_libs=plugin_libs, force=force_build)
+                           cache_dir=cache_dir, plugin_libs=plugin_libs, force=force_build, contexts=contexts)
         ext = os.path.splitext(model_path)[1].lower()
         with self.runtime.activate():
             load_plugins(trt, self.lg, plugin_libs)  # before parsing or deserializing anything
@@ -201,7 +284,8 @@ class TensorRTEngine(Engine):
         b = self._build
         data, self.plan_path, side = obtain_plan(onnx_path, b["precision"], b["batch"], b["workspace_mb"], b["calib"],
                                                  arch=b["arch"], cache_dir=b["cache_dir"], runtime=self.runtime,
-                                                 plugin_libs=b["plugin_libs"], force=b["force"])
+                                                 plugin_libs=b["plugin_libs"], force=b["force"],
+                                                 contexts=b["contexts"])
         self._deserialize(data, side, ".onnx")
 
     def _deserialize(self, data, side, ext):
@@ -261,15 +345,18 @@ class TensorRTEngine(Engine):
         trt, eng = self.trt, self.cuda_engine
         ins, outs, max_batch = [], [], []
         self.binding_index = {}
+        self.n_profiles = max(1, int(getattr(eng, "num_optimization_profiles", 1)))
+        self.shares_profiles = shares_profiles(eng)
         # implicit-batch plans (old tlt-converter) only run through enqueue(batchSize), even where 8.5+ also offers
         # named tensors; 10.x has neither implicit batch nor bindings
         implicit = bool(getattr(eng, "has_implicit_batch_dimension", False))
         if has_tensor_api(eng) and not implicit:
             self.io_api = "tensor"
+            self.n_bindings = int(eng.num_io_tensors)
             for i in range(eng.num_io_tensors):
                 name = eng.get_tensor_name(i)
                 spec = TensorSpec(name, tuple(int(d) for d in eng.get_tensor_shape(name)),
-                                  np.dtype(trt.nptype(eng.get_tensor_dtype(name))))
+                                  np_dtype(trt, eng.get_tensor_dtype(name)))
                 if eng.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                     ins.append(spec)
                     if spec.shape and spec.shape[0] < 0:
@@ -278,12 +365,15 @@ class TensorRTEngine(Engine):
                     outs.append(spec)
         else:
             self.io_api = "implicit" if implicit else "bindings"
-            for i in range(eng.num_bindings):
+            # with K profiles the first num_bindings / K bindings are profile 0's; the others are the same tensors
+            # for profiles 1..K-1 ("name [profile k]"), at index k * n_io + i
+            self.n_bindings = int(eng.num_bindings)
+            for i in range(self.n_bindings // self.n_profiles):
                 name = eng.get_binding_name(i)
                 shape = tuple(int(d) for d in eng.get_binding_shape(i))
                 if implicit:
                     shape = (-1,) + shape
-                spec = TensorSpec(name, shape, np.dtype(trt.nptype(eng.get_binding_dtype(i))))
+                spec = TensorSpec(name, shape, np_dtype(trt, eng.get_binding_dtype(i)))
                 self.binding_index[name] = i
                 if eng.binding_is_input(i):
                     ins.append(spec)
@@ -300,6 +390,17 @@ class TensorRTEngine(Engine):
         self.graph_batch = ins[0].fixed_batch if ins else 1
         self.dynamic_batch = self.graph_batch == 0
         self.max_batch = min(max_batch) if max_batch else self.graph_batch
+
+    def binding(self, name, profile=0):
+        # type: (str, int) -> int
+        """Binding index of I/O tensor `name` for optimization profile `profile` (bindings API)."""
+        return profile * len(self.binding_index) + self.binding_index[name]
+
+    def profiles_in_use(self, but=None):
+        # type: (object) -> set
+        """Optimization profiles held by this engine's live execution contexts (other than `but`)."""
+        return set(c.profile for c in self.contexts
+                   if c is not but and isinstance(c, TensorRTContext) and c.trt_context is not None)
 
     def _context_class(self):
         return TensorRTContext

@@ -18,13 +18,25 @@ API facts this code relies on (checked against NVIDIA's documentation and sample
   `platform_has_fast_fp16/int8`: networks are always strongly typed ("Migrating from TensorRT 10.x to 11.x",
   "Removed Python APIs and Replacements" for 11.x). Calibrators were deprecated in 10.1.
 - Plugins: `trt.init_libnvinfer_plugins(logger, "")` and `ctypes.CDLL(lib)` before parsing or deserializing
-  (samples/python/onnx_custom_plugin/load_plugin_lib.py, efficientdet/build_engine.py).
+  (samples/python/onnx_custom_plugin/load_plugin_lib.py, efficientdet/build_engine.py). A custom plugin library
+  registers its creators when loaded (REGISTER_TENSORRT_PLUGIN static registrars); a build of libnvinfer_plugin
+  registers nothing on load, only in its exported `initLibNvInferPlugins(void* logger, const char* namespace)`, and
+  a creator already registered under the same name and version is never replaced (plugin/InferPlugin.cpp).
+- Optimization profiles: on a dynamic-shape engine each execution context in concurrent use needs its own profile
+  before 10.0; the first context gets profile 0, the others -1 until `set_optimization_profile_async(k, stream)`
+  (NvInferRuntime.h 8.2.1, ICudaEngine::createExecutionContext, IExecutionContext::getOptimizationProfile; 8.6.1: 0
+  when no other context holds it). 8.6 shares one profile with PreviewFeature.PROFILE_SHARING_0806, 10.0 shares by
+  default ("profileSharing0806 is on by default in TensorRT 10.0", samples/common/sampleOptions.cpp). With K
+  profiles the bindings API has K * n_io bindings; profile k uses indices k * n_io + i, named "name [profile k]".
+- `trt.nptype` of 8.2 builds its table with `np.bool`, which numpy 1.24-1.26 lack (numpy 2.0 has it again).
 """
 import collections
 import ctypes
 import os
 import threading
 import weakref
+
+import numpy as np
 
 from ..errors import EngineError
 from ..log import logger
@@ -103,13 +115,13 @@ def error_summary(lg, default):
 
 
 def load_plugins(trt, lg, plugin_libs=()):
-    """Register TensorRT's built-in plugins and load extra plugin libraries (before parsing or deserializing)."""
+    """Load extra plugin libraries and register TensorRT's built-in plugins (before parsing or deserializing).
+
+    A library that exports initLibNvInferPlugins (a build of libnvinfer_plugin, e.g. TensorRT OSS for TLT/TAO) has
+    it called before TensorRT's own: TensorRT never replaces a registered creator, so only that order makes its
+    creators the ones plans get. Other libraries register their creators when loaded."""
     with _lock:
         st = _module_state(trt)
-        if not st["plugins_ready"]:
-            if hasattr(trt, "init_libnvinfer_plugins"):
-                trt.init_libnvinfer_plugins(lg, "")
-            st["plugins_ready"] = True
         for path in plugin_libs or ():
             path = os.path.abspath(os.path.expanduser(path))
             if path in st["libs"]:
@@ -117,11 +129,44 @@ def load_plugins(trt, lg, plugin_libs=()):
             if not os.path.isfile(path):
                 raise EngineError("TensorRT plugin library %s does not exist" % path)
             try:
-                ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+                lib = ctypes.CDLL(path, mode=getattr(ctypes, "RTLD_GLOBAL", 0))
             except OSError as e:
                 raise EngineError("cannot load TensorRT plugin library %s: %s" % (path, str(e).splitlines()[0]))
             st["libs"].add(path)
-            logger.debug("loaded TensorRT plugin library {}", path)
+            init = getattr(lib, "initLibNvInferPlugins", None)
+            if init is not None:
+                if st["plugins_ready"]:
+                    logger.warning("{}: TensorRT's own plugins are already registered in this process, so this "
+                                   "library only adds creators they lack; to replace them, install it in place of "
+                                   "TensorRT's libnvinfer_plugin", path)
+                init.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+                init.restype = ctypes.c_bool
+                if not init(None, b""):
+                    raise EngineError("TensorRT plugin library %s: initLibNvInferPlugins failed" % path)
+            logger.debug("loaded TensorRT plugin library {}{}", path, " (initLibNvInferPlugins)" if init else "")
+        if not st["plugins_ready"]:
+            if hasattr(trt, "init_libnvinfer_plugins"):
+                trt.init_libnvinfer_plugins(lg, "")
+                if st["libs"]:  # creators a library registered first are refused (kept), with an error each
+                    error_summary(lg, "")
+            st["plugins_ready"] = True
+
+
+def np_dtype(trt, dtype):
+    # type: (object, object) -> np.dtype
+    """The numpy dtype of a TensorRT DataType: trt.nptype, or this table where trt.nptype fails (8.2 on numpy
+    1.24-1.26, whose table needs np.bool)."""
+    try:
+        return np.dtype(trt.nptype(dtype))
+    except AttributeError:
+        name = getattr(dtype, "name", str(dtype)).split(".")[-1]
+        if name not in _NP_TYPES:
+            raise EngineError("TensorRT data type %s has no numpy equivalent" % name)
+        return np.dtype(_NP_TYPES[name])
+
+
+_NP_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "BOOL": np.bool_,
+             "UINT8": np.uint8, "INT64": np.int64}
 
 
 # -- feature detection ---------------------------------------------------------------------------------------------
@@ -129,6 +174,23 @@ def has_tensor_api(engine):
     # type: (object) -> bool
     """Named I/O tensors (8.5+, the only API from 10.0)."""
     return hasattr(engine, "num_io_tensors")
+
+
+def shares_profiles(engine):
+    # type: (object) -> bool
+    """Execution contexts share optimization profiles by default (10.0+: no bindings API left)."""
+    return not hasattr(engine, "num_bindings")
+
+
+def profile_sharing(trt):
+    # type: (object) -> str
+    """How a plan built here lets several execution contexts run: "default" (10.0+ share profiles), "preview"
+    (8.6: PreviewFeature.PROFILE_SHARING_0806), or None (8.0-8.5: one optimization profile per context)."""
+    if not hasattr(getattr(trt, "ICudaEngine", None), "num_bindings"):
+        return "default"
+    if hasattr(getattr(trt, "PreviewFeature", None), "PROFILE_SHARING_0806"):
+        return "preview"
+    return None
 
 
 def has_precision_flags(trt):

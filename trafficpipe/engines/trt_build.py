@@ -8,7 +8,6 @@ import hashlib
 import os
 import time
 
-import numpy as np
 
 from ..errors import EngineError, ModelError
 from ..log import logger
@@ -18,7 +17,8 @@ from .gpu_runtime import CudaRuntime
 from .onnx_graph import cleaned_model_path, file_sha256
 from .plan_cache import PlanCache, read_sidecar
 from .trt_api import (error_summary, fast_fp16, fast_int8, has_calibrators, has_precision_flags, import_tensorrt,
-                      load_plugins, network_flags, set_workspace, trt_logger, uses_pool_api, version)
+                      load_plugins, network_flags, np_dtype, profile_sharing, set_workspace, trt_logger, uses_pool_api,
+                      version)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Builder workspace where the API still needs one set (max_workspace_size, before 8.4); later versions default to
@@ -86,7 +86,7 @@ def network_specs(trt, network):
     # type: (object, object) -> tuple
     """TensorSpecs (inputs, outputs) of a parsed network, in network (ONNX) order."""
     def spec(t):
-        return TensorSpec(t.name, tuple(int(d) for d in t.shape), np.dtype(trt.nptype(t.dtype)))
+        return TensorSpec(t.name, tuple(int(d) for d in t.shape), np_dtype(trt, t.dtype))
     return ([spec(network.get_input(i)) for i in range(network.num_inputs)],
             [spec(network.get_output(i)) for i in range(network.num_outputs)])
 
@@ -127,9 +127,18 @@ def calibration_adapter(model_path, inputs, outputs, arch=None):
     return create_adapter(family, inputs, outputs, **opts)
 
 
+def profile_count(trt, contexts):
+    # type: (object, int) -> int
+    """Optimization profiles a dynamic-shape plan needs for `contexts` execution contexts: 1 where contexts share
+    one (8.6 with PROFILE_SHARING_0806, 10.0+), else one per context plus one for a detector's own (8.0-8.5)."""
+    return 1 if profile_sharing(trt) else max(1, int(contexts)) + 1
+
+
 def build_plan(trt, lg, runtime, onnx_path, precision="fp32", batch=1, workspace_mb=None, calib_images=None,
-               calib_cache=None, arch=None, model_path=None):
-    """Build a serialized engine; returns (plan bytes, info dict). Raises ModelError/EngineError with one line."""
+               calib_cache=None, arch=None, model_path=None, contexts=1):
+    """Build a serialized engine; returns (plan bytes, info dict). Raises ModelError/EngineError with one line.
+
+    A dynamic-batch plan gets what `contexts` execution contexts need to run at once (`profile_count`)."""
     with runtime.activate():
         builder = trt.Builder(lg)
         check_precision(trt, builder, precision, runtime)
@@ -142,16 +151,25 @@ def build_plan(trt, lg, runtime, onnx_path, precision="fp32", batch=1, workspace
         elif not uses_pool_api(trt, config):
             ws_api = set_workspace(trt, config, DEFAULT_WORKSPACE_MB << 20)
         profile = None
+        n_profiles = 0
         if any(d < 0 for s in inputs for d in s.shape):
             for s in inputs:
                 if any(d < 0 for d in s.shape[1:]):
                     raise ModelError("%s: input %s has a dynamic size %s; export the model with a fixed height and "
                                      "width" % (os.path.basename(onnx_path), s.name, list(s.shape)))
-            profile = builder.create_optimization_profile()
-            for s in inputs:
-                rest = tuple(s.shape[1:])
-                profile.set_shape(s.name, (1,) + rest, (batch,) + rest, (batch,) + rest)
-            config.add_optimization_profile(profile)
+            n_profiles = profile_count(trt, contexts)
+            for k in range(n_profiles):  # identical profiles: one per execution context in use
+                p = builder.create_optimization_profile()
+                for s in inputs:
+                    rest = tuple(s.shape[1:])
+                    p.set_shape(s.name, (1,) + rest, (batch,) + rest, (batch,) + rest)
+                if config.add_optimization_profile(p) < 0:
+                    raise EngineError("TensorRT refused optimization profile %d: %s" % (
+                        k, error_summary(lg, "add_optimization_profile returned -1")))
+                if profile is None:
+                    profile = p
+            if profile_sharing(trt) == "preview":
+                config.set_preview_feature(trt.PreviewFeature.PROFILE_SHARING_0806, True)
         flags = []
         if precision in ("fp16", "int8") and (precision == "fp16" or fast_fp16(builder, runtime.compute_capability)):
             config.set_flag(trt.BuilderFlag.FP16)
@@ -179,6 +197,7 @@ def build_plan(trt, lg, runtime, onnx_path, precision="fp32", batch=1, workspace
         data = bytes(plan)
         del parser
     info = {"inputs": [s.name for s in inputs], "outputs": [s.name for s in outputs], "flags": flags,
+            "profiles": n_profiles,
             "workspace_api": ws_api or "default", "build_seconds": round(time.time() - t0, 2),
             "calibration_batches": getattr(calibrator, "batches", None)}
     return data, info
@@ -222,8 +241,9 @@ def _calib_id(images):
 
 
 def obtain_plan(model_path, precision="fp32", batch=1, workspace_mb=None, calib=None, calib_limit=200, arch=None,
-                cache_dir=None, runtime=None, plugin_libs=(), force=False):
-    """The plan for an ONNX file: from the cache when its sidecar matches, else built now and cached.
+                cache_dir=None, runtime=None, plugin_libs=(), force=False, contexts=1):
+    """The plan for an ONNX file: from the cache when its sidecar matches, else built now and cached; a dynamic-batch
+    plan runs in `contexts` execution contexts at once (their optimization profiles are part of the cache key).
 
     Returns (plan bytes, plan path, sidecar dict)."""
     from .plan_cache import plan_key
@@ -246,8 +266,9 @@ def obtain_plan(model_path, precision="fp32", batch=1, workspace_mb=None, calib=
         logger.info("{} has a fixed batch of {}: building batch {} (larger batches run as several calls)",
                     os.path.basename(model_path), shape[0], shape[0])
     eff_batch = shape[0] if shape[0] > 0 else batch
+    profiles = profile_count(trt, contexts) if shape[0] <= 0 else 1
     key = plan_key(file_sha256(src), version(trt), runtime.device_name, runtime.compute_capability, precision,
-                   eff_batch, (eff_batch,) + tuple(shape[1:]))
+                   eff_batch, (eff_batch,) + tuple(shape[1:]), profiles)
     cache = PlanCache(cache_dir or os.path.join(default_cache_dir(), "tensorrt"))
     path = cache.path_for(model_path, key)
     images = calibration_images(calib, calib_limit) if (calib is not None and precision == "int8") else None
@@ -273,7 +294,7 @@ def obtain_plan(model_path, precision="fp32", batch=1, workspace_mb=None, calib=
     logger.info("building a TensorRT {} engine for {} (TensorRT {} on {}); first use only: this takes minutes on a "
                 "Jetson", precision, os.path.basename(model_path), version(trt), runtime.device_name)
     data, info = build_plan(trt, lg, runtime, src, precision, eff_batch, workspace_mb, images, calib_cache, arch,
-                            model_path)
+                            model_path, contexts)
     extra = {"model": os.path.abspath(model_path), "onnx_built": os.path.abspath(src), "outputs": info["outputs"],
              "inputs": info["inputs"], "flags": info["flags"], "workspace_api": info["workspace_api"],
              "build_seconds": info["build_seconds"], "calibration": calib_id if precision == "int8" else None,

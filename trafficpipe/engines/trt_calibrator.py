@@ -9,6 +9,8 @@ import json
 import os
 import weakref
 
+import numpy as np
+
 from ..errors import EngineError
 from ..log import logger
 
@@ -60,22 +62,41 @@ def calibrator_class(trt):
         return cls
 
     class EntropyCalibrator(base):
-        """Feeds `images` through `adapter.preprocess` into a pinned buffer, copies it to the GPU, hands the pointer
-        to TensorRT; reads and writes the calibration cache file `cache_path`."""
+        """Feeds `images` through `adapter.preprocess` into a pinned buffer, copies it to the GPU, hands the pointers
+        to TensorRT; reads and writes the calibration cache file `cache_path`.
 
-        def __init__(self, runtime, adapter, images, batch, cache_path):
+        `get_batch(names)` returns one device pointer per name, in TensorRT's order: TensorRT's trampoline copies
+        len(names) pointers (python/src/infer/pyInt8.cpp). The adapter's input gets the images; other inputs take
+        `extra_inputs` {name: one item's array}, repeated over the batch. An input with neither ends calibration
+        with an error naming it (an exception cannot cross TensorRT's C++ callback)."""
+
+        def __init__(self, runtime, adapter, images, batch, cache_path, extra_inputs=None):
             base.__init__(self)
             self.runtime = runtime
             self.adapter = adapter
             self.images = list(images)
             self.batch = max(1, int(batch))
             self.cache_path = cache_path
+            self.extra_inputs = dict((k, np.asarray(v)) for k, v in (extra_inputs or {}).items())
             self.index = 0
             self.batches = 0
             self.buffer = None
+            self.extra_buffers = {}
 
         def get_batch_size(self):
             return self.batch
+
+        def _pointer(self, name):
+            from .gpu_runtime import HostDeviceBuffer, cuda_driver
+            if name == self.adapter.input.name:
+                return self.buffer.device_ptr
+            buf = self.extra_buffers.get(name)
+            if buf is None and name in self.extra_inputs:
+                item = self.extra_inputs[name]
+                buf = self.extra_buffers[name] = HostDeviceBuffer((self.batch,) + item.shape, item.dtype)
+                buf.host[:] = item
+                cuda_driver().memcpy_htod(buf.device, buf.host)
+            return None if buf is None else buf.device_ptr
 
         def get_batch(self, names):
             import cv2
@@ -102,10 +123,17 @@ def calibrator_class(trt):
                 for j in range(k, self.batch):  # a short last batch repeats its images
                     host[j] = host[j % k]
                 cuda_driver().memcpy_htod(self.buffer.device, host)
+                pointers = [self._pointer(str(n)) for n in names]
+            missing = [str(n) for n, p in zip(names, pointers) if p is None]
+            if missing:
+                logger.error("INT8 calibration has no data for input {} (it feeds the image input {} and {}): "
+                             "calibration stops", ", ".join(missing), self.adapter.input.name,
+                             ", ".join(sorted(self.extra_inputs)) or "nothing else")
+                return None
             self.batches += 1
             if self.batches == 1 or self.batches % 10 == 0:
                 logger.info("INT8 calibration: {}/{} images", self.index, len(self.images))
-            return [self.buffer.device_ptr]
+            return pointers
 
         def read_calibration_cache(self):
             if self.cache_path and os.path.isfile(self.cache_path):
@@ -125,10 +153,12 @@ def calibrator_class(trt):
             logger.info("INT8 calibration cache written: {}", self.cache_path)
 
         def free(self):
-            if self.buffer is not None:
-                with self.runtime.activate():
-                    self.buffer.free()
-                self.buffer = None
+            with self.runtime.activate():
+                for buf in [self.buffer] + list(self.extra_buffers.values()):
+                    if buf is not None:
+                        buf.free()
+            self.buffer = None
+            self.extra_buffers = {}
 
     _classes[trt] = EntropyCalibrator
     return EntropyCalibrator

@@ -4,6 +4,21 @@ Every class here is written once with the union of the generations' API; `make_m
 without the members that generation lacks, so `hasattr` and calls behave as on the real module (AttributeError for a
 removed method or enum member, AttributeError when setting an attribute the real pybind11 class does not have).
 Messages logged for failures copy the shape of TensorRT's own (version mismatch, missing plugin, parser errors...).
+
+Sources quoted below (NVIDIA/TensorRT, the versions read):
+- include/NvInferRuntime.h of 8.2 (commit 0a4ed147): ICudaEngine::getNbBindings, getBindingIndex, getBindingName
+  ("[profile k]"), getProfileDimensions, createExecutionContext; class IExecutionContext, setOptimizationProfile,
+  getOptimizationProfile, setBindingDimensions, getBindingDimensions, enqueueV2, setOptimizationProfileAsync.
+- the getOptimizationProfile text of 8.6/10.x ("implicitly to 0 if no other execution context has been set to
+  profile 0 ... This behavior is deprecated in TensorRT 8.6, all profiles will default to optimization profile 0"),
+  as it stands in a copy of the 10.x header; trtexec's samples/common/sampleOptions.cpp of 10.x ("profileSharing0806
+  is on by default in TensorRT 10.0. This flag is deprecated and has no effect.").
+- python/src/infer/pyCore.cpp (commits 052281f0 and 768d994b): context_set_optimization_profile_async raises
+  RuntimeError("Error in set optimization profile async.") when setOptimizationProfileAsync fails.
+- python/src/infer/pyInt8.cpp (commit 0a4ed147): pyCalibratorTrampoline::getBatch memcpy of nbBindings pointers.
+- plugin/InferPlugin.cpp (commit 052281f0): creators are registered only in initLibNvInferPlugins; "attempts of
+  duplicate registration are ignored".
+- python/packaging/tensorrt/__init__.py of 8.x: nptype's table with `bool: np.bool`.
 """
 import hashlib
 import json
@@ -13,6 +28,7 @@ import sys
 import tempfile
 import threading
 import types
+import weakref
 
 import numpy as np
 import onnx  # imported once here: tests may hide the onnx package from trafficpipe (Jetson without onnx)
@@ -20,25 +36,46 @@ import onnx  # imported once here: tests may hide the onnx package from trafficp
 PLAN_MAGIC = b"FAKE-TENSORRT-PLAN\n"
 PLUGIN_LIB_MAGIC = b"FAKE-TRT-PLUGIN-LIB\n"
 
-#: What differs between the three generations the double models (TensorRT 8.2 as in JetPack 4.6, 10.x, 11.x).
+#: What differs between the generations the double models (TensorRT 8.2 as in JetPack 4.6, 8.6, 10.x, 11.x).
+#: `profile_sharing`: how execution contexts of a dynamic-shape engine get optimization profiles (see
+#: IExecutionContext below): None = one profile per context in use (8.0-8.5), "preview" = the same unless the plan
+#: was built with PreviewFeature.PROFILE_SHARING_0806 (8.6), "default" = every context may use profile 0 (10.0+).
+#: `dtypes`: DataType members (kUINT8 came with 8.5, kFP8 with 8.6, kBF16 with 9.0, kINT64/kINT4 with 10.0).
+#: `preview`: PreviewFeature members (the enum came with 8.5; PROFILE_SHARING_0806 with 8.6).
 GENERATIONS = {
     "8.2": {"version": "8.2.1.8", "bindings_api": True, "tensor_api": False, "implicit_batch": True,
             "workspace_attr": True, "memory_pools": False, "precision_flags": True, "calibrators": True,
             "platform_queries": True, "explicit_batch_flag": True, "strongly_typed_flag": False,
-            "build_engine": True},
+            "build_engine": True, "profile_sharing": None, "int64": False,
+            "dtypes": ("FLOAT", "HALF", "INT8", "INT32", "BOOL"), "preview": ()},
+    "8.6": {"version": "8.6.1.6", "bindings_api": True, "tensor_api": True, "implicit_batch": True,
+            "workspace_attr": True, "memory_pools": True, "precision_flags": True, "calibrators": True,
+            "platform_queries": True, "explicit_batch_flag": True, "strongly_typed_flag": False,
+            "build_engine": True, "profile_sharing": "preview", "int64": False,
+            "dtypes": ("FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8"),
+            "preview": ("FASTER_DYNAMIC_SHAPES_0805", "DISABLE_EXTERNAL_TACTIC_SOURCES_FOR_CORE_0805",
+                        "PROFILE_SHARING_0806")},
     "10": {"version": "10.3.0.26", "bindings_api": False, "tensor_api": True, "implicit_batch": False,
            "workspace_attr": False, "memory_pools": True, "precision_flags": True, "calibrators": True,
            "platform_queries": True, "explicit_batch_flag": True, "strongly_typed_flag": True,
-           "build_engine": False},
+           "build_engine": False, "profile_sharing": "default", "int64": True,
+           "dtypes": ("FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64", "INT4"),
+           "preview": ("PROFILE_SHARING_0806", "ALIASED_PLUGIN_IO_10_03")},
     "11": {"version": "11.0.0.9", "bindings_api": False, "tensor_api": True, "implicit_batch": False,
            "workspace_attr": False, "memory_pools": True, "precision_flags": False, "calibrators": False,
            "platform_queries": False, "explicit_batch_flag": False, "strongly_typed_flag": True,
-           "build_engine": False},
+           "build_engine": False, "profile_sharing": "default", "int64": True,
+           "dtypes": ("FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8", "FP8", "BF16", "INT64", "INT4"),
+           "preview": ("PROFILE_SHARING_0806", "ALIASED_PLUGIN_IO_10_03", "RUNTIME_ACTIVATION_RESIZE_10_10")},
 }
 
-#: Plugin creators that `init_libnvinfer_plugins` registers (a subset of libnvinfer_plugin's).
-BUILTIN_PLUGINS = ("NMS_TRT", "BatchedNMS_TRT", "BatchedNMSDynamic_TRT", "EfficientNMS_TRT", "GridAnchor_TRT",
-                   "GridAnchorRect_TRT", "PriorBox_TRT", "Normalize_TRT", "ResizeNearest_TRT", "CropAndResize")
+#: Plugin creators that `init_libnvinfer_plugins` registers (a subset of libnvinfer_plugin's initLibNvInferPlugins
+#: list, plugin/InferPlugin.cpp; BatchTilePlugin_TRT and NMS_TRT are the ones TLT/TAO SSD plans need).
+BUILTIN_PLUGINS = ("BatchTilePlugin_TRT", "NMS_TRT", "BatchedNMS_TRT", "BatchedNMSDynamic_TRT", "EfficientNMS_TRT",
+                   "GridAnchor_TRT", "GridAnchorRect_TRT", "PriorBox_TRT", "Normalize_TRT", "ResizeNearest_TRT",
+                   "CropAndResize")
+#: The registry origin of TensorRT's own plugin library (`plugin_origin`).
+STOCK_PLUGIN_LIBRARY = "libnvinfer_plugin (TensorRT's own)"
 
 
 class FakeTensorRTMisuse(AssertionError):
@@ -74,10 +111,7 @@ def _enum(qualname, names, values=None):
 
 
 def _dtype_enum(gen):
-    names = ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"]
-    if gen != "8.2":
-        names += ["FP8", "BF16", "INT64", "INT4"]
-    return _enum("tensorrt.DataType", names)
+    return _enum("tensorrt.DataType", list(GENERATIONS[gen]["dtypes"]))
 
 
 _NP = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "BOOL": np.bool_,
@@ -337,15 +371,26 @@ class OnnxParser(_Obj):
         def conv(vi):
             t = vi.type.tensor_type
             name = _ONNX_TO_TRT.get(t.elem_type, "FLOAT")
-            if name == "INT64" and state.gen == "8.2":
+            if name == "INT64" and not state.spec["int64"]:
                 _log(self._logger, "WARNING", "onnx2trt_utils.cpp:366: Your ONNX model has been generated with "
                      "INT64 weights, while TensorRT does not natively support INT64. Attempting to cast down to INT32.")
                 name = "INT32"
+            if name not in mod.DataType.__members__:  # e.g. a UINT8 network input before 8.5
+                return None
             shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim)
             return mod.ITensor(vi.name, shape, getattr(mod.DataType, name))
 
-        net._inputs = [conv(vi) for vi in m.graph.input if vi.name not in inits]
-        net._outputs = [conv(vi) for vi in m.graph.output]
+        ios = [vi for vi in m.graph.input if vi.name not in inits] + list(m.graph.output)
+        tensors = [conv(vi) for vi in ios]
+        for vi, t in zip(ios, tensors):
+            if t is None:
+                self._error("UNSUPPORTED_GRAPH", "Assertion failed: convertDtype(onnxDtype.elem_type(), &trtDtype) "
+                            "&& \"Failed to convert ONNX date type to TensorRT data type.\" (%s has ONNX type %d)"
+                            % (vi.name, vi.type.tensor_type.elem_type), func="importInput")
+                return False
+        n_in = len([vi for vi in m.graph.input if vi.name not in inits])
+        net._inputs = tensors[:n_in]
+        net._outputs = tensors[n_in:]
         net._layers = len(m.graph.node)
         net._plugins = plugins
         net._onnx_sha = hashlib.sha256(data).hexdigest()
@@ -413,6 +458,21 @@ class IBuilderConfig(_Obj):
         self._pools = {}
         self._calibrator = None
         self._calib_profile = None
+        self._preview = set()
+
+    # 8.5+ (PreviewFeature)
+    def set_preview_feature(self, feature, enable):
+        if not isinstance(feature, _EnumValue) or feature._enum != "tensorrt.PreviewFeature":
+            raise TypeError("set_preview_feature(): incompatible function arguments")
+        if enable:
+            self._preview.add(feature.name)
+        else:
+            self._preview.discard(feature.name)
+
+    def get_preview_feature(self, feature):
+        if self._state.spec["profile_sharing"] == "default" and feature.name == "PROFILE_SHARING_0806":
+            return True  # "profileSharing0806 is on by default in TensorRT 10.0" (samples/common/sampleOptions.cpp)
+        return feature.name in self._preview
 
     # 8.0 - 8.x (removed in 10.0)
     def _get_ws(self):
@@ -517,7 +577,7 @@ class Builder(_Obj):
                  "NetworkDefinitionCreationFlags 0x%x)" % flags)
             return None
         explicit = True
-        if state.gen == "8.2":
+        if state.spec["implicit_batch"]:  # 8.x: implicit batch unless EXPLICIT_BATCH is given
             explicit = bool(flags & (1 << int(F.EXPLICIT_BATCH)))
         elif hasattr(F, "EXPLICIT_BATCH") and flags & (1 << int(F.EXPLICIT_BATCH)):
             _log(self._logger, "WARNING", "NetworkDefinitionCreationFlag::kEXPLICIT_BATCH is deprecated and has no "
@@ -571,13 +631,18 @@ def _build_plan(state, logger, network, config):
                     _err(logger, "4: [network.cpp::validate::3030] Error Code 4: Internal Error (%s: profile %d "
                          "differs from the fixed dimension %d)" % (t.name, k, d))
                     return None
+    if "PROFILE_SHARING_0806" in config._preview and state.spec["profile_sharing"] == "default":
+        _log(logger, "WARNING", "PreviewFeature::kPROFILE_SHARING_0806 is deprecated and has no effect: profile "
+             "sharing is on by default in TensorRT 10.0.")
     flags = sorted(config._flags)
     calibration = None
     if "INT8" in flags:
         calibration = _calibrate(state, logger, network, config)
         if calibration is None:
             return None
-    ws = config._workspace if state.spec["workspace_attr"] else config._pools.get("WORKSPACE")
+    ws = config._pools.get("WORKSPACE")
+    if ws is None and state.spec["workspace_attr"]:  # 8.x: max_workspace_size (0 until set)
+        ws = config._workspace if (config._workspace or not state.spec["memory_pools"]) else None
     name, cc = _current_device()
     io = lambda ts: [{"name": t._name, "shape": list(t._shape), "dtype": t._dtype.name} for t in ts]
     return {
@@ -587,7 +652,7 @@ def _build_plan(state, logger, network, config):
         "inputs": io(network._inputs), "outputs": io(network._outputs),
         "profiles": [{k: v for k, v in p._shapes.items()} for p in config._profiles],
         "flags": flags, "workspace": ws, "calibration": calibration, "plugins": list(network._plugins),
-        "producer": "build_serialized_network",
+        "preview": sorted(config._preview), "producer": "build_serialized_network",
     }
 
 
@@ -624,9 +689,13 @@ def _calibrate(state, logger, network, config):
         ptrs = cal.get_batch(names)
         if not ptrs:
             break
-        if len(ptrs) != len(names):
-            _err(logger, "Calibrator returned %d pointers for %d inputs" % (len(ptrs), len(names)))
-            return None
+        if len(ptrs) < len(names):
+            # python/src/infer/pyInt8.cpp, pyCalibratorTrampoline::getBatch (8.x-10.x): "std::memcpy(bindings,
+            # result.cast<std::vector<size_t>>().data(), nbBindings * sizeof(void*))" with nbBindings = len(names):
+            # a shorter list is read past its end and TensorRT reads calibration data from garbage addresses.
+            raise FakeTensorRTMisuse("get_batch(%s) returned %d pointer(s): the trampoline copies len(names) = %d "
+                                     "pointers and would read past the end of the list" % (names, len(ptrs),
+                                                                                          len(names)))
         for n, p, shape, t in zip(names, ptrs, shapes, network._inputs):
             dt = np.dtype(_NP[t._dtype.name])
             nbytes = int(np.prod(shape)) * dt.itemsize
@@ -720,7 +789,30 @@ def _session(path, sha):
         return s
 
 
+def _output_shapes(engine, input_shapes):
+    """Resolved output shapes for concrete input shapes, as TensorRT's shape calculation gives them after the input
+    shapes are set (IExecutionContext::getTensorShape / getBindingDimensions on an output). Fixed outputs keep their
+    declared shape; outputs with a dynamic dimension are resolved by running the graph once on zeros (cached)."""
+    outs = [t for t in engine._io if t["mode"] == "OUTPUT"]
+    if not any(d < 0 for t in outs for d in t["shape"]):
+        return dict((t["name"], tuple(t["shape"])) for t in outs)
+    key = tuple(sorted((k, tuple(v)) for k, v in input_shapes.items()))
+    got = engine._shape_cache.get(key)
+    if got is None:
+        sess = _session(engine._plan["onnx_path"], engine._plan["onnx_sha256"])
+        feeds = dict((k, np.zeros(v, _NP[engine._io[engine._by_name[k]]["dtype"]])) for k, v in input_shapes.items())
+        names = [t["name"] for t in outs]
+        got = engine._shape_cache[key] = dict(zip(names, [tuple(r.shape) for r in sess.run(names, feeds)]))
+    return got
+
+
 class ICudaEngine(_Obj):
+    """An engine. With K optimization profiles the bindings API has K * n_io bindings: "If the engine has been built
+    for K profiles, the first getNbBindings() / K bindings are used by profile number 0, the following
+    getNbBindings() / K bindings are used by profile number 1 etc." and "For optimization profiles with an index
+    k > 0, the name is mangled by appending " [profile k]"" (NvInferRuntime.h 8.2.1, ICudaEngine::getNbBindings and
+    getBindingName). The named-tensor API (8.5+) has n_io tensors, unmangled."""
+
     def __init__(self, plan, logger):
         self._plan = plan
         self._logger = logger
@@ -730,6 +822,9 @@ class ICudaEngine(_Obj):
                                                                for t in reversed(plan["outputs"])]
         self._io = io
         self._by_name = dict((t["name"], i) for i, t in enumerate(io))
+        self._contexts = weakref.WeakSet()  # live execution contexts (destroyed when the last reference goes)
+        self._created = 0
+        self._shape_cache = {}
 
     # -- common
     num_optimization_profiles = property(lambda s: max(1, len(s._plan["profiles"])))
@@ -740,14 +835,40 @@ class ICudaEngine(_Obj):
     def serialize(self):
         return IHostMemory(pack_plan(self._plan))
 
+    def _dynamic(self):
+        return bool(self._plan["profiles"]) and not self._plan["implicit_batch"]
+
+    def _sharing(self):
+        how = self._state.spec["profile_sharing"]
+        return how == "default" or (how == "preview" and "PROFILE_SHARING_0806" in self._plan.get("preview", ()))
+
     def create_execution_context(self):
-        return self._state.mod.IExecutionContext(self)
+        ctx = self._state.mod.IExecutionContext(self)
+        if not self._dynamic() or self._state.spec["profile_sharing"] == "default":
+            # "If the associated CUDA engine does not have inputs with dynamic shapes, this method need not be
+            # called, in which case the default profile index of 0 will be used"; 10.x getOptimizationProfile: "This
+            # behavior is deprecated in TensorRT 8.6, all profiles will default to optimization profile 0 and -1
+            # will no longer be returned."
+            ctx._profile = 0
+        elif self._state.gen == "8.2":
+            # 8.2.1 NvInferRuntime.h, ICudaEngine::createExecutionContext: "The first execution context created will
+            # call setOptimizationProfile(0) implicitly. For other execution contexts, setOptimizationProfile() must
+            # be called with unique profile index before calling execute or enqueue."; IExecutionContext::
+            # getOptimizationProfile: "an invalid value of -1 will be returned and all calls to enqueue() or
+            # execute() will fail until a valid profile index has been set."
+            ctx._profile = 0 if self._created == 0 else -1
+        else:
+            # 8.6.1 getOptimizationProfile: "implicitly to 0 if no other execution context has been set to profile 0,
+            # or explicitly for all subsequent contexts" -- taken literally, also for a plan built with
+            # PROFILE_SHARING_0806, whose contexts may then select profile 0 explicitly although another holds it
+            ctx._profile = -1 if any(c._profile == 0 for c in self._contexts) else 0
+        self._created += 1
+        self._contexts.add(ctx)
+        return ctx
 
     def _index(self, key):
         if isinstance(key, str):
-            if key not in self._by_name:
-                return -1
-            return self._by_name[key]
+            return self.get_binding_index(key)
         return int(key)
 
     def _dims(self, t):
@@ -757,38 +878,55 @@ class ICudaEngine(_Obj):
         return getattr(self._state.mod.DataType, t["dtype"])
 
     # -- bindings API (8.x; removed in 10.0)
-    num_bindings = property(lambda s: len(s._io))
+    num_bindings = property(lambda s: len(s._io) * s.num_optimization_profiles)
     max_batch_size = property(lambda s: s._plan["max_batch_size"])
     has_implicit_batch_dimension = property(lambda s: bool(s._plan["implicit_batch"]))
 
+    def _binding(self, index):
+        index = int(index)
+        if not 0 <= index < self.num_bindings:
+            raise IndexError("binding index %d out of range" % index)
+        return self._io[index % len(self._io)]
+
     def __len__(self):
-        return len(self._io)
+        return self.num_bindings
 
     def __iter__(self):
-        return iter([t["name"] for t in self._io])
+        return iter([self.get_binding_name(i) for i in range(self.num_bindings)])
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            return self._by_name[key]
-        return self._io[key]["name"]
+            return self.get_binding_index(key)
+        return self.get_binding_name(key)
 
     def get_binding_name(self, index):
-        return self._io[index]["name"]
+        k, i = divmod(int(index), len(self._io))
+        name = self._binding(index)["name"]
+        return name if k == 0 else "%s [profile %d]" % (name, k)
 
     def get_binding_index(self, name):
-        return self._by_name.get(name, -1)
+        base, k = name, 0
+        if name.endswith("]") and " [profile " in name:
+            base, _, num = name[:-1].rpartition(" [profile ")
+            k = int(num) if num.isdigit() else -1
+        i = self._by_name.get(base)
+        if i is None or not 0 <= k < self.num_optimization_profiles:
+            return -1
+        return k * len(self._io) + i
 
     def binding_is_input(self, index):
-        return self._io[self._index(index)]["mode"] == "INPUT"
+        return self._binding(self._index(index))["mode"] == "INPUT"
 
     def get_binding_shape(self, index):
-        return self._dims(self._io[self._index(index)])
+        return self._dims(self._binding(self._index(index)))
 
     def get_binding_dtype(self, index):
-        return self._dtype(self._io[self._index(index)])
+        return self._dtype(self._binding(self._index(index)))
 
     def get_profile_shape(self, profile_index, binding):
-        t = self._io[self._index(binding)]
+        # "if the bindingIndex does not belong to the current optimization profile, but is between 0 and
+        # bindingsPerProfile-1 ... a corrected bindingIndex is used" (getProfileDimensions)
+        t = self._binding(self._index(binding))
         s = self._plan["profiles"][profile_index][t["name"]]
         D = self._state.mod.Dims
         return [D(s[0]), D(s[1]), D(s[2])]
@@ -851,6 +989,18 @@ class ICudaEngine(_Obj):
 
 
 class IExecutionContext(_Obj):
+    """An execution context. Each one in concurrent use on a dynamic-shape engine needs its own optimization profile
+    before 10.0: "If the engine supports dynamic shapes, each execution context in concurrent use must use a
+    separate optimization profile." (NvInferRuntime.h 8.2.1, class IExecutionContext); the profile index is chosen
+    with set_optimization_profile_async, which "must be called with a unique profileIndex before calling execute or
+    enqueue (i.e. the profile index may not be in use by another execution context that has not been destroyed
+    yet)" (setOptimizationProfile), and it must come before the input shapes: "setOptimizationProfileAsync() must be
+    called before calling setBindingDimensions() and setInputShapeBinding()". The Python binding raises
+    RuntimeError("Error in set optimization profile async.") when the call fails (python/src/infer/pyCore.cpp,
+    lambdas::context_set_optimization_profile_async). Setting input shapes or enqueueing with profile -1 fails:
+    "This method will fail unless a valid optimization profile is defined for the current execution context
+    (getOptimizationProfile() must not be -1)" (setBindingDimensions)."""
+
     def __init__(self, engine):
         self._engine = engine
         self._input_shapes = {}
@@ -868,41 +1018,52 @@ class IExecutionContext(_Obj):
     def _log_err(self, msg):
         _err(self._engine._logger, msg)
 
+    def _no_profile(self, what):
+        self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Parameter check failed, condition: "
+                      "mOptimizationProfile >= 0. No optimization profile has been set for this execution context: "
+                      "call setOptimizationProfileAsync with a profile that no other execution context uses.)" % what)
+
     def _resolved(self, t, batch=None):
         """The full shape of I/O tensor `t` for the current input shapes (None if an input shape is missing)."""
         eng = self._engine
         if eng._plan["implicit_batch"]:
             return tuple([batch] + list(t["shape"]))
-        shape = list(t["shape"])
+        shape = tuple(t["shape"])
         if t["mode"] == "INPUT":
             if any(d < 0 for d in shape):
                 return self._input_shapes.get(t["name"])
-            return tuple(shape)
-        if shape and shape[0] < 0:  # outputs follow the batch of the inputs
-            ins = [self._resolved(x) for x in eng._io if x["mode"] == "INPUT"]
-            if any(s is None for s in ins):
-                return None
-            shape[0] = ins[0][0]
-        return tuple(shape)
+            return shape
+        ins = {}
+        for x in eng._io:
+            if x["mode"] == "INPUT":
+                s = self._resolved(x)
+                if s is None:
+                    return None
+                ins[x["name"]] = s
+        return _output_shapes(eng, ins)[t["name"]]
 
-    def _set_shape(self, t, shape):
+    def _set_shape(self, t, shape, what):
         shape = tuple(int(d) for d in shape)
         if t["mode"] != "INPUT":
             self._log_err("3: API Usage Error (%s is not an input tensor)" % t["name"])
             return False
+        if self._profile < 0:
+            self._no_profile(what)
+            return False
         decl = t["shape"]
         if len(shape) != len(decl) or any(d >= 0 and d != s for d, s in zip(decl, shape)):
-            self._log_err("3: [executionContext.cpp::setInputShape] Error Code 3: API Usage Error (Parameter check "
+            self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Parameter check "
                           "failed, condition: engineDims.d[i] == dims.d[i]. Static dimension mismatch while setting "
-                          "input shape for %s.)" % t["name"])
+                          "input shape for %s.)" % (what, t["name"]))
             return False
         prof = self._engine._plan["profiles"]
         if prof:
             lo, _, hi = prof[self._profile][t["name"]]
             if any(s < a or s > b for s, a, b in zip(shape, lo, hi)):
-                self._log_err("3: [executionContext.cpp::setInputShape] Error Code 3: API Usage Error (Parameter "
+                self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Parameter "
                               "check failed, condition: satisfyProfile. Set dimension %s for tensor %s does not "
-                              "satisfy any optimization profile: min %s max %s)" % (list(shape), t["name"], lo, hi))
+                              "satisfy any optimization profile: min %s max %s)" % (what, list(shape), t["name"],
+                                                                                    lo, hi))
                 return False
         self._input_shapes[t["name"]] = shape
         return True
@@ -910,6 +1071,9 @@ class IExecutionContext(_Obj):
     def _enqueue(self, stream_handle, pointers, batch=None):
         """pointers: {name: int} for every I/O tensor. Queues the compute on the stream; False on an API error."""
         eng = self._engine
+        if self._profile < 0:
+            self._no_profile("enqueueInternal")
+            return False
         w = _world()
         if w is None:  # real pycuda on a real GPU: wait for the work queued so far, compute now (synchronously)
             return self._enqueue_real(stream_handle, pointers, batch)
@@ -959,39 +1123,82 @@ class IExecutionContext(_Obj):
         eng._state.events.append(("enqueue", int(stream_handle)))
         return True
 
-    # -- bindings API (8.x)
-    def set_binding_shape(self, binding, shape):
+    # -- optimization profiles
+    def _get_profile(self):
+        return self._profile
+
+    def _set_profile(self, v):  # the deprecated synchronous setter (8.x)
+        if not self._select_profile(int(v), "setOptimizationProfile"):
+            raise RuntimeError("Error in set optimization profile.")
+
+    active_optimization_profile = property(_get_profile, _set_profile)
+
+    def _select_profile(self, k, what):
         eng = self._engine
-        return self._set_shape(eng._io[int(binding)], shape)
+        n = eng.num_optimization_profiles
+        if not 0 <= k < n:
+            self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Parameter check failed, "
+                          "condition: profileIndex >= 0 && profileIndex < mEngine.getNbOptimizationProfiles(). "
+                          "profileIndex %d, %d profile(s))" % (what, k, n))
+            return False
+        if eng._dynamic() and not eng._sharing() and any(c is not self and c._profile == k for c in eng._contexts):
+            self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Profile %d has been chosen by "
+                          "another IExecutionContext. Use another profileIndex or destroy the IExecutionContext that "
+                          "use this profile.)" % (what, k))
+            return False
+        self._profile = k
+        self._input_shapes = {}
+        return True
+
+    def set_optimization_profile_async(self, profile_index, stream_handle):
+        w = _world()
+        if w is not None and int(stream_handle):
+            w.stream_by_handle(stream_handle)  # a stream that does not exist is a CUDA error
+        if not self._select_profile(int(profile_index), "setOptimizationProfileAsync"):
+            raise RuntimeError("Error in set optimization profile async.")
+        return True
+
+    # -- bindings API (8.x)
+    def _profile_binding(self, binding, what):
+        """The I/O tensor of binding index `binding`, which must belong to the current profile."""
+        eng = self._engine
+        n_io = len(eng._io)
+        b = int(binding)
+        if self._profile < 0:
+            self._no_profile(what)
+            return None
+        if not self._profile * n_io <= b < (self._profile + 1) * n_io:
+            self._log_err("3: [executionContext.cpp::%s] Error Code 3: API Usage Error (Parameter check failed, "
+                          "condition: bindingIndex belongs to the current optimization profile %d (bindings %d-%d), "
+                          "got %d)" % (what, self._profile, self._profile * n_io, (self._profile + 1) * n_io - 1, b))
+            return None
+        return eng._io[b % n_io]
+
+    def set_binding_shape(self, binding, shape):
+        t = self._profile_binding(binding, "setBindingDimensions")
+        return t is not None and self._set_shape(t, shape, "setBindingDimensions")
 
     def get_binding_shape(self, binding):
-        s = self._resolved(self._engine._io[int(binding)])
-        return self._engine._state.mod.Dims(s if s is not None else self._engine._io[int(binding)]["shape"])
+        eng = self._engine
+        D = eng._state.mod.Dims
+        if self._profile < 0 and eng._dynamic():
+            return D(())  # "an invalid Dims with nbDims == -1"
+        t = eng._binding(binding)
+        s = self._resolved(t)
+        return D(s if s is not None else t["shape"])
 
     all_binding_shapes_specified = property(lambda s: all(s._resolved(t) is not None for t in s._engine._io))
     all_shape_inputs_specified = property(lambda s: True)
 
-    def _get_profile(self):
-        return self._profile
-
-    def _set_profile(self, v):
-        self._profile = int(v)
-        self._input_shapes = {}
-
-    active_optimization_profile = property(_get_profile, _set_profile)
-
-    def set_optimization_profile_async(self, profile_index, stream_handle):
-        self._profile = int(profile_index)
-        self._input_shapes = {}
-        return True
-
     def _binding_pointers(self, bindings):
         eng = self._engine
-        if len(bindings) != len(eng._io):
+        n_io = len(eng._io)
+        if len(bindings) != eng.num_bindings:
             self._log_err("3: [executionContext.cpp::enqueueV2] Error Code 3: API Usage Error (bindings has %d "
-                          "entries, the engine has %d bindings)" % (len(bindings), len(eng._io)))
+                          "entries, the engine has %d bindings)" % (len(bindings), eng.num_bindings))
             return None
-        return dict((t["name"], int(b)) for t, b in zip(eng._io, bindings))
+        k = max(self._profile, 0)
+        return dict((t["name"], int(bindings[k * n_io + i])) for i, t in enumerate(eng._io))
 
     def execute_async_v2(self, bindings, stream_handle, input_consumed=None):
         if self._engine._plan["implicit_batch"]:
@@ -1030,12 +1237,17 @@ class IExecutionContext(_Obj):
         if i is None:
             self._log_err("3: API Usage Error (no tensor named %s)" % name)
             return False
-        return self._set_shape(self._engine._io[i], shape)
+        return self._set_shape(self._engine._io[i], shape, "setInputShape")
 
     def get_tensor_shape(self, name):
-        t = self._engine._io[self._engine._by_name[name]]
+        eng = self._engine
+        t = eng._io[eng._by_name[name]]
+        if self._profile < 0 and eng._dynamic():
+            return eng._state.mod.Dims(())
         s = self._resolved(t)
-        return self._engine._state.mod.Dims(s if s is not None else t["shape"])
+        # "If the provided name does not map to an input or output tensor, or there are dynamic dimensions that
+        # have not been set yet, return Dims{-1, {}}": unresolved dimensions stay -1 here
+        return eng._state.mod.Dims(s if s is not None else t["shape"])
 
     def set_tensor_address(self, name, memory):
         if name not in self._engine._by_name:
@@ -1092,15 +1304,81 @@ class IPluginRegistry(_Obj):
         return object()
 
 
-def load_plugin_library(state, path):
-    """What dlopen of a plugin library does: its static initialisers register plugin creators."""
+def register_creators(state, names, origin, logger=None):
+    """IPluginRegistry::registerCreator for each name: a creator of the same name and version that is already
+    registered is not replaced (plugin/InferPlugin.cpp: "each plugin is only registered once for a given namespace
+    and type, and attempts of duplicate registration are ignored"; a refused one logs "Could not register plugin
+    creator" at kERROR through the logger given to initLibNvInferPlugins)."""
+    for n in names:
+        if n in state.plugins:
+            if state.plugins[n] != origin and logger is not None:
+                _log(logger, "ERROR", "Could not register plugin creator -  ::%s version 1" % n)
+            continue
+        state.plugins[n] = origin
+
+
+def _plugin_library(path):
+    """(kind, creator names) of a fake plugin library file: kind "load" registers on load (REGISTER_TENSORRT_PLUGIN
+    static registrars, e.g. a custom plugin), "init" only through its exported initLibNvInferPlugins (a build of
+    libnvinfer_plugin, e.g. TensorRT OSS for TLT)."""
     with open(path, "rb") as f:
         data = f.read()
     if not data.startswith(PLUGIN_LIB_MAGIC):
         raise OSError("%s: invalid ELF header" % path)
-    names = [n.strip() for n in data[len(PLUGIN_LIB_MAGIC):].decode("ascii").split() if n.strip()]
-    state.plugins.update(names)
-    state.events.append(("load_library", os.path.abspath(path)))
+    lines = data[len(PLUGIN_LIB_MAGIC):].decode("ascii").splitlines()
+    kind = "load"
+    if lines and lines[0].startswith("kind:"):
+        kind = lines.pop(0)[5:].strip()
+    names = [n.strip() for line in lines for n in line.split() if n.strip()]
+    return kind, names
+
+
+def load_plugin_library(state, path):
+    """What dlopen of a plugin library does: static initialisers of custom plugin libraries register their creators;
+    a libnvinfer_plugin build registers nothing until its initLibNvInferPlugins is called (plugin/InferPlugin.cpp:
+    registration happens only inside `extern "C" bool initLibNvInferPlugins(void* logger, const char*
+    libNamespace)`). Returns the library's exported functions."""
+    kind, names = _plugin_library(path)
+    path = os.path.abspath(path)
+    if kind == "load":
+        register_creators(state, names, path)
+    state.events.append(("load_library", path))
+    symbols = {}
+    if kind == "init":
+        def init_lib(logger_ptr, namespace):
+            # the logger arrives as a raw ILogger* (None from ctypes: no messages), as in the C signature
+            register_creators(state, names, path)
+            state.events.append(("init_library", path))
+            return True
+        symbols["initLibNvInferPlugins"] = init_lib
+    return symbols
+
+
+class FakeCFunction(object):
+    """A ctypes foreign function of a fake library: argtypes/restype can be set; calling runs the double."""
+
+    def __init__(self, name, fn):
+        self.__name__ = name
+        self._fn = fn
+        self.argtypes = None
+        self.restype = None
+
+    def __call__(self, *args):
+        return self._fn(*args)
+
+
+class FakeCDLL(object):
+    """What ctypes.CDLL returns for a fake plugin library: its exported C functions as attributes; a missing one
+    raises AttributeError ("undefined symbol"), as ctypes does."""
+
+    def __init__(self, path, symbols):
+        self._name = path
+        self._symbols = symbols
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name not in self._symbols:
+            raise AttributeError("%s: undefined symbol: %s" % (self._name, name))
+        return FakeCFunction(name, self._symbols[name])
 
 
 # -- module assembly -----------------------------------------------------------------------------------------------
@@ -1109,7 +1387,7 @@ class _State(object):
         self.gen = gen
         self.spec = GENERATIONS[gen]
         self.events = []
-        self.plugins = set()
+        self.plugins = {}  # creator name -> origin (library path, or STOCK_PLUGIN_LIBRARY)
         self.mod = None
 
 
@@ -1120,7 +1398,7 @@ def _specialize(cls, state, removed=(), bases=None):
 
 
 def make_module(gen):
-    """A fresh `tensorrt` module double of generation "8.2", "10" or "11"."""
+    """A fresh `tensorrt` module double of generation "8.2", "8.6", "10" or "11"."""
     if gen not in GENERATIONS:
         raise ValueError("unknown generation %r; choose from %s" % (gen, ", ".join(GENERATIONS)))
     spec = GENERATIONS[gen]
@@ -1140,7 +1418,7 @@ def make_module(gen):
     net_flags = []
     if spec["explicit_batch_flag"]:
         net_flags.append("EXPLICIT_BATCH")
-    if gen == "8.2":
+    if gen in ("8.2", "8.6"):
         net_flags.append("EXPLICIT_PRECISION")
     if spec["strongly_typed_flag"]:
         net_flags.append("STRONGLY_TYPED")
@@ -1152,6 +1430,8 @@ def make_module(gen):
                                               "DIRECT_IO"]
     if gen == "8.2":
         bflags.append("STRICT_TYPES")
+    elif gen == "8.6":
+        bflags += ["STRICT_TYPES", "VERSION_COMPATIBLE", "EXCLUDE_LEAN_RUNTIME", "FP8"]
     else:
         bflags += ["VERSION_COMPATIBLE", "EXCLUDE_LEAN_RUNTIME", "STRIP_PLAN", "REFIT_IDENTICAL", "WEIGHT_STREAMING"]
         if spec["precision_flags"]:
@@ -1163,6 +1443,8 @@ def make_module(gen):
                                                              "TACTIC_SHARED_MEMORY"])
     if spec["tensor_api"]:
         m.TensorIOMode = _enum("tensorrt.TensorIOMode", ["NONE", "INPUT", "OUTPUT"])
+    if spec["preview"]:
+        m.PreviewFeature = _enum("tensorrt.PreviewFeature", list(spec["preview"]))
     if spec["calibrators"]:
         m.CalibrationAlgoType = _enum("tensorrt.CalibrationAlgoType", [
             "LEGACY_CALIBRATION", "ENTROPY_CALIBRATION", "ENTROPY_CALIBRATION_2", "MINMAX_CALIBRATION"])
@@ -1179,7 +1461,7 @@ def make_module(gen):
     m.ITensor = _specialize(ITensor, state)
     net_removed = () if spec["implicit_batch"] else ("has_implicit_batch_dimension",)
     m.INetworkDefinition = _specialize(INetworkDefinition, state, net_removed)
-    m.ParserError = _specialize(ParserError, state, () if gen != "8.2" else ("node_name", "node_operator"))
+    m.ParserError = _specialize(ParserError, state, () if gen not in ("8.2", "8.6") else ("node_name", "node_operator"))
     m.OnnxParser = _specialize(OnnxParser, state)
     m.IOptimizationProfile = _specialize(IOptimizationProfile, state)
     cfg_removed = set()
@@ -1189,6 +1471,8 @@ def make_module(gen):
         cfg_removed.update(["set_memory_pool_limit", "get_memory_pool_limit"])
     if not spec["calibrators"]:
         cfg_removed.update(["int8_calibrator", "set_calibration_profile", "get_calibration_profile"])
+    if not spec["preview"]:
+        cfg_removed.update(["set_preview_feature", "get_preview_feature"])
     m.IBuilderConfig = _specialize(IBuilderConfig, state, cfg_removed)
     if spec["calibrators"]:
         m.IInt8Calibrator = _specialize(IInt8Calibrator, state, bases=(object,))
@@ -1228,12 +1512,15 @@ def make_module(gen):
 
     # plugins and helpers
     m.IPluginCreator = _specialize(IPluginCreator, state)
-    m.IPluginRegistry = _specialize(IPluginRegistry, state, () if gen != "8.2" else ("load_library", "all_creators"))
+    m.IPluginRegistry = _specialize(IPluginRegistry, state, () if spec["tensor_api"] and not spec["bindings_api"]
+                                    else ("load_library", "all_creators"))
     registry = m.IPluginRegistry()
 
     def init_libnvinfer_plugins(logger, namespace):
+        # TensorRT's own libnvinfer_plugin: creators already registered (e.g. by another build of the library whose
+        # initLibNvInferPlugins ran first) stay, the duplicates are refused with an error message
         _check_logger(state, logger)
-        state.plugins.update(BUILTIN_PLUGINS)
+        register_creators(state, BUILTIN_PLUGINS, STOCK_PLUGIN_LIBRARY, logger)
         state.events.append(("init_libnvinfer_plugins", namespace))
         return True
 
@@ -1247,8 +1534,16 @@ def make_module(gen):
         return v
 
     def nptype(trt_type):
+        if gen == "8.2":
+            # python/packaging/tensorrt/__init__.py of 8.2 builds its table on every call with `bool: np.bool`,
+            # an alias numpy 1.20 deprecated and 1.24 removed (numpy 2.0 brought `np.bool` back): on numpy
+            # 1.24-1.26 every call raises AttributeError, whatever the type asked for
+            mapping = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
+                       "BOOL": getattr(np, "bool")}
+        else:
+            mapping = _NP
         try:
-            return _NP[trt_type.name]
+            return mapping[trt_type.name]
         except KeyError:
             raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
 
