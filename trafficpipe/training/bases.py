@@ -179,6 +179,12 @@ class YoloxBase(TrainingBase):
 BASES = {PicoDetBase.family: PicoDetBase, YoloxBase.family: YoloxBase}
 
 
+def build_network(base_path, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
+    """(net, teacher): a trainable network for `classes` and a frozen teacher giving the base model's traffic-class
+    scores, from the PicoDet or YOLOX ONNX file `base_path` (family told from the graph; net.base says which)."""
+    return open_base(base_path).build(classes, init, imgsz)
+
+
 def open_base(path):
     # type: (str) -> TrainingBase
     """The TrainingBase of the ONNX file at `path`, told from its graph; ModelError for other graphs."""
