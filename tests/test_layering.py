@@ -147,3 +147,19 @@ def test_the_checker_finds_circles(tmp_path, files, level_cycles, any_cycles):
     _write(root, dict(files, **{"__init__.py": ""}))
     assert import_cycles(str(root), module_level_only=True) == level_cycles
     assert import_cycles(str(root)) == any_cycles
+
+
+def test_engines_use_the_adapters_declared_interface_only():
+    """Engines read an adapter through its public methods and attributes (models/base.py), never its `_private` fields:
+    a model family's internals (grids, DFL bins) stay in its folder."""
+    found = []
+    engines = os.path.join(PACKAGE, "engines")
+    for f in sorted(os.listdir(engines)):
+        if not f.endswith(".py"):
+            continue
+        path = os.path.join(engines, f)
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and "adapter" in node.value.id):
+                found.append("%s:%d %s.%s" % (f, node.lineno, node.value.id, node.attr))
+    assert not found, "engines reaching into adapters: " + ", ".join(found)

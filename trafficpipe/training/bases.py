@@ -92,8 +92,8 @@ class PicoDetBase(TrainingBase):
         return normalize(images, channels_last)
 
     def decode_boxes(self, points, strides, reg):
-        from .network import decode_boxes
-        return decode_boxes(points, strides, reg)
+        from ..models.picodet.torch_decode import dfl_boxes
+        return dfl_boxes(points, strides, reg)
 
     def adapter(self, imgsz, conf, iou, classes=TRAFFIC_CLASSES):
         from .validate import picodet_adapter

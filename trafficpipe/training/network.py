@@ -17,7 +17,6 @@ from ..errors import ModelError
 from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
 from ..torchdeps import import_onnx2torch
 from . import picodet_graph
-from .picodet_graph import BINS
 
 STRIDES = (8, 16, 32, 64)
 MEAN = (123.675, 116.28, 103.53)  # RGB, as the PicoDet adapter normalises
@@ -199,11 +198,3 @@ def normalize(images_uint8, channels_last=False):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-def decode_boxes(points, strides, reg):
-    """DFL logits [..., A, 32] -> boxes [..., A, 4] xyxy in input pixels (softmax over 8 bins per side)."""
-    bins = torch.arange(BINS, device=reg.device, dtype=torch.float32)
-    p = reg.float().reshape(reg.shape[:-1] + (4, BINS)).softmax(-1)
-    dist = (p * bins).sum(-1) * strides[..., None]
-    return torch.cat([points - dist[..., :2], points + dist[..., 2:]], -1)
