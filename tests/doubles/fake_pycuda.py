@@ -460,7 +460,7 @@ def world(drv):
 
 
 def install(monkeypatch, name="Fake GPU", compute_capability=(8, 6), total_memory=8 << 30, count=1):
-    """Put a fresh fake `pycuda` / `pycuda.driver` in sys.modules for one test; reset the driver's and gpu_runtime's caches."""
+    """Put a fresh fake `pycuda` / `pycuda.driver` in sys.modules for one test; reset the driver and runtime caches."""
     drv = make_driver(name, compute_capability, total_memory, count)
     pkg = types.ModuleType("pycuda")
     pkg.__path__ = []
