@@ -170,7 +170,7 @@ def test_head_init_export_keeps_the_coco_channels(tmp_path):
     import onnxruntime as ort
     from trafficpipe import Detector
     from trafficpipe.training.export import export_onnx
-    from trafficpipe.training.network import build_network
+    from trafficpipe.training.bases import build_network
     net, _ = build_network(BASE)
     out = str(tmp_path / "init.onnx")
     export_onnx(net, BASE, out, TRAFFIC_CLASSES)
@@ -197,7 +197,8 @@ def test_tiny_training_run_lowers_the_loss_and_exports(tmp_path):
     from trafficpipe.training.card import build_card, write_card
     from trafficpipe.training.data import TrainSamples, collate
     from trafficpipe.training.export import export_onnx
-    from trafficpipe.training.network import build_network, normalize
+    from trafficpipe.training.bases import build_network
+    from trafficpipe.training.network import normalize
     from trafficpipe.training.trainer import TrainConfig, _optimizer, train_step
     torch.manual_seed(0)
     ds = load_dataset(TRAIN)

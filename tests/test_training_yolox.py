@@ -116,7 +116,7 @@ def test_yolox_head_init_export_matches_the_coco_model(tmp_path):
     from trafficpipe.models.nms import box_iou
     from trafficpipe.training.augment import letterbox
     from trafficpipe.training.export import export_onnx
-    from trafficpipe.training.network import build_network
+    from trafficpipe.training.bases import build_network
     net, teacher = build_network(YOLOX)
     assert net.base.family == "yolox" and not net.base.dfl
     out = str(tmp_path / "trafficpipe_yolox_nano_416.onnx")
@@ -161,7 +161,7 @@ def test_tiny_yolox_training_lowers_the_loss():
     from trafficpipe.eval.dataset import load_dataset
     from trafficpipe.training.augment import AugmentConfig
     from trafficpipe.training.data import TrainSamples, collate
-    from trafficpipe.training.network import build_network
+    from trafficpipe.training.bases import build_network
     from trafficpipe.training.trainer import TrainConfig, _optimizer, train_step
     torch.manual_seed(0)
     ds = load_dataset(TRAIN)
@@ -258,7 +258,7 @@ def test_yolox_export_runs_on_tensorrt_as_on_onnxruntime(monkeypatch, tmp_path):
     ONNX Runtime engine's detections on a real dev frame."""
     from trafficpipe import Detector
     from trafficpipe.training.export import export_onnx
-    from trafficpipe.training.network import build_network
+    from trafficpipe.training.bases import build_network
     from trt_support import use_doubles
     net, _ = build_network(YOLOX)
     out = str(tmp_path / "trafficpipe_yolox_nano_416.onnx")

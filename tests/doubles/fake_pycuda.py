@@ -460,7 +460,7 @@ def world(drv):
 
 
 def install(monkeypatch, name="Fake GPU", compute_capability=(8, 6), total_memory=8 << 30, count=1):
-    """Put a fresh fake `pycuda` / `pycuda.driver` in sys.modules for one test; reset gpu_runtime's caches."""
+    """Put a fresh fake `pycuda` / `pycuda.driver` in sys.modules for one test; reset the driver and runtime caches."""
     drv = make_driver(name, compute_capability, total_memory, count)
     pkg = types.ModuleType("pycuda")
     pkg.__path__ = []
@@ -469,7 +469,8 @@ def install(monkeypatch, name="Fake GPU", compute_capability=(8, 6), total_memor
     pkg.driver = drv
     monkeypatch.setitem(sys.modules, "pycuda", pkg)
     monkeypatch.setitem(sys.modules, "pycuda.driver", drv)
+    import trafficpipe.engines.cuda_driver as driver_module
     from trafficpipe.engines import gpu_runtime
-    monkeypatch.setattr(gpu_runtime, "_cuda", None)
+    monkeypatch.setattr(driver_module, "_cuda", None)
     monkeypatch.setattr(gpu_runtime.CudaRuntime, "_instances", {})
     return drv

@@ -21,7 +21,7 @@ def _streams(text):
 
 
 def add_parser(sub):
-    from ..cli import add_decoding_options, add_model_options
+    from ..commands.options import add_decoding_options, add_model_options
     p = sub.add_parser(
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
         description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
@@ -112,7 +112,7 @@ def command_line(args, source):
 
 
 def run(args):
-    from ..cli import check_decode_processes, detector_kwargs, make_detector, make_pipeline_detector
+    from ..commands.options import check_decode_processes, detector_kwargs, make_detector, make_pipeline_detector
     from .report import format_report
     from .runner import BenchConfig, run_bench
 

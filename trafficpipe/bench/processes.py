@@ -14,13 +14,13 @@ def _child(kwargs, uri, cfg, out_dir, warmup, barrier, results, index, log_level
     from ..detector import Detector
     from ..log import quiet_native_logs, setup_logging
     from ..sources.video import apply_decoding_settings
-    from .runner import _warm_up, run_pipeline
+    from .pipeline_run import run_pipeline, warm_up
     setup_logging(log_level)
     quiet_native_logs()
     apply_decoding_settings(decoding)
     try:
         detector = Detector(**kwargs)
-        _warm_up(uri, detector, warmup)
+        warm_up(uri, detector, warmup)
     except Exception as e:  # noqa: BLE001 - reported to the parent, which fails in one line
         barrier.abort()
         results.put((index, None, "%s: %s" % (type(e).__name__, e)))

@@ -1,14 +1,12 @@
 """`trafficpipe detect SRC [SRC ...] --out DIR`: run the pipeline and write annotated outputs."""
-import os
-import sys
-
 from ..errors import SourceError, TrafficpipeError, TruncatedInput
 from ..log import logger
 from ..sinks.files import SINK_KINDS
+from .progress import progress_bar
 
 
 def add_parser(sub):
-    from ..cli import add_decoding_options, add_model_options, add_tile_options
+    from .options import add_decoding_options, add_model_options, add_tile_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
                                    "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
@@ -75,7 +73,7 @@ def run(args):
 
 
 def _run(args):
-    from ..cli import check_decode_processes, make_pipeline_detector, tile_plan
+    from .options import check_decode_processes, make_pipeline_detector, tile_plan
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
@@ -161,14 +159,6 @@ def _frame_counter(bar, shared):
         if written is not None:
             written.value += 1  # this process's writer thread alone adds to it
     return on_frame
-
-
-def progress_bar(total, disabled):
-    """A tqdm bar of frames on stderr (None when disabled, or when stderr is no terminal unless TRAFFICPIPE_PROGRESS=1)."""
-    if disabled or not sys.stderr.isatty() and os.environ.get("TRAFFICPIPE_PROGRESS") != "1":
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total or None, unit="frame", dynamic_ncols=True, mininterval=0.5)
 
 
 def _report(summary):

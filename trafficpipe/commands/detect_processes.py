@@ -8,7 +8,7 @@ import time
 
 from ..log import logger
 from ..sources.base import number_repeats, source_name
-from .detect import progress_bar
+from .progress import progress_bar
 
 
 def unique_names(uris):
@@ -32,7 +32,7 @@ def _stop(signum, frame):
 
 def _child(args):
     import sys
-    from ..cli import run_command
+    from .dispatch import run_command
     # Ctrl-C reaches the whole process group: the parent alone acts on it and sends each child one SIGTERM, which
     # stops the child's pipeline like Ctrl-C (outputs closed) — also when only the parent was signalled
     signal.signal(signal.SIGINT, signal.SIG_IGN)

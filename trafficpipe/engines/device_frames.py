@@ -105,7 +105,7 @@ def resize_device_items(slot):
 
 
 def _driver():
-    from .gpu_runtime import cuda_driver
+    from .cuda_driver import cuda_driver
     return cuda_driver()
 
 

@@ -17,29 +17,7 @@ import numpy as np
 from ..errors import EngineError, first_line as _first_line
 from ..log import logger
 from .base import ExecutionContext, Slot
-
-_cuda = None  # the pycuda.driver module, once imported
-_init_lock = threading.Lock()
-
-
-def cuda_driver():
-    """The pycuda.driver module, initialised once; EngineError (one line) where pycuda or a CUDA driver is missing."""
-    global _cuda
-    if _cuda is not None:
-        return _cuda
-    with _init_lock:
-        if _cuda is None:
-            try:
-                import pycuda.driver as cuda
-            except ImportError as e:
-                raise EngineError("pycuda is not installed or cannot load the CUDA driver (%s): pip install pycuda "
-                                  "on a machine with an NVIDIA GPU" % (str(e).splitlines()[0] if str(e) else "ImportError"))
-            try:
-                cuda.init()
-            except Exception as e:
-                raise EngineError("CUDA driver could not be initialised: %s" % _first_line(e))
-            _cuda = cuda
-    return _cuda
+from .cuda_driver import cuda_driver
 
 
 class CudaRuntime(object):
@@ -58,6 +36,12 @@ class CudaRuntime(object):
             if rt is None:
                 rt = cls._instances[device] = cls(device)
             return rt
+
+    @classmethod
+    def any_open(cls):
+        # type: () -> bool
+        """True once this process opened a device's runtime (it then holds a CUDA context)."""
+        return bool(cls._instances)
 
     def __init__(self, device=0):
         cuda = cuda_driver()
@@ -91,13 +75,13 @@ class CudaRuntime(object):
         finally:
             local.depth -= 1
             if local.depth == 0:
-                _cuda.Context.pop()
+                cuda_driver().Context.pop()
 
     def mem_get_info(self):
         # type: () -> tuple
         """(free, total) bytes of device memory."""
         with self.activate():
-            return tuple(_cuda.mem_get_info())
+            return tuple(cuda_driver().mem_get_info())
 
     def pin_host(self, array):
         # type: (np.ndarray) -> tuple
@@ -214,17 +198,17 @@ class HostDeviceBuffer(object):
         """Enqueue host -> device of the first `n_items` (all when None) on `stream`."""
         src = self.host if n_items is None else self.host[:n_items]
         if src.nbytes:
-            _cuda.memcpy_htod_async(self.device, src, stream)
+            cuda_driver().memcpy_htod_async(self.device, src, stream)
 
     def copy_item_to_device_async(self, stream, i):
         """Enqueue host -> device of batch item `i` on `stream`."""
-        _cuda.memcpy_htod_async(self.device_ptr + i * self.item_nbytes, self.host[i], stream)
+        cuda_driver().memcpy_htod_async(self.device_ptr + i * self.item_nbytes, self.host[i], stream)
 
     def copy_to_host_async(self, stream, n_items=None):
         """Enqueue device -> host of the first `n_items` (all when None) on `stream`."""
         dst = self.host if n_items is None else self.host[:n_items]
         if dst.nbytes:
-            _cuda.memcpy_dtoh_async(dst, self.device, stream)
+            cuda_driver().memcpy_dtoh_async(dst, self.device, stream)
 
     def free(self):
         """Free the device and the pinned host memory now (the context must be current)."""
@@ -299,7 +283,7 @@ class GpuExecutionContext(ExecutionContext):
                     got = elsewhere.get(i)
                     for name, buf in st.inputs.items():
                         if got is not None and got[0] == name:
-                            _cuda.memcpy_htod_async(buf.device_ptr + i * buf.item_nbytes, got[1], st.stream)
+                            cuda_driver().memcpy_htod_async(buf.device_ptr + i * buf.item_nbytes, got[1], st.stream)
                         else:
                             buf.copy_item_to_device_async(st.stream, i)
                 if on_device:

@@ -111,7 +111,7 @@ def _uses_cuda():
     if torch is not None and getattr(torch.cuda, "is_initialized", lambda: False)():
         return True
     runtime = sys.modules.get("trafficpipe.engines.gpu_runtime")
-    return bool(runtime is not None and runtime.CudaRuntime._instances)
+    return bool(runtime is not None and runtime.CudaRuntime.any_open())
 
 
 def _quit(exe, env, root, timeout):

@@ -6,7 +6,8 @@ TensorRT (the GPU does it) and ONNX Runtime. Input: the resized, padded image [N
 (uint8, or float32 holding 0..255 where uint8 network inputs are not supported: TensorRT before 8.6); output: [N, K, 6]
 candidates = x1, y1, x2, y2 (model-input pixels), score, traffic class id: the best K (cell, class) pairs, highest
 score first (multi-label, as the adapters' `select`).
-Only the ONNX file changes; the numbers follow the adapters' numpy code (models/yolox.py, models/picodet.py).
+Only the ONNX file changes; the box decoding is the model family's (`adapter.onnx_decode`,
+models/<family>/onnx_decode.py), whose numbers follow its adapter's numpy code.
 """
 import hashlib
 import os
@@ -70,44 +71,12 @@ def _traffic_scores(b, scores, adapter):
     return parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=2)
 
 
-def _yolox(b, outs, adapter):
-    o = outs[0]
-    xy, wh = b.slice(o, 0, 2, 2), b.slice(o, 2, 4, 2)
-    obj, cls = b.slice(o, 4, 5, 2), b.slice(o, 5, 5 + len(adapter.model_classes), 2)
-    ts = b.op("Mul", [_traffic_scores(b, cls, adapter), obj])
-    grid = b.const(np.stack([adapter._gx, adapter._gy], 1))  # [A, 2]
-    stride = b.const(adapter._gs.reshape(-1, 1))  # [A, 1]
-    centre = b.op("Mul", [b.op("Add", [xy, grid]), stride])
-    half = b.op("Mul", [b.op("Mul", [b.op("Exp", [wh]), stride]), b.const(0.5)])
-    boxes = b.op("Concat", [b.op("Sub", [centre, half]), b.op("Add", [centre, half])], axis=2)
-    return boxes, ts
-
-
-def _picodet(b, outs, adapter):
-    n = len(adapter._levels)
-    boxes, scores = [], []
-    bins = b.const(adapter._bins.reshape(-1, 1))  # [8, 1]
-    for i, (cx, cy, s) in enumerate(adapter._levels):
-        a = int(cx.shape[0])
-        logits = b.op("Reshape", [outs[n + i], b.const([0, a, 4, adapter._bins.shape[0]], np.int64)])
-        p = b.op("Softmax", [logits], axis=3)
-        dist = b.op("Reshape", [b.op("MatMul", [p, bins]), b.const([0, a, 4], np.int64)])
-        dist = b.op("Mul", [dist, b.const(float(s))])  # left, top, right, bottom
-        centre = b.const(np.stack([cx, cy], 1))  # [A, 2], already in pixels
-        boxes.append(b.op("Concat", [b.op("Sub", [centre, b.slice(dist, 0, 2, 2)]),
-                                     b.op("Add", [centre, b.slice(dist, 2, 4, 2)])], axis=2))
-        scores.append(_traffic_scores(b, outs[i], adapter))
-    cat = lambda xs: xs[0] if len(xs) == 1 else b.op("Concat", xs, axis=1)  # noqa: E731
-    return cat(boxes), cat(scores)
-
-
 def device_io_model(model, adapter, top_k, input_dtype=np.uint8):
     """A copy of `model` (onnx.ModelProto) taking the image [N,H,W,3] of `input_dtype` and giving candidates [N,K,6].
 
-    `adapter` is the model's ModelAdapter (picodet or yolox family), `top_k` the candidates kept per image."""
+    `adapter` is the model's ModelAdapter (a family with `onnx_decode`: picodet, yolox), `top_k` the candidates kept
+    per image."""
     import onnx
-    if adapter.family not in ("yolox", "picodet"):
-        raise ModelError("device I/O does not know the %s family" % adapter.family)
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
@@ -134,7 +103,10 @@ def device_io_model(model, adapter, top_k, input_dtype=np.uint8):
     pre_nodes, b.nodes = b.nodes, []
     # -- behind: raw outputs -> ranked candidates -------------------------------------------------------------------
     outs = [o.name for o in g.output]
-    boxes, ts = _yolox(b, outs, adapter) if adapter.family == "yolox" else _picodet(b, outs, adapter)
+    decoded = adapter.onnx_decode(b, outs, lambda scores: _traffic_scores(b, scores, adapter))
+    if decoded is None:
+        raise ModelError("device I/O does not know the %s family" % adapter.family)
+    boxes, ts = decoded
     kt = len(adapter.class_map.class_ids)
     flat = b.op("Reshape", [ts, b.const([0, -1], np.int64)])  # [N, A*K]: every (cell, class) pair
     score, idx = b.op("TopK", [flat, b.const([int(top_k)], np.int64)], n_out=2, axis=1, largest=1, sorted=1)
@@ -188,19 +160,11 @@ def attach(adapter, top_k_limit=None):
     # type: (object, int) -> tuple
     """(top_k, pairs) for an adapter's device I/O: its max_candidates, at most the (cell, class) pairs it scores (and
     `top_k_limit`)."""
-    pairs = anchors_of(adapter) * len(adapter.class_map.class_ids)
+    pairs = adapter.anchor_count * len(adapter.class_map.class_ids)
     k = min(int(adapter.max_candidates), pairs)
     if top_k_limit:
         k = min(k, int(top_k_limit))
     return max(1, k), pairs
-
-
-def anchors_of(adapter):
-    # type: (object) -> int
-    """Candidate positions the model scores per image."""
-    if adapter.family == "yolox":
-        return int(adapter._gx.shape[0])
-    return sum(int(cx.shape[0]) for cx, _, _ in adapter._levels)
 
 
 def device_io_model_path(model_path, adapter, top_k, input_dtype=np.uint8, cache=None):

@@ -1,13 +1,12 @@
 """The torch side of device I/O (models/device_io.py): uint8 image -> model input, raw outputs -> ranked candidates.
 
 Both run inside the torch engine's CUDA graphs, between the slot's H2D and D2H copies, with no host synchronisation.
-The decoding mirrors the adapters' numpy code (models/yolox.py, models/picodet.py) operation for operation.
+The box decoding is the model family's (`adapter.torch_decoder`, models/<family>/torch_decode.py); this module
+normalises the input, maps model classes to traffic classes and ranks the candidates.
 """
 import numpy as np
 
 from ..errors import EngineError
-
-_FAMILIES = ("yolox", "picodet")
 
 
 class DeviceIO(object):
@@ -15,7 +14,8 @@ class DeviceIO(object):
     [B,K,6] candidates (x1, y1, x2, y2, score, traffic class id), the best K (cell, class) pairs, highest first."""
 
     def __init__(self, torch, adapter, device, top_k=None):
-        if adapter.family not in _FAMILIES:
+        self.decode = adapter.torch_decoder(device)  # (outputs, traffic_scores) -> (boxes, traffic scores)
+        if self.decode is None:
             raise EngineError("device I/O does not know the %s family" % adapter.family)
         self.torch = torch
         self.adapter = adapter
@@ -32,13 +32,6 @@ class DeviceIO(object):
         self.groups = [(starts[i], starts[i + 1]) for i in range(len(starts) - 1)]
         self.identity = cm.identity
         self.class_ids = torch.as_tensor(np.asarray(cm.class_ids, np.int64), device=device).float()
-        if self.family == "yolox":
-            self.gx = torch.as_tensor(adapter._gx, **f32)
-            self.gy = torch.as_tensor(adapter._gy, **f32)
-            self.gs = torch.as_tensor(adapter._gs, **f32)
-        else:
-            self.levels = [(torch.as_tensor(cx, **f32), torch.as_tensor(cy, **f32), s) for cx, cy, s in adapter._levels]
-            self.bins = torch.as_tensor(adapter._bins, **f32)
         from .onnx_device_io import attach
         self.top_k, self.pairs = attach(adapter, top_k)  # (cell, traffic class) pairs ranked per image
 
@@ -61,35 +54,10 @@ class DeviceIO(object):
     def post(self, outputs):
         torch = self.torch
         outs = [o.float() for o in outputs]
-        if self.family == "yolox":
-            boxes, ts = self._yolox(outs[0])
-        else:
-            boxes, ts = self._picodet(outs)
+        boxes, ts = self.decode(outs, self._traffic_scores)
         kt = ts.shape[-1]
         score, idx = ts.reshape(ts.shape[0], -1).topk(self.top_k, dim=1)  # (cell, class) pairs, highest first
         cell = torch.div(idx, kt, rounding_mode="floor")
         cls = self.class_ids[idx - cell * kt]
         picked = boxes.gather(1, cell.unsqueeze(-1).expand(-1, -1, 4))
         return torch.cat([picked, score.unsqueeze(-1), cls.unsqueeze(-1)], -1)
-
-    def _yolox(self, o):
-        ts = self._traffic_scores(o[..., 5:]) * o[..., 4:5]
-        s = self.gs
-        cx = (o[..., 0] + self.gx) * s
-        cy = (o[..., 1] + self.gy) * s
-        bw = o[..., 2].exp() * s * 0.5
-        bh = o[..., 3].exp() * s * 0.5
-        return self.torch.stack([cx - bw, cy - bh, cx + bw, cy + bh], -1), ts
-
-    def _picodet(self, outs):
-        torch = self.torch
-        boxes, scores = [], []
-        n = len(self.levels)
-        for i, (cx, cy, s) in enumerate(self.levels):
-            sc = outs[i]
-            logits = outs[n + i].reshape(sc.shape[0], sc.shape[1], 4, -1)
-            p = torch.softmax(logits, -1)
-            dist = (p * self.bins).sum(-1) * s  # [B, A, 4] = left, top, right, bottom
-            boxes.append(torch.stack([cx - dist[..., 0], cy - dist[..., 1], cx + dist[..., 2], cy + dist[..., 3]], -1))
-            scores.append(self._traffic_scores(sc))
-        return torch.cat(boxes, 1), torch.cat(scores, 1)

@@ -6,7 +6,7 @@ from ..log import logger
 
 
 def add_parser(sub):
-    from ..cli import add_model_options, add_tile_options
+    from ..commands.options import add_model_options, add_tile_options
     p = sub.add_parser("eval", help="score a model on a labeled traffic set (mAP50, COCO AP, per class and source)",
                        description="Detect every image of DATASET (a folder with annotations.json in the traffic-dev "
                                    "format) through the pipeline and score it: VOC AP50 (all-point), COCO "
@@ -27,7 +27,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..cli import make_detector, tile_plan
+    from ..commands.options import make_detector, tile_plan
     from ..errors import DatasetError
     from .dataset import load_dataset
     from .report import format_table, write_report

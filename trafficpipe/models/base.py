@@ -82,6 +82,25 @@ class ModelAdapter(object):
         """(sx, sy, width, height): model-input pixels -> image pixels, and the image size, from a preprocess meta."""
         raise NotImplementedError
 
+    @property
+    def anchor_count(self):
+        # type: () -> int
+        """Candidate positions (cells) the model scores per image."""
+        raise NotImplementedError
+
+    def torch_decoder(self, device):
+        """For the torch engine's device I/O (engines/torch_device_io.py): a callable (raw outputs as float tensors,
+        traffic_scores) -> (boxes [B, A, 4] xyxy in model-input pixels, traffic class scores [B, A, K]) on the torch
+        `device`, where `traffic_scores` maps model class scores [..., C] to traffic ones [..., K]; None where the
+        family has none."""
+        return None
+
+    def onnx_decode(self, builder, outs, traffic_scores):
+        """The same as ONNX nodes, for the device-I/O graph (engines/onnx_device_io.py): (boxes, traffic scores) value
+        names from the raw output names `outs`, nodes added through `builder` (const, op, slice); None where the family
+        has none."""
+        return None
+
     def candidates_to_detections(self, candidates, meta):
         # type: (np.ndarray, tuple) -> Detections
         """Detections from device-selected candidates [K, 6] (x1, y1, x2, y2 in model-input pixels, score, traffic

@@ -92,8 +92,8 @@ class PicoDetBase(TrainingBase):
         return normalize(images, channels_last)
 
     def decode_boxes(self, points, strides, reg):
-        from .network import decode_boxes
-        return decode_boxes(points, strides, reg)
+        from ..models.picodet.torch_decode import dfl_boxes
+        return dfl_boxes(points, strides, reg)
 
     def adapter(self, imgsz, conf, iou, classes=TRAFFIC_CLASSES):
         from .validate import picodet_adapter
@@ -177,6 +177,12 @@ class YoloxBase(TrainingBase):
 
 #: family -> TrainingBase class
 BASES = {PicoDetBase.family: PicoDetBase, YoloxBase.family: YoloxBase}
+
+
+def build_network(base_path, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
+    """(net, teacher): a trainable network for `classes` and a frozen teacher giving the base model's traffic-class
+    scores, from the PicoDet or YOLOX ONNX file `base_path` (family told from the graph; net.base says which)."""
+    return open_base(base_path).build(classes, init, imgsz)
 
 
 def open_base(path):

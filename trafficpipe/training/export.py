@@ -49,14 +49,11 @@ def set_picodet_classes(model, k):
         out.type.tensor_type.shape.dim[2].dim_value = k
 
 
-def trained_graph(state_dict, head_names, base_path, classes, metadata=None, base=None):
+def trained_graph(state_dict, head_names, base_path, classes, metadata, base):
     """The base ONNX ModelProto with the weights of a network's state_dict (keys 'body.<node>.weight'/'.bias');
-    `base` (a training base, default: told from base_path's graph) gives the outputs K classes."""
+    `base` (the network's training base, net.base) gives the outputs K classes."""
     import onnx
     from onnx import numpy_helper
-    if base is None:
-        from .bases import open_base
-        base = open_base(base_path)
     model = load_onnx(cleaned_model_path(base_path))
     g = model.graph
     inits = {i.name: i for i in g.initializer}
@@ -100,8 +97,7 @@ def export_onnx(net, base_path, out_path, classes, metadata=None):
     # type: (object, str, str, tuple, dict) -> str
     """Write `net` (a network of build_network) as ONNX to out_path; returns out_path."""
     import onnx
-    model = trained_graph(net.state_dict(), set(net.head_names), base_path, classes, metadata,
-                          getattr(net, "base", None))
+    model = trained_graph(net.state_dict(), set(net.head_names), base_path, classes, metadata, net.base)
     d = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(d):
         os.makedirs(d)

@@ -54,7 +54,7 @@ def run(args):
     try:
         import torch
         from .export import export_onnx
-        from .network import build_network
+        from .bases import build_network
     except ImportError as e:
         from ..torchdeps import INSTALL_HINT
         raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))

@@ -1,6 +1,6 @@
 """The trainable torch networks built from a pretrained ONNX file (onnx2torch), with a head for the traffic classes.
 
-`build_network` picks the family from the graph (training/bases.py). For PicoDet the ONNX graph is cut at its 4 head
+`build_network` (training/bases.py) picks the family from the graph. For PicoDet the ONNX graph is cut at its 4 head
 convolutions (class logits + 32 DFL logits per cell, before the graph's sigmoid); each head convolution is replaced
 by one with K + 32 output channels whose class rows start from the matching COCO rows (a traffic class fed by
 several COCO classes starts from the mean of their rows, i.e. the mean of their logits). YOLOX: yolox_net.py.
@@ -17,7 +17,6 @@ from ..errors import ModelError
 from ..models.classes import COCO_CLASSES, TRAFFIC_CLASSES
 from ..torchdeps import import_onnx2torch
 from . import picodet_graph
-from .picodet_graph import BINS
 
 STRIDES = (8, 16, 32, 64)
 MEAN = (123.675, 116.28, 103.53)  # RGB, as the PicoDet adapter normalises
@@ -56,13 +55,6 @@ def anchor_points(size, strides=STRIDES):
 
 def _conv_modules(body):
     return {name: m for name, m in body.named_modules() if name and hasattr(m, "weight") and m.weight is not None}
-
-
-def build_network(base_path, classes=TRAFFIC_CLASSES, init=None, imgsz=416):
-    """(net, teacher): a trainable network for `classes` and a frozen teacher giving the base model's traffic-class
-    scores, from the PicoDet or YOLOX ONNX file `base_path` (family told from the graph; net.base says which)."""
-    from .bases import open_base
-    return open_base(base_path).build(classes, init, imgsz)
 
 
 def check_input_size(model, imgsz):
@@ -206,11 +198,3 @@ def normalize(images_uint8, channels_last=False):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-def decode_boxes(points, strides, reg):
-    """DFL logits [..., A, 32] -> boxes [..., A, 4] xyxy in input pixels (softmax over 8 bins per side)."""
-    bins = torch.arange(BINS, device=reg.device, dtype=torch.float32)
-    p = reg.float().reshape(reg.shape[:-1] + (4, BINS)).softmax(-1)
-    dist = (p * bins).sum(-1) * strides[..., None]
-    return torch.cat([points - dist[..., :2], points + dist[..., 2:]], -1)

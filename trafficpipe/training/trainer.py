@@ -16,10 +16,10 @@ from ..log import logger
 from ..models.classes import TRAFFIC_CLASSES
 from .assign import simota_assign
 from .augment import AugmentConfig
+from .bases import build_network
 from .data import TrainSamples, collate, repeat_factors
 from .export import export_onnx
 from .losses import detection_loss
-from .network import build_network
 
 
 class TrainConfig(object):

@@ -30,12 +30,10 @@ def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
 
 class Validator(object):
     """Scores a network of build_network on a dataset folder (conf 0.001 and NMS 0.45 as `trafficpipe eval`). Images
-    are read and resized (or letterboxed) once by the family adapter's own preprocessing, kept in memory."""
+    are read and resized (or letterboxed) once by the family adapter's own preprocessing, kept in memory. `base`: the
+    network's training base (net.base)."""
 
-    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None, base=None):
-        if base is None:
-            from .bases import PicoDetBase
-            base = PicoDetBase(None)
+    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None, *, base):
         ds = load_dataset(dataset_dir)
         self.dataset = ds.subset(limit=limit) if limit else ds
         self.imgsz = imgsz

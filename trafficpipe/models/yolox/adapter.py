@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 
-from ..errors import ModelError
-from .base import ModelAdapter, grid_centers
+from ...errors import ModelError
+from ..base import ModelAdapter, grid_centers
 
 _STRIDES = (8, 16, 32)
 PAD_VALUE = 114.0
@@ -66,6 +66,18 @@ class YoloxAdapter(ModelAdapter):
     def box_scale(self, meta):
         r, w, h = meta
         return (1.0 / r, 1.0 / r, w, h)
+
+    @property
+    def anchor_count(self):
+        return int(self._gx.shape[0])
+
+    def torch_decoder(self, device):
+        from .torch_decode import YoloxTorchDecode
+        return YoloxTorchDecode(self._gx, self._gy, self._gs, device)
+
+    def onnx_decode(self, builder, outs, traffic_scores):
+        from .onnx_decode import yolox_graph_decode
+        return yolox_graph_decode(builder, outs, self._gx, self._gy, self._gs, len(self.model_classes), traffic_scores)
 
     def postprocess(self, outputs, meta):
         r, w, h = meta

@@ -18,8 +18,8 @@ is the KITTI SSD example of TLT/TAO (target classes car, cyclist, pedestrian): 0
 import cv2
 import numpy as np
 
-from ..errors import ModelError
-from .base import ModelAdapter
+from ...errors import ModelError
+from ..base import ModelAdapter
 
 SSD_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 

@@ -6,8 +6,8 @@ The score maps have one column per model class: 80 for the COCO exports, 5 (TRAF
 import cv2
 import numpy as np
 
-from ..errors import ModelError
-from .base import ModelAdapter, grid_centers
+from ...errors import ModelError
+from ..base import ModelAdapter, grid_centers
 
 _MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 _INV_STD = 1.0 / np.array([58.395, 57.12, 57.375], np.float32)
@@ -61,6 +61,18 @@ class PicoDetAdapter(ModelAdapter):
 
     def box_scale(self, meta):
         return meta
+
+    @property
+    def anchor_count(self):
+        return sum(int(cx.shape[0]) for cx, _, _ in self._levels)
+
+    def torch_decoder(self, device):
+        from .torch_decode import PicoDetTorchDecode
+        return PicoDetTorchDecode(self._levels, self._bins, device)
+
+    def onnx_decode(self, builder, outs, traffic_scores):
+        from .onnx_decode import picodet_graph_decode
+        return picodet_graph_decode(builder, outs, self._levels, self._bins, traffic_scores)
 
     def postprocess(self, outputs, meta):
         sx, sy, w, h = meta
