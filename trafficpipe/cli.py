@@ -1,12 +1,17 @@
 """The `trafficpipe` command: a thin layer over the library. Each subcommand lives next to the code it drives."""
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import traceback
 
 from . import __version__
-from .errors import TrafficpipeError
+from .cli_values import (OneLineParser, float_at_least, fraction_below_one, int_at_least, nonneg_int,
+                         positive_int, unit_interval)
+from .errors import Terminated, TrafficpipeError
 from .log import logger, quiet_native_logs, setup_logging
+from .redact import redact
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
@@ -30,11 +35,11 @@ def add_model_options(p, conf=0.3):
     g.add_argument("--engine", default="onnxruntime", choices=("auto", "onnxruntime", "torch", "tensorrt"),
                    help="inference engine (default onnxruntime; auto = tensorrt where installed)")
     g.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (GPU engines)")
-    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
+    g.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
     g.add_argument("--classes", default=None, help="comma-separated traffic classes to report (default: all of "
                    "vehicle,pedestrian,bicycle,road_sign,traffic_light)")
-    g.add_argument("--conf", type=float, default=conf, help="score threshold (default %(default)s)")
-    g.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
+    g.add_argument("--conf", type=unit_interval, default=conf, help="score threshold (default %(default)s)")
+    g.add_argument("--iou", type=unit_interval, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
     g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
                    help="TensorRT plugin library to load (repeatable)")
     g.add_argument("--cuda-graphs", dest="cuda_graphs", action="store_true", default=None,
@@ -49,7 +54,7 @@ def add_model_options(p, conf=0.3):
 
 def add_decoding_options(g):
     """Video decoding and in-flight options shared by detect and bench (into argument group `g`)."""
-    g.add_argument("--in-flight", type=int, default=None,
+    g.add_argument("--in-flight", type=positive_int, default=None,
                    help="batches the inference stage keeps submitted per context before it waits for the oldest "
                         "(default: the engine's concurrent runs + 1, so one waits ready while the others compute: 3 "
                         "for ONNX Runtime on 2 cores or more; 2 for GPU engines)")
@@ -57,10 +62,10 @@ def add_decoding_options(g):
                    help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
                         "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
                         "with --device-io)")
-    g.add_argument("--decode-threads", type=int, default=0,
+    g.add_argument("--decode-threads", type=int_at_least(-1), default=0,
                    help="FFmpeg threads per video file decoder (default 0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more)")
-    g.add_argument("--decode-processes", type=int, default=0, metavar="N",
+    g.add_argument("--decode-processes", type=nonneg_int, default=0, metavar="N",
                    help="decode each video file in N child processes (keyframe-aligned chunks of MP4/MOV files, the "
                         "longest split where there are fewer than N; one process for other files), which also resize "
                         "the frames to the model's input, so "
@@ -99,9 +104,9 @@ def add_tile_options(p):
                    help="auto: frames at least --tile-ratio times wider (or taller) than the model's input run whole "
                         "and as overlapping tiles of the model's shape, merged (small objects in wide frames, e.g. "
                         "KITTI's 1242x375); off (default)")
-    g.add_argument("--tile-ratio", type=float, default=2.0,
+    g.add_argument("--tile-ratio", type=float_at_least(1.0), default=2.0,
                    help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
-    g.add_argument("--tile-overlap", type=float, default=0.2,
+    g.add_argument("--tile-overlap", type=fraction_below_one, default=0.2,
                    help="overlap of neighbouring tiles, a fraction of a tile (default %(default)s)")
 
 
@@ -149,7 +154,7 @@ def make_detector(args, **overrides):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="trafficpipe", description="Traffic-object detection pipeline.")
+    parser = OneLineParser(prog="trafficpipe", description="Traffic-object detection pipeline.")
     parser.add_argument("--version", action="version", version="trafficpipe " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -167,8 +172,17 @@ def build_parser():
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM in the main thread: a Terminated (a KeyboardInterrupt) so the run ends as on Ctrl-C; later ones are
+    ignored while it finishes its outputs."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 def main(argv=None):
     # type: (list) -> int
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_command(args)
@@ -185,18 +199,18 @@ def run_command(args):
     except TrafficpipeError as e:
         if args.debug:
             traceback.print_exc()
-        sys.stderr.write("trafficpipe: error: %s\n" % e)
+        sys.stderr.write("trafficpipe: error: %s\n" % redact(str(e)))
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if not getattr(args, "child_process", False):  # the parent of --processes says it once
-            sys.stderr.write("trafficpipe: interrupted\n")
-        return 130
+            sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
+        return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:
             traceback.print_exc()
         else:
             logger.debug("unexpected error", exc_info=True)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = redact(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         sys.stderr.write("trafficpipe: error: %s%s (run with --debug for the traceback)\n"
                          % (type(e).__name__, (": " + first) if first else ""))
         return 1

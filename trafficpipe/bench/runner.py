@@ -9,6 +9,7 @@ from ..engines.device_frames import is_device_image, to_host_bgr
 from ..log import logger
 from ..pipeline import Pipeline
 from ..pipeline.metrics import percentiles
+from ..redact import redact
 from ..sources.base import source_name
 from .ceilings import decode_in_processes, measure_ceilings
 from .decode_together import decode_together
@@ -56,7 +57,7 @@ class BenchConfig(object):
     def to_dict(self):
         # type: () -> dict
         d = dict(self.__dict__)
-        d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
+        d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else redact(self.source)
         d["source_name"] = source_name(self.source)
         d.pop("detector_kwargs", None)
         return d

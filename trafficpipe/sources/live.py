@@ -6,7 +6,8 @@ import cv2
 
 from ..errors import SourceError
 from ..log import logger
-from .base import Source, SourceState
+from ..redact import redact
+from .base import Source, SourceState, source_name
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
 
@@ -48,8 +49,8 @@ class LiveSource(Source):
 
     def __init__(self, uri, name=None, target=None, backend=None, retries=5, retry_delay=0.5, max_delay=8.0,
                  open_timeout=10.0, read_timeout=5.0):
-        super(LiveSource, self).__init__(uri, name)
-        self.target = uri if target is None else target
+        super(LiveSource, self).__init__(redact(uri), name or source_name(uri))
+        self.target = uri if target is None else target  # what is opened; `uri` (shown and logged) is redacted
         self.backend = backend
         self.retries = max(0, int(retries))
         self.retry_delay = max(0.0, float(retry_delay))
