@@ -10,7 +10,7 @@ from ..sources.factory import open_source
 from ..sources.images import ImageSource
 from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
 from .control import Control
-from .metrics import percentiles
+from .metrics import merged_percentiles
 from .queues import StageQueue
 
 
@@ -235,12 +235,12 @@ class Pipeline(object):
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
                       "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
-                      "latency_ms": percentiles([x * 1000.0 for x in write.latencies[i]], (50, 95, 99))})
+                      "latency_ms": write.latencies[i].percentiles((50, 95, 99), 1000.0)})
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
         dropped = sum(q.dropped for q in queues)
-        lat = percentiles([x * 1000.0 for s in write.latencies for x in s], (50, 95, 99))
+        lat = merged_percentiles(write.latencies, (50, 95, 99), 1000.0)
         return RunSummary(
             frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,
             fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
