@@ -127,6 +127,8 @@ def run(args):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
     check_decode_processes(args)
+    if args.json:
+        check_writable(args.json)  # before minutes of measuring, not after
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
@@ -166,6 +168,20 @@ def run(args):
         plot_report(report, raw, args.plot)
         logger.info("plot written to {}", args.plot)
     return 0
+
+
+def check_writable(path):
+    """TrafficpipeError (one line) unless a file can be written at `path` (its folder is created; nothing written)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise TrafficpipeError("cannot write %s: it is a folder" % path)
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+    except OSError as e:
+        raise TrafficpipeError("cannot write %s: %s" % (path, e.strerror or e))
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise TrafficpipeError("cannot write %s: permission denied" % path)
 
 
 def write_json(report, path):

@@ -175,8 +175,10 @@ def progress_bar(total, disabled):
 
 def _report(summary):
     for s in summary.sources:
-        logger.info("{}: {} frames in, {} written, {} dropped, {} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
-                    "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"], s["reconnects"],
+        bad = s.get("unreadable") or 0
+        logger.info("{}: {} frames in, {} written, {} dropped, {}{} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
+                    "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"],
+                    "%d unreadable (skipped), " % bad if bad else "", s["reconnects"],
                     s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
     logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,
                 summary.out_dir)

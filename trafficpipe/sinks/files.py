@@ -57,6 +57,8 @@ class VideoSink(Sink):
     needs_image = True
 
     def __init__(self, path, fps, size):
+        if os.path.isdir(path):
+            raise SinkError("cannot write video %s: a folder of that name is in the way" % path)
         self.replaces = os.path.exists(path)  # an earlier output of this name, replaced once this one is complete
         _ensure_dir(os.path.dirname(path) or ".")
         self.path = path
@@ -100,6 +102,8 @@ class JsonlSink(Sink):
     """One JSON object per frame: source, frame index, time (s), detections [{cls, score, box}] (image for image sets)."""
 
     def __init__(self, path, source_name):
+        if os.path.isdir(path):
+            raise SinkError("cannot write %s: a folder of that name is in the way" % path)
         self.replaces = os.path.exists(path)
         _ensure_dir(os.path.dirname(path) or ".")
         self.path = path

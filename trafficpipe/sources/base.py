@@ -36,6 +36,7 @@ class Source(object):
         self.state = SourceState.CONNECTING
         self.error = None  # type: str
         self.truncated = False
+        self.unreadable = 0  # frames (or images) that could not be decoded and were skipped
         self.stop_event = None  # set by the pipeline so waits and retries end promptly
 
     def open(self):
@@ -69,7 +70,7 @@ class Source(object):
         return {"name": self.name, "uri": redact(self.uri), "live": self.live, "fps": self.fps,
                 "width": self.width, "height": self.height, "frame_count": self.frame_count,
                 "frames_read": self.frames_read, "reconnects": self.reconnects, "state": self.state,
-                "error": self.error, "truncated": self.truncated}
+                "error": self.error, "truncated": self.truncated, "unreadable": self.unreadable}
 
 
 def source_name(uri):

@@ -81,6 +81,7 @@ class ImageSource(Source):
             img = cv2.imread(path, cv2.IMREAD_COLOR)
             if img is None:
                 self.skipped.append(path)
+                self.unreadable += 1
                 logger.warning("source {}: cannot read image {} (unreadable or not an image); skipped", self.name, path)
                 continue
             if not self.width:

@@ -1,5 +1,6 @@
 """Live sources through OpenCV: cameras, rtsp/http streams, GStreamer pipelines; reconnect with exponential backoff."""
 import os
+import threading
 import time
 
 import cv2
@@ -82,10 +83,30 @@ class LiveSource(Source):
             return cv2.VideoCapture(self.target)
         return cv2.VideoCapture(self.target, self.backend)
 
+    def _capture_aside(self):
+        """`_capture` in a helper thread, waited for in short steps: Ctrl-C (or SIGTERM) in the main thread ends the
+        wait at once instead of after the network timeout; the capture opened late is then released."""
+        box = {}
+
+        def target():
+            box["cap"] = cap = self._capture()
+            if box.get("abandoned"):
+                cap.release()
+        t = threading.Thread(target=target, name="connect-%s" % self.name)
+        t.daemon = True
+        t.start()
+        try:
+            while t.is_alive():
+                t.join(0.05)
+        except BaseException:
+            box["abandoned"] = True
+            raise
+        return box["cap"]
+
     def _connect(self):
         # type: () -> bool
         self._release()
-        cap = self._capture()
+        cap = self._capture() if threading.current_thread() is not threading.main_thread() else self._capture_aside()
         if not cap.isOpened():
             cap.release()
             return False

@@ -89,9 +89,13 @@ def not_a_video(uri):
 
 
 class VideoFileSource(Source):
-    """A video file. Decodes every frame; a file that ends before its announced frame count is reported truncated."""
+    """A video file. Decodes every frame; where a stretch does not decode (damage mid-file), reading goes on from the
+    next keyframe after it (MP4/MOV) and the stretch is counted (`unreadable`, `skipped`); a file that ends before its
+    announced frame count is reported truncated. `position` is the file index of the frame last read."""
 
     live = False
+    position = -1
+    _keys = None
 
     def open(self):
         check_video_file(self.uri)
@@ -101,6 +105,7 @@ class VideoFileSource(Source):
             self.cap.release()
             raise not_a_video(self.uri)
         self._first = first
+        self.skipped = []  # type: list  # (first, end) of each stretch that did not decode
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 30.0
         if not (0 < self.fps < 1000):
             self.fps = 30.0
@@ -113,19 +118,50 @@ class VideoFileSource(Source):
         if self._first is not None:
             img, self._first = self._first, None
         else:
-            ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
-            if not ok or img is None:
-                self._end()
-                return None
-        pts = self.frames_read / self.fps
+            while True:
+                ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
+                if ok and img is not None:
+                    break
+                if not self._skip_damage():
+                    self._end()
+                    return None
+        self.position += 1
         self.frames_read += 1
-        return img, pts
+        return img, self.position / self.fps
+
+    def _skip_damage(self):
+        # type: () -> bool
+        """After a frame that does not decode before the announced end: reopen the file at the next keyframe past it
+        (frames in between are counted unreadable). False when there is none (or the frame count is unknown)."""
+        bad = self.position + 1
+        if not self.frame_count or bad >= self.frame_count - 1:
+            return False
+        if self._keys is None:
+            from .segments import mp4_keyframes  # (segments reads files with open_video: imported here, not above)
+            self._keys = mp4_keyframes(self.uri) or []
+        nxt = [k for k in self._keys if k > bad]
+        if not nxt:
+            return False
+        self.cap.release()
+        self.cap = open_video(self.uri)
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, nxt[0])
+        self.skipped.append((bad, nxt[0]))
+        self.unreadable += nxt[0] - bad
+        logger.warning("source {}: frames {} to {} of {} are unreadable; going on from frame {}", self.name, bad,
+                       nxt[0] - 1, os.path.basename(self.uri), nxt[0])
+        self.position = nxt[0] - 1
+        return True
 
     def _end(self):
-        if self.frame_count and self.frames_read < self.frame_count - 1:
+        last = self.position + 1
+        if self.frame_count and last < self.frame_count - 1:
+            self.skipped.append((last, self.frame_count))
+            self.unreadable += self.frame_count - last
+        if self.skipped:
             self.truncated = True
-            self.error = "decoded %d of %d frames; the rest of %s is unreadable" % (
-                self.frames_read, self.frame_count, os.path.basename(self.uri))
+            self.error = "%d of %d frames decoded; unreadable: %s (%s)" % (
+                self.frames_read, self.frame_count or self.frames_read + self.unreadable,
+                ", ".join("frames %d-%d" % (a, b - 1) for a, b in self.skipped), os.path.basename(self.uri))
             logger.warning("source {}: {}", self.name, self.error)
         self.set_state(SourceState.ENDED)
 
