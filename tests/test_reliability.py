@@ -185,8 +185,13 @@ def test_sigterm_with_processes_stops_every_child(video_720p, tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    for pid in children:
-        assert not os.path.exists("/proc/%s" % pid) or "zombie" in open("/proc/%s/status" % pid).read().lower()
+    def running(pid):
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                return "zombie" not in f.read().lower()
+        except IOError:
+            return False
+    wait_until(lambda: not [pid for pid in children if running(pid)], 5, "every child to end")
     for j in outs:
         n = len(j.read_text().splitlines())
         assert 0 < n == count_video(str(j)[:-len(".jsonl")] + ".mp4") < 450
