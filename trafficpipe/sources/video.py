@@ -118,11 +118,10 @@ class VideoFileSource(Source):
         if self._first is not None:
             img, self._first = self._first, None
         else:
-            while True:
-                ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
-                if ok and img is not None:
-                    break
-                if not self._skip_damage():
+            ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
+            if not ok or img is None:
+                img = self._skip_damage()
+                if img is None:
                     self._end()
                     return None
         self.position += 1
@@ -130,27 +129,29 @@ class VideoFileSource(Source):
         return img, self.position / self.fps
 
     def _skip_damage(self):
-        # type: () -> bool
         """After a frame that does not decode before the announced end: reopen the file at the next keyframe past it
-        (frames in between are counted unreadable). False when there is none (or the frame count is unknown)."""
+        whose frame decodes (as the parallel decoders' chunks start, sources/segments.py) and go on from there; the
+        frames in between are counted unreadable. None when no later keyframe decodes (or the frame count or the
+        keyframes are unknown)."""
         bad = self.position + 1
         if not self.frame_count or bad >= self.frame_count - 1:
-            return False
+            return None
         if self._keys is None:
             from .segments import mp4_keyframes  # (segments reads files with open_video: imported here, not above)
             self._keys = mp4_keyframes(self.uri) or []
-        nxt = [k for k in self._keys if k > bad]
-        if not nxt:
-            return False
-        self.cap.release()
-        self.cap = open_video(self.uri)
-        self.cap.set(cv2.CAP_PROP_POS_FRAMES, nxt[0])
-        self.skipped.append((bad, nxt[0]))
-        self.unreadable += nxt[0] - bad
-        logger.warning("source {}: frames {} to {} of {} are unreadable; going on from frame {}", self.name, bad,
-                       nxt[0] - 1, os.path.basename(self.uri), nxt[0])
-        self.position = nxt[0] - 1
-        return True
+        for key in [k for k in self._keys if k > bad]:
+            self.cap.release()
+            self.cap = open_video(self.uri)
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, key)
+            ok, img = self.cap.read()
+            if ok and img is not None:
+                self.skipped.append((bad, key))
+                self.unreadable += key - bad
+                logger.warning("source {}: frames {} to {} of {} are unreadable; going on from frame {}", self.name,
+                               bad, key - 1, os.path.basename(self.uri), key)
+                self.position = key - 1
+                return img
+        return None
 
     def _end(self):
         last = self.position + 1
