@@ -43,7 +43,7 @@ def test_set_key_value_is_the_same_as_the_option():
 
 @pytest.mark.parametrize("setting,message", [
     ("bach=2", "unknown key 'bach' (did you mean batch"),
-    ("batch=two", "--set batch: invalid value 'two'"),
+    ("batch=two", "--set batch: expected a whole number, got 'two'"),
     ("decoder=foo", "'foo' is not one of opencv, nvdec"),
     ("batch", "--set takes KEY=VALUE"),
 ])

@@ -1,11 +1,14 @@
 """The `trafficpipe` command: a thin layer over the library. Each subcommand lives next to the code it drives."""
-import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from . import __version__
 from .commands.dispatch import run_command
 from .commands.expert import finish_parser
+from .cli_values import OneLineParser
+from .errors import Terminated
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
@@ -20,7 +23,7 @@ SUBCOMMANDS = (
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="trafficpipe", description="Traffic-object detection pipeline.")
+    parser = OneLineParser(prog="trafficpipe", description="Traffic-object detection pipeline.")
     parser.add_argument("--version", action="version", version="trafficpipe " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -39,8 +42,17 @@ def build_parser():
     return parser
 
 
+def _terminate(signum, frame):
+    """SIGTERM in the main thread: a Terminated (a KeyboardInterrupt) so the run ends as on Ctrl-C; later ones are
+    ignored while it finishes its outputs."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 def main(argv=None):
     # type: (list) -> int
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_command(args)

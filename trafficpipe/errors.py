@@ -33,6 +33,10 @@ class TruncatedInput(TrafficpipeError):
     exit_code = 3
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd, Ray): handled as Ctrl-C is (outputs finished, children stopped), exit 143."""
+
+
 def first_line(e):
     # type: (BaseException) -> str
     """An exception's message cut to its first line (its type's name when it has none), for one-line errors."""

@@ -3,6 +3,8 @@ import sys
 
 from loguru import logger
 
+from .redact import redact
+
 _configured = False
 
 
@@ -12,8 +14,14 @@ def setup_logging(level="INFO", debug=False):
     global _configured
     logger.remove()
     fmt = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}"
+    logger.configure(patcher=_redact_record)
     logger.add(sys.stderr, level="DEBUG" if debug else level, format=fmt, backtrace=debug, diagnose=False)
     _configured = True
+
+
+def _redact_record(record):
+    """Mask URL passwords in every log message (rtsp://user:***@host): a last guard, sources log redacted URIs."""
+    record["message"] = redact(record["message"])
 
 
 def quiet_native_logs():

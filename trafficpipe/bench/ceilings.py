@@ -23,7 +23,7 @@ class StageClock(object):
     """Times one stage loop: per-item durations into a StageStats, plus the loop's wall and process CPU time."""
 
     def __init__(self, name):
-        self.stats = StageStats(name)
+        self.stats = StageStats(name, keep=None)
         self.wall = 0.0
         self.cpu = 0.0
 

@@ -6,6 +6,7 @@ import sys
 from ..errors import TrafficpipeError
 from ..log import logger
 from ..paths import data_dir
+from ..redact import redact
 
 DEFAULT_VIDEO = os.path.join("videos", "highway-720p.mp4")
 
@@ -21,6 +22,7 @@ def _streams(text):
 
 
 def add_parser(sub):
+    from ..cli_values import batch_size, nonneg_int, positive_int
     from ..commands.options import add_decoding_options, add_model_options
     p = sub.add_parser(
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
@@ -37,9 +39,9 @@ def add_parser(sub):
                    help="video file (or any source detect takes); default: $TRAFFICPIPE_DATA/%s" % DEFAULT_VIDEO)
     add_model_options(p)
     g = p.add_argument_group("bench")
-    g.add_argument("--frames", type=int, default=300,
+    g.add_argument("--frames", type=positive_int, default=300,
                    help="frames per run (each stage's ceiling decodes them once into memory; default %(default)s)")
-    g.add_argument("--repeat", type=int, default=3, help="repeats; figures are medians (default %(default)s)")
+    g.add_argument("--repeat", type=positive_int, default=3, help="repeats; figures are medians (default %(default)s)")
     g.add_argument("--json", default=None, metavar="FILE", help="write the full report (every repeat) as JSON")
     g.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw per-stage latency distributions and a frame timeline (needs matplotlib)")
@@ -62,22 +64,22 @@ def add_parser(sub):
                         "the pipeline is compared with the seed loop at its best; 'same' = the pipeline's engine "
                         "(with ONNX Runtime: one thread per run, two runs in flight). GPU engines always use 'same' "
                         "(default %(default)s)")
-    g.add_argument("--warmup", type=int, default=10, help="untimed inferences before measuring (default %(default)s)")
+    g.add_argument("--warmup", type=nonneg_int, default=10, help="untimed inferences before measuring (default %(default)s)")
     g.add_argument("--out", default=None, metavar="DIR",
                    help="keep what the runs write in DIR (default: a temporary folder, removed)")
     g = p.add_argument_group("pipeline")
-    g.add_argument("--batch", type=int, default=None, help="frames per inference call in the pipeline and the inference "
+    g.add_argument("--batch", type=batch_size, default=None, help="frames per inference call in the pipeline and the inference "
                    "ceiling (default as detect: 4 on GPU engines, 1 on ONNX Runtime; the seed loop runs one frame at "
                    "a time)")
-    g.add_argument("--contexts", type=int, default=1, help="execution contexts (default 1)")
-    g.add_argument("--preprocess-workers", type=int, default=None,
+    g.add_argument("--contexts", type=positive_int, default=1, help="execution contexts (default 1)")
+    g.add_argument("--preprocess-workers", type=positive_int, default=None,
                    help="preprocess threads (default as detect: 1 on GPU engines, 2 on ONNX Runtime)")
-    g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
-    g.add_argument("--decode-workers", type=int, default=1,
+    g.add_argument("--postprocess-workers", type=positive_int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--decode-workers", type=positive_int, default=1,
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
     add_decoding_options(g)
-    g.add_argument("--writers", type=int, default=1, help="writer threads, sources spread over them (default 1)")
-    g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity (default 8)")
+    g.add_argument("--writers", type=positive_int, default=1, help="writer threads, sources spread over them (default 1)")
+    g.add_argument("--queue-size", type=positive_int, default=8, help="per-source queue capacity (default 8)")
     return p
 
 
@@ -108,7 +110,7 @@ def command_line(args, source):
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
     if getattr(args, "device_io", None) is not None:
         parts.append("--device-io" if args.device_io else "--no-device-io")
-    return " ".join(parts)
+    return redact(" ".join(parts))
 
 
 def run(args):
@@ -129,6 +131,8 @@ def run(args):
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
     config = resolve(args, [source])  # the defaults detect would use on this machine for this source
     check_decode_processes(args)
+    if args.json:
+        check_writable(args.json)  # before minutes of measuring, not after
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
@@ -171,14 +175,28 @@ def run(args):
     return 0
 
 
+def check_writable(path):
+    """TrafficpipeError (one line) unless a file can be written at `path` (its folder is created; nothing written)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise TrafficpipeError("cannot write %s: it is a folder" % path)
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+    except OSError as e:
+        raise TrafficpipeError("cannot write %s: %s" % (path, e.strerror or e))
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise TrafficpipeError("cannot write %s: permission denied" % path)
+
+
 def write_json(report, path):
     """Write `report` to `path` as indented JSON (folders created)."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder)
+        text = redact(json.dumps(report, indent=1, sort_keys=False))  # no URL password in a file people commit
         with open(path, "w") as f:
-            json.dump(report, f, indent=1, sort_keys=False)
-            f.write("\n")
+            f.write(text + "\n")
     except (IOError, OSError) as e:
         raise TrafficpipeError("cannot write %s: %s" % (path, getattr(e, "strerror", None) or e))

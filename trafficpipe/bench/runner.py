@@ -5,6 +5,7 @@ import tempfile
 import time
 
 from ..log import logger
+from ..redact import redact
 from ..sources.base import source_name
 from .ceilings import decode_in_processes, measure_ceilings
 from .decode_together import decode_together
@@ -53,7 +54,7 @@ class BenchConfig(object):
     def to_dict(self):
         # type: () -> dict
         d = dict(self.__dict__)
-        d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
+        d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else redact(self.source)
         d["source_name"] = source_name(self.source)
         d.pop("detector_kwargs", None)
         return d

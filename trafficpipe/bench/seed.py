@@ -28,7 +28,7 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
     engine, adapter = detector.engine, detector.adapter
     sinks = []
     ctx = None
-    stats = dict((name, StageStats(name)) for name in SEED_STAGES)
+    stats = dict((name, StageStats(name, keep=None)) for name in SEED_STAGES)
     latencies = []
     try:
         sinks = make_sinks(outputs, out_dir, src, isinstance(src, ImageSource)) if (outputs and out_dir) else []

@@ -6,6 +6,7 @@ from .progress import progress_bar
 
 
 def add_parser(sub):
+    from ..cli_values import batch_size, nonneg_float, nonneg_int, positive_int
     from .options import add_decoding_options, add_model_options, add_tile_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
@@ -25,20 +26,20 @@ def add_parser(sub):
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("pipeline")
-    g.add_argument("--batch", type=int, default=None, help="frames per inference call (default 4 on GPU engines, 1 on "
-                   "ONNX Runtime)")
-    g.add_argument("--batch-timeout", type=float, default=0.0,
+    g.add_argument("--batch", type=batch_size, default=None, help="frames per inference call (default 4 on GPU "
+                   "engines, 1 on ONNX Runtime)")
+    g.add_argument("--batch-timeout", type=nonneg_float, default=0.0,
                    help="seconds to wait for a batch to fill when no frame is queued (default 0)")
-    g.add_argument("--contexts", type=int, default=1, help="execution contexts; sources are spread over them "
+    g.add_argument("--contexts", type=positive_int, default=1, help="execution contexts; sources are spread over them "
                    "(default 1; use one per camera on GPU)")
-    g.add_argument("--preprocess-workers", type=int, default=None,
+    g.add_argument("--preprocess-workers", type=positive_int, default=None,
                    help="preprocess threads (default 1 on GPU engines, 2 on ONNX Runtime)")
-    g.add_argument("--postprocess-workers", type=int, default=1, help="postprocess threads (default 1)")
-    g.add_argument("--decode-workers", type=int, default=1,
+    g.add_argument("--postprocess-workers", type=positive_int, default=1, help="postprocess threads (default 1)")
+    g.add_argument("--decode-workers", type=positive_int, default=1,
                    help="decoders per MP4/MOV file, each on whole keyframe-aligned chunks, for when one decoder is the "
                         "limit (default 1; holds up to N chunks of frames in memory for reordering)")
     add_decoding_options(g)
-    g.add_argument("--processes", type=int, default=1,
+    g.add_argument("--processes", type=positive_int, default=1,
                    help="spread the sources over N processes, each with its own detector and pipeline (one Python "
                         "GIL each: for several sources on a many-core GPU host; each process logs its own "
                         "summary, one progress bar counts them all; default 1)")
@@ -46,13 +47,13 @@ def add_parser(sub):
                    help="run under CUDA MPS (NVIDIA's multi-process service), so the GPU work of --processes runs side "
                         "by side instead of time-slicing one process's CUDA context against another's: uses a running "
                         "MPS daemon, else starts a private one for the run and stops it after (GPU engines only)")
-    g.add_argument("--queue-size", type=int, default=8, help="per-source queue capacity for files (default 8)")
-    g.add_argument("--live-queue-size", type=int, default=2,
+    g.add_argument("--queue-size", type=positive_int, default=8, help="per-source queue capacity for files (default 8)")
+    g.add_argument("--live-queue-size", type=positive_int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
-    g.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
-    g.add_argument("--retries", type=int, default=5, help="reconnect attempts of a live source per outage; the count "
+    g.add_argument("--max-frames", type=positive_int, default=None, help="stop each source after N frames")
+    g.add_argument("--retries", type=nonneg_int, default=5, help="reconnect attempts of a live source per outage; the count "
                    "restarts once frames flow again (default 5)")
-    g.add_argument("--retry-delay", type=float, default=0.5, help="first reconnect delay in seconds, doubled each "
+    g.add_argument("--retry-delay", type=nonneg_float, default=0.5, help="first reconnect delay in seconds, doubled each "
                    "attempt up to 8 s (default 0.5)")
     g.add_argument("--backend", default="auto", choices=("auto", "opencv", "jetson"),
                    help="capture backend (default auto: jetson_utils for csi:// where available, else OpenCV)")
@@ -61,15 +62,20 @@ def add_parser(sub):
 
 
 def run(args):
-    """`trafficpipe detect`: with --mps inside a CUDA MPS daemon (started here unless one runs), else as it is."""
+    """`trafficpipe detect`: the output folder locked against a second run (the parent of --processes holds it for
+    its children); with --mps inside a CUDA MPS daemon (started here unless one runs), else as it is."""
     from ..run_config import resolve
     if getattr(args, "config", None) is None:  # a --processes child gets its parent's settings, resolved
         args.config = resolve(args, args.sources)
-    if not getattr(args, "mps", False) or getattr(args, "child_process", False):
+    if getattr(args, "child_process", False):
         return _run(args)
-    from ..engines.mps import mps_daemon
-    with mps_daemon(engine=args.engine):
-        return _run(args)
+    from ..sinks.lock import OutputLock
+    with OutputLock(args.out):
+        if not getattr(args, "mps", False):
+            return _run(args)
+        from ..engines.mps import mps_daemon
+        with mps_daemon(engine=args.engine):
+            return _run(args)
 
 
 def _run(args):
@@ -163,8 +169,10 @@ def _frame_counter(bar, shared):
 
 def _report(summary):
     for s in summary.sources:
-        logger.info("{}: {} frames in, {} written, {} dropped, {} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
-                    "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"], s["reconnects"],
+        bad = s.get("unreadable") or 0
+        logger.info("{}: {} frames in, {} written, {} dropped, {}{} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
+                    "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"],
+                    "%d unreadable (skipped), " % bad if bad else "", s["reconnects"],
                     s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
     logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,
                 summary.out_dir)

@@ -7,14 +7,14 @@ import signal
 import time
 
 from ..log import logger
-from ..sources.base import number_repeats, source_name
+from ..sources.base import output_names
 from .progress import progress_bar
 
 
 def unique_names(uris):
     # type: (list) -> list
     """Output names of `uris` as one pipeline names them (the source name; repeats numbered)."""
-    return number_repeats([source_name(u) for u in uris])
+    return output_names(uris)
 
 
 def _show(bar, progress):
@@ -37,7 +37,21 @@ def _child(args):
     # stops the child's pipeline like Ctrl-C (outputs closed) — also when only the parent was signalled
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop)
+    _watch_parent(os.getppid())
     sys.exit(run_command(args))
+
+
+def _watch_parent(parent):
+    """Stop this process as on SIGTERM once its parent is gone (killed outright): no orphan runs on."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+    t = threading.Thread(target=watch, name="parent-watch")
+    t.daemon = True
+    t.start()
 
 
 def run_in_processes(args):
@@ -75,9 +89,9 @@ def run_in_processes(args):
                 alive[0].join(0.5)
                 if bar is not None:
                     _show(bar, [p.progress for p in procs])
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
                 if not interrupted:
-                    interrupted = True
+                    interrupted = e
                     logger.warning("interrupted: stopping {} processes", n)
                     for q in procs:
                         if q.is_alive():
@@ -87,7 +101,7 @@ def run_in_processes(args):
             _show(bar, [p.progress for p in procs])
             bar.close()
     if interrupted:
-        raise KeyboardInterrupt()
+        raise interrupted
     codes = [p.exitcode for p in procs]
     logger.info("{} processes finished in {:.2f}s (exit codes {})", n, time.time() - t0, codes)
     bad = [c for c in codes if c]

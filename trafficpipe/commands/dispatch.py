@@ -3,8 +3,9 @@ import argparse
 import sys
 import traceback
 
-from ..errors import TrafficpipeError
+from ..errors import Terminated, TrafficpipeError
 from ..log import logger, quiet_native_logs, setup_logging
+from ..redact import redact
 
 
 def run_command(args):
@@ -18,18 +19,18 @@ def run_command(args):
     except TrafficpipeError as e:
         if args.debug:
             traceback.print_exc()
-        sys.stderr.write("trafficpipe: error: %s\n" % e)
+        sys.stderr.write("trafficpipe: error: %s\n" % redact(str(e)))
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if not getattr(args, "child_process", False):  # the parent of --processes says it once
-            sys.stderr.write("trafficpipe: interrupted\n")
-        return 130
+            sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
+        return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:
             traceback.print_exc()
         else:
             logger.debug("unexpected error", exc_info=True)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = redact(str(e).strip().splitlines()[0]) if str(e).strip() else ""
         sys.stderr.write("trafficpipe: error: %s%s (run with --debug for the traceback)\n"
                          % (type(e).__name__, (": " + first) if first else ""))
         return 1

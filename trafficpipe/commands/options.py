@@ -2,6 +2,8 @@
 their parsed values."""
 import argparse
 
+from ..cli_values import (float_at_least, fraction_below_one, int_at_least, nonneg_int, positive_int,
+                          unit_interval)
 from ..errors import TrafficpipeError
 
 
@@ -17,11 +19,11 @@ def add_model_options(p, conf=0.3):
                         "ONNX Runtime on the CPU)")
     g.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
                    help="engine precision (default fp16 on GPU engines, fp32 on ONNX Runtime)")
-    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
+    g.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
     g.add_argument("--classes", default=None, help="comma-separated traffic classes to report (default: all of "
                    "vehicle,pedestrian,bicycle,road_sign,traffic_light)")
-    g.add_argument("--conf", type=float, default=conf, help="score threshold (default %(default)s)")
-    g.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
+    g.add_argument("--conf", type=unit_interval, default=conf, help="score threshold (default %(default)s)")
+    g.add_argument("--iou", type=unit_interval, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
     g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
                    help="TensorRT plugin library to load (repeatable; a build of libnvinfer_plugin is initialised "
                         "before TensorRT's own plugins)")
@@ -37,7 +39,7 @@ def add_model_options(p, conf=0.3):
 
 def add_decoding_options(g):
     """Video decoding and in-flight options shared by detect and bench (into argument group `g`)."""
-    g.add_argument("--in-flight", type=int, default=None,
+    g.add_argument("--in-flight", type=positive_int, default=None,
                    help="batches the inference stage keeps submitted per context before it waits for the oldest "
                         "(default: the engine's concurrent runs + 1, so one waits ready while the others compute: 3 "
                         "for ONNX Runtime on 2 cores or more; 2 for GPU engines)")
@@ -45,10 +47,10 @@ def add_decoding_options(g):
                    help="video file decoder: opencv (FFmpeg on the CPU, default) or nvdec (the NVIDIA GPU's hardware "
                         "decoder through PyNvVideoCodec; frames stay on the GPU; needs --engine torch, or tensorrt "
                         "with --device-io)")
-    g.add_argument("--decode-threads", type=int, default=None,
+    g.add_argument("--decode-threads", type=int_at_least(-1), default=None,
                    help="FFmpeg threads per video file decoder (0 = FFmpeg's choice, about one per core; "
                         "-1 = half the cores on machines of 12 or more; default 0, or 8 with decoder processes)")
-    g.add_argument("--decode-processes", type=int, default=None, metavar="N",
+    g.add_argument("--decode-processes", type=nonneg_int, default=None, metavar="N",
                    help="decode each video file in N child processes (keyframe-aligned chunks of MP4/MOV files, the "
                         "longest split where there are fewer than N; one process for other files), which also resize "
                         "the frames to the model's input, so "
@@ -88,9 +90,9 @@ def add_tile_options(p):
                    help="auto: frames at least --tile-ratio times wider (or taller) than the model's input run whole "
                         "and as overlapping tiles of the model's shape, merged (small objects in wide frames, e.g. "
                         "KITTI's 1242x375); off (default)")
-    g.add_argument("--tile-ratio", type=float, default=2.0,
+    g.add_argument("--tile-ratio", type=float_at_least(1.0), default=2.0,
                    help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
-    g.add_argument("--tile-overlap", type=float, default=0.2,
+    g.add_argument("--tile-overlap", type=fraction_below_one, default=0.2,
                    help="overlap of neighbouring tiles, a fraction of a tile (default %(default)s)")
 
 

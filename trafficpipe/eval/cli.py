@@ -6,6 +6,7 @@ from ..log import logger
 
 
 def add_parser(sub):
+    from ..cli_values import batch_size, positive_int
     from ..commands.options import add_model_options, add_tile_options
     p = sub.add_parser("eval", help="score a model on a labeled traffic set (mAP50, COCO AP, per class and source)",
                        description="Detect every image of DATASET (a folder with annotations.json in the traffic-dev "
@@ -15,14 +16,14 @@ def add_parser(sub):
                                    "detection-results/*.txt under --out.")
     p.add_argument("dataset", metavar="DATASET", help="dataset folder (holding annotations.json)")
     p.add_argument("--out", default=None, help="output folder (default: eval-<dataset>-<model>)")
-    p.add_argument("--batch", type=int, default=1, help="images per inference call (default 1)")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    p.add_argument("--batch", type=batch_size, default=1, help="images per inference call (default 1)")
+    p.add_argument("--limit", type=positive_int, default=None, help="score only the first N images")
     p.add_argument("--source", default=None, help="score only the images of this source")
     p.add_argument("--no-plots", action="store_true", help="skip the precision-recall PNGs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p, conf=0.001)
     add_tile_options(p)
-    p.add_argument("--max-det", type=int, default=300, help="detections kept per image (default %(default)s)")
+    p.add_argument("--max-det", type=positive_int, default=300, help="detections kept per image (default %(default)s)")
     return p
 
 

@@ -32,6 +32,8 @@ def find_model(name=None):
     # type: (str) -> str
     """Resolve `--model` (a path, a file name or an alias; None = default) to an existing file path."""
     name = name or DEFAULT_MODEL
+    if os.path.isdir(name):
+        raise ModelError("--model %s is a folder; give the model file in it (an .onnx file), or a model name" % name)
     if os.path.sep in name or os.path.exists(name):
         if os.path.isfile(name):
             return os.path.abspath(name)

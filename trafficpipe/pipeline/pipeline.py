@@ -4,12 +4,13 @@ import time
 
 from ..log import logger
 from ..sinks.files import make_sinks
-from ..sources.base import SourceState, number_repeats
+from ..sinks.outputs import check_distinct, log_replaced
+from ..sources.base import SourceState, output_names
 from ..sources.factory import open_source
 from ..sources.images import ImageSource
 from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
 from .control import Control
-from .metrics import percentiles
+from .metrics import merged_percentiles
 from .queues import StageQueue
 
 
@@ -102,11 +103,23 @@ class Pipeline(object):
 
     def _build_sinks(self):
         sinks = []
-        for i, src in enumerate(self.sources):
-            own = make_sinks(self.outputs, self.out_dir, src, isinstance(src, ImageSource)) if self.out_dir else []
-            if self.extra_sinks:
-                own.extend(self.extra_sinks[i] or [])
-            sinks.append(own)
+        try:
+            image_sets = [s for s in self.sources if isinstance(s, ImageSource)]
+            txt_folder = os.path.join(self.out_dir, "detection-results") if (
+                self.out_dir and len(image_sets) == 1 and "txt" in self.outputs) else None
+            for i, src in enumerate(self.sources):
+                image_set = isinstance(src, ImageSource)
+                own = make_sinks(self.outputs, self.out_dir, src, image_set, txt_folder if image_set else None) \
+                    if self.out_dir else []
+                sinks.append(own)
+                if self.extra_sinks:
+                    own.extend(self.extra_sinks[i] or [])
+            check_distinct(sinks)
+        except BaseException:
+            for own in sinks:
+                for sink in own:
+                    sink.discard()
+            raise
         return sinks
 
     def run(self):
@@ -115,9 +128,16 @@ class Pipeline(object):
         det, ctl = self.detector, self.control
         n_src = len(self.sources)
         sinks = self._build_sinks()
+        log_replaced(sinks)
         draw = self.draw if self.draw is not None else any(s.needs_image for ss in sinks for s in ss)
         slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
-        contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
+        try:
+            contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
+        except BaseException:
+            for own in sinks:
+                for sink in own:
+                    sink.discard()
+            raise
         per_ctx = [sum(1 for s in range(n_src) if s % self.n_contexts == c) for c in range(self.n_contexts)]
         cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess", fair=n_src > 1)
         for i, src in enumerate(self.sources):
@@ -149,6 +169,9 @@ class Pipeline(object):
                 det.engine.contexts.remove(c)
             if capture is not None:
                 capture.close()
+            for own in sinks:
+                for sink in own:
+                    sink.discard()
             raise
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
                               self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
@@ -175,8 +198,8 @@ class Pipeline(object):
                 st.start()
             while write.alive() and not ctl.stop.is_set():
                 write.join(0.1)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
+            interrupted = e
             logger.warning("interrupted: closing outputs")
         finally:
             ctl.stop.set()  # after a normal end every stage has already finished; otherwise this stops them
@@ -197,10 +220,10 @@ class Pipeline(object):
         wall = t_end - t0
         teardown = time.perf_counter() - t_end
         queues = [cap_q] + pre_qs + [post_q] + write_qs
-        self.summary = self._summarize(stages, queues, wall, interrupted, capture, write)
+        self.summary = self._summarize(stages, queues, wall, bool(interrupted), capture, write)
         self.summary["teardown_s"] = teardown
         if interrupted:
-            raise KeyboardInterrupt()
+            raise interrupted
         if ctl.error is not None:
             raise ctl.error
         return self.summary
@@ -212,12 +235,12 @@ class Pipeline(object):
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
                       "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
-                      "latency_ms": percentiles([x * 1000.0 for x in write.latencies[i]], (50, 95, 99))})
+                      "latency_ms": write.latencies[i].percentiles((50, 95, 99), 1000.0)})
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
         dropped = sum(q.dropped for q in queues)
-        lat = percentiles([x * 1000.0 for s in write.latencies for x in s], (50, 95, 99))
+        lat = merged_percentiles(write.latencies, (50, 95, 99), 1000.0)
         return RunSummary(
             frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,
             fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
@@ -231,5 +254,6 @@ class Pipeline(object):
 
 
 def _unique_names(sources):
-    for s, name in zip(sources, number_repeats([s.name for s in sources])):
+    """Give every source its own output name (sources/base.py `output_names`)."""
+    for s, name in zip(sources, output_names([s.uri for s in sources], [s.name for s in sources])):
         s.name = name

@@ -16,3 +16,7 @@ class Sink(object):
 
     def close(self):
         pass
+
+    def discard(self):
+        """Drop what was written: the run could not start (an existing output of the same name stays as it was)."""
+        self.close()

@@ -4,6 +4,7 @@ import re
 import time
 
 from ..log import logger
+from ..redact import redact, strip_userinfo
 
 
 class SourceState(object):
@@ -35,6 +36,7 @@ class Source(object):
         self.state = SourceState.CONNECTING
         self.error = None  # type: str
         self.truncated = False
+        self.unreadable = 0  # frames (or images) that could not be decoded and were skipped
         self.stop_event = None  # set by the pipeline so waits and retries end promptly
 
     def open(self):
@@ -65,10 +67,10 @@ class Source(object):
 
     def describe(self):
         # type: () -> dict
-        return {"name": self.name, "uri": self.uri, "live": self.live, "fps": self.fps,
+        return {"name": self.name, "uri": redact(self.uri), "live": self.live, "fps": self.fps,
                 "width": self.width, "height": self.height, "frame_count": self.frame_count,
                 "frames_read": self.frames_read, "reconnects": self.reconnects, "state": self.state,
-                "error": self.error, "truncated": self.truncated}
+                "error": self.error, "truncated": self.truncated, "unreadable": self.unreadable}
 
 
 def source_name(uri):
@@ -76,7 +78,7 @@ def source_name(uri):
     """A file-name-safe name for a source: the file's stem, the camera or the stream's host/path."""
     u = str(uri)
     if "://" in u:
-        u = u.split("://", 1)[1]
+        u = strip_userinfo(u).split("://", 1)[1]  # never a user name or password in a file name
     elif "!" in u:
         u = "gstreamer"
     else:
@@ -91,10 +93,47 @@ def source_name(uri):
 
 def number_repeats(names):
     # type: (list) -> list
-    """The names with repeats numbered, so that each source gets its own output files: a, a_1, a_2, ..."""
-    seen, out = {}, []
+    """The names with repeats numbered, so that each source gets its own output files: a, a_1, a_2, ...; a number is
+    never one that another name already has (a, a, a_1 -> a, a_2, a_1), and names that differ only in case count as
+    one (case-insensitive file systems)."""
+    given = set(n.lower() for n in names)
+    used, last, out = set(), {}, []
     for base in names:
-        k = seen.get(base, 0)
-        seen[base] = k + 1
-        out.append("%s_%d" % (base, k) if k else base)
+        name, k = base, last.get(base.lower(), 0)
+        while name.lower() in used or (name != base and name.lower() in given):
+            k += 1
+            name = "%s_%d" % (base, k)
+        last[base.lower()] = k
+        used.add(name.lower())
+        out.append(name)
     return out
+
+
+def output_names(uris, names=None):
+    # type: (list, list) -> list
+    """Unique output names of sources: each source's name (`names[i]`, else its file stem, camera or stream host/path);
+    different files of one stem are told apart by as many parent folders as it takes (dirA/clip.mp4, dirB/clip.mp4 ->
+    dirA_clip, dirB_clip); what is still alike (one file given twice) is numbered (`number_repeats`)."""
+    names = list(names) if names else [source_name(u) for u in uris]
+    groups = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n.lower(), []).append(i)
+    for idx in groups.values():
+        files = [i for i in idx if _is_path(uris[i])]
+        paths = dict((i, os.path.abspath(str(uris[i]))) for i in files)
+        if len(set(p.lower() for p in paths.values())) < 2:
+            continue
+        parents = dict((i, os.path.dirname(p).replace("\\", "/").strip("/").split("/")) for i, p in paths.items())
+        for depth in range(1, max(len(p) for p in parents.values()) + 1):
+            cand = dict((i, "_".join(parents[i][-depth:] + [names[i]])) for i in files)
+            if len(set(c.lower() for c in cand.values())) == len(set(p.lower() for p in paths.values())):
+                break
+        for i in files:
+            names[i] = re.sub(r"[^A-Za-z0-9._-]+", "_", cand[i]).strip("._") or names[i]
+    return number_repeats(names)
+
+
+def _is_path(uri):
+    # type: (object) -> bool
+    u = str(uri)
+    return "://" not in u and "!" not in u and not u.isdigit() and not u.startswith("/dev/video")

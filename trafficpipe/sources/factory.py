@@ -6,6 +6,7 @@ import cv2
 
 from ..errors import SourceError
 from ..log import logger
+from ..redact import redact
 from .base import source_name
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
@@ -38,6 +39,31 @@ def open_source(uri, backend="auto", retries=5, retry_delay=0.5, name=None, conn
     return src
 
 
+def check_url(uri):
+    # type: (str) -> None
+    """SourceError (one line, password masked) for a stream URL that cannot be right: no host, a port that is not a
+    number from 1 to 65535, white space. Rejected before any connection attempt or retry."""
+    try:
+        from urllib.parse import urlsplit
+    except ImportError:  # Python 2 only
+        return
+    why = None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+        if port is not None and not 0 < port < 65536:
+            why = "port %d is out of range" % port
+    except ValueError as e:
+        why = "bad port" if "port" in str(e).lower() else str(e)
+        parts = None
+    if why is None and any(c.isspace() for c in uri):
+        why = "white space in it"
+    if why is None and parts is not None and not parts.hostname and not uri.lower().startswith(("udp://", "rtp://")):
+        why = "no host"
+    if why:
+        raise SourceError("malformed stream URL %s: %s" % (redact(uri), why))
+
+
 def _make(uri, backend, retries, retry_delay, name):
     live_opts = dict(retries=retries, retry_delay=retry_delay, name=name)
     if backend == "jetson" or (backend == "auto" and uri.startswith("csi://") and jetson_utils_available()):
@@ -50,6 +76,7 @@ def _make(uri, backend, retries, retry_delay, name):
     if uri.startswith("/dev/video"):
         return LiveSource(uri, target=uri, backend=cv2.CAP_V4L2, **live_opts)
     if uri.lower().startswith(STREAM_SCHEMES):
+        check_url(uri)
         return LiveSource(uri, **live_opts)
     if "!" in uri:
         return LiveSource(uri, backend=cv2.CAP_GSTREAMER, **live_opts)

@@ -5,7 +5,8 @@ import os
 import cv2
 
 from ..errors import SourceError
-from .base import Source, SourceState
+from ..log import logger
+from .base import Source, SourceState, number_repeats
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -27,8 +28,27 @@ def list_images(spec):
     return sorted(f for f in files if os.path.isfile(f) and is_image_path(f))
 
 
+def image_stems(paths):
+    # type: (list) -> dict
+    """path -> the name its outputs take: the path relative to the images' common folder, without its extension
+    (sub-folders kept: a/x.jpg and b/x.jpg stay apart); images that would still share one (x.jpg, x.png) keep their
+    extension in it (x_jpg, x_png). Unique by construction, also on case-insensitive file systems."""
+    if not paths:
+        return {}
+    absolute = [os.path.abspath(p) for p in paths]
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    stems = [os.path.splitext(os.path.relpath(p, root))[0].replace(os.sep, "/") for p in absolute]
+    counts = {}
+    for st in stems:
+        counts[st.lower()] = counts.get(st.lower(), 0) + 1
+    stems = [st + "_" + os.path.splitext(p)[1][1:].lower() if counts[st.lower()] > 1 else st
+             for st, p in zip(stems, paths)]
+    return dict(zip(paths, number_repeats(stems)))
+
+
 class ImageSource(Source):
-    """A set of still images; each becomes one frame. `current_path` names the image last read."""
+    """A set of still images; each becomes one frame. `current_path` names the image last read. An image that cannot
+    be read is skipped with a warning naming it (`skipped` lists them); the set then ends truncated (exit "partial")."""
 
     live = False
 
@@ -36,6 +56,13 @@ class ImageSource(Source):
         super(ImageSource, self).__init__(uri, name)
         self.paths = paths
         self.current_path = None
+        self.skipped = []  # type: list  # images that could not be read
+        self._stems = {}
+
+    def output_stem(self, path):
+        # type: (str) -> str
+        """The name of `path`'s outputs within this set (`image_stems`)."""
+        return self._stems.get(path) or os.path.splitext(os.path.basename(path))[0]
 
     def open(self):
         if self.paths is None:
@@ -45,21 +72,30 @@ class ImageSource(Source):
         if not self.paths:
             raise SourceError("no images found in %s" % self.uri)
         self.frame_count = len(self.paths)
+        self._stems = image_stems(self.paths)
         self.set_state(SourceState.STREAMING)
 
     def read(self, buf=None):
-        if self.frames_read >= len(self.paths):
-            self.set_state(SourceState.ENDED)
-            return None
-        path = self.paths[self.frames_read]
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError("cannot read image %s (unreadable or not an image)" % path)
-        if not self.width:
-            self.height, self.width = img.shape[:2]
-        self.current_path = path
-        self.frames_read += 1
-        return img, float(self.frames_read - 1)
+        while self.frames_read + len(self.skipped) < len(self.paths):
+            path = self.paths[self.frames_read + len(self.skipped)]
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                self.skipped.append(path)
+                self.unreadable += 1
+                logger.warning("source {}: cannot read image {} (unreadable or not an image); skipped", self.name, path)
+                continue
+            if not self.width:
+                self.height, self.width = img.shape[:2]
+            self.current_path = path
+            self.frames_read += 1
+            return img, float(self.frames_read - 1)
+        if self.skipped:
+            self.truncated = True
+            self.error = "%d of %d images unreadable, skipped: %s" % (
+                len(self.skipped), len(self.paths), ", ".join(self.skipped[:3]) + (", ..." if len(self.skipped) > 3
+                                                                                   else ""))
+        self.set_state(SourceState.ENDED)
+        return None
 
     def close(self):
         if self.state == SourceState.STREAMING:

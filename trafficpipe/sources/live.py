@@ -1,12 +1,14 @@
 """Live sources through OpenCV: cameras, rtsp/http streams, GStreamer pipelines; reconnect with exponential backoff."""
 import os
+import threading
 import time
 
 import cv2
 
 from ..errors import SourceError
 from ..log import logger
-from .base import Source, SourceState
+from ..redact import redact
+from .base import Source, SourceState, source_name
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
 
@@ -48,8 +50,8 @@ class LiveSource(Source):
 
     def __init__(self, uri, name=None, target=None, backend=None, retries=5, retry_delay=0.5, max_delay=8.0,
                  open_timeout=10.0, read_timeout=5.0):
-        super(LiveSource, self).__init__(uri, name)
-        self.target = uri if target is None else target
+        super(LiveSource, self).__init__(redact(uri), name or source_name(uri))
+        self.target = uri if target is None else target  # what is opened; `uri` (shown and logged) is redacted
         self.backend = backend
         self.retries = max(0, int(retries))
         self.retry_delay = max(0.0, float(retry_delay))
@@ -81,10 +83,30 @@ class LiveSource(Source):
             return cv2.VideoCapture(self.target)
         return cv2.VideoCapture(self.target, self.backend)
 
+    def _capture_aside(self):
+        """`_capture` in a helper thread, waited for in short steps: Ctrl-C (or SIGTERM) in the main thread ends the
+        wait at once instead of after the network timeout; the capture opened late is then released."""
+        box = {}
+
+        def target():
+            box["cap"] = cap = self._capture()
+            if box.get("abandoned"):
+                cap.release()
+        t = threading.Thread(target=target, name="connect-%s" % self.name)
+        t.daemon = True
+        t.start()
+        try:
+            while t.is_alive():
+                t.join(0.05)
+        except BaseException:
+            box["abandoned"] = True
+            raise
+        return box["cap"]
+
     def _connect(self):
         # type: () -> bool
         self._release()
-        cap = self._capture()
+        cap = self._capture() if threading.current_thread() is not threading.main_thread() else self._capture_aside()
         if not cap.isOpened():
             cap.release()
             return False

@@ -7,6 +7,7 @@ from ..cpu import cores_available
 from ..errors import SourceError
 from ..log import logger
 from .base import Source, SourceState
+from .mp4_index import mp4_keyframes
 
 
 AUTO = -1
@@ -89,9 +90,13 @@ def not_a_video(uri):
 
 
 class VideoFileSource(Source):
-    """A video file. Decodes every frame; a file that ends before its announced frame count is reported truncated."""
+    """A video file. Decodes every frame; where a stretch does not decode (damage mid-file), reading goes on from the
+    next keyframe after it (MP4/MOV) and the stretch is counted (`unreadable`, `skipped`); a file that ends before its
+    announced frame count is reported truncated. `position` is the file index of the frame last read."""
 
     live = False
+    position = -1
+    _keys = None
 
     def open(self):
         check_video_file(self.uri)
@@ -101,6 +106,7 @@ class VideoFileSource(Source):
             self.cap.release()
             raise not_a_video(self.uri)
         self._first = first
+        self.skipped = []  # type: list  # (first, end) of each stretch that did not decode
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 30.0
         if not (0 < self.fps < 1000):
             self.fps = 30.0
@@ -115,17 +121,48 @@ class VideoFileSource(Source):
         else:
             ok, img = self.cap.read(buf) if buf is not None else self.cap.read()
             if not ok or img is None:
-                self._end()
-                return None
-        pts = self.frames_read / self.fps
+                img = self._skip_damage()
+                if img is None:
+                    self._end()
+                    return None
+        self.position += 1
         self.frames_read += 1
-        return img, pts
+        return img, self.position / self.fps
+
+    def _skip_damage(self):
+        """After a frame that does not decode before the announced end: reopen the file at the next keyframe past it
+        whose frame decodes (as the parallel decoders' chunks start, sources/segments.py) and go on from there; the
+        frames in between are counted unreadable. None when no later keyframe decodes (or the frame count or the
+        keyframes are unknown)."""
+        bad = self.position + 1
+        if not self.frame_count or bad >= self.frame_count - 1:
+            return None
+        if self._keys is None:
+            self._keys = mp4_keyframes(self.uri) or []
+        for key in [k for k in self._keys if k > bad]:
+            self.cap.release()
+            self.cap = open_video(self.uri)
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, key)
+            ok, img = self.cap.read()
+            if ok and img is not None:
+                self.skipped.append((bad, key))
+                self.unreadable += key - bad
+                logger.warning("source {}: frames {} to {} of {} are unreadable; going on from frame {}", self.name,
+                               bad, key - 1, os.path.basename(self.uri), key)
+                self.position = key - 1
+                return img
+        return None
 
     def _end(self):
-        if self.frame_count and self.frames_read < self.frame_count - 1:
+        last = self.position + 1
+        if self.frame_count and last < self.frame_count - 1:
+            self.skipped.append((last, self.frame_count))
+            self.unreadable += self.frame_count - last
+        if self.skipped:
             self.truncated = True
-            self.error = "decoded %d of %d frames; the rest of %s is unreadable" % (
-                self.frames_read, self.frame_count, os.path.basename(self.uri))
+            self.error = "%d of %d frames decoded; unreadable: %s (%s)" % (
+                self.frames_read, self.frame_count or self.frames_read + self.unreadable,
+                ", ".join("frames %d-%d" % (a, b - 1) for a, b in self.skipped), os.path.basename(self.uri))
             logger.warning("source {}: {}", self.name, self.error)
         self.set_state(SourceState.ENDED)
 

@@ -148,13 +148,19 @@ class CaptureStage(Stage):
                     break
                 shape = got[0].shape  # live sources learn their size from the first frame
                 t1 = clock()
+                pos = getattr(src, "position", -1)
+                if pos > n:  # frames n .. pos-1 did not decode (the source logged them): the writer skips them
+                    if limit is not None and pos >= limit:
+                        break
+                    self.gaps[sid][n] = pos
+                    n = pos
                 frame = Frame(sid, n, t1, got[0], got[1])
                 frame.pool = pool
                 frame.path = getattr(src, "current_path", None)
                 frame.t["capture"] = (t0, t1)
                 record(t1 - t0)
                 n += 1
-                self.frames_in[sid] = n
+                self.frames_in[sid] += 1
                 q.put(frame, policy)
         except SourceError as e:
             if len(self.sources) == 1 or not src.live:

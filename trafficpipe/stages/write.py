@@ -2,6 +2,7 @@
 import time
 
 from ..pipeline.control import Stage
+from ..pipeline.metrics import Reservoir
 from ..pipeline.frame import EndOfStream
 
 
@@ -21,7 +22,7 @@ class WriteStage(Stage):
         self.next_seq = [0] * n  # the next frame in order per source (differs from frames_out after a skipped gap)
         self.expected = [-1] * n
         self.closed = [False] * n
-        self.latencies = [[] for _ in range(n)]  # per source: capture -> written, seconds
+        self.latencies = [Reservoir() for _ in range(n)]  # per source: capture -> written, seconds (bounded sample)
         self.gaps = [{} for _ in range(n)]  # per source: first frame of an unreadable stretch -> its end (capture's)
         self.on_idle = None  # called whenever the input queue ran empty (capture: send decoder processes their slots)
         self._ahead = {}  # id(frame) -> seconds its sinks spent preparing it ahead of its turn (counted with its write)
@@ -87,7 +88,7 @@ class WriteStage(Stage):
             t1 = clock()
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0 + (self._ahead.pop(id(f), 0.0) if self._ahead else 0.0))
-            self.latencies[s].append(t1 - f.t_capture)
+            self.latencies[s].add(t1 - f.t_capture)
             if f.pool is not None:
                 f.pool.put(f.image)
             f.image = None

@@ -1,0 +1,111 @@
+"""Checked option values: argparse `type=` converters (str -> value, argparse.ArgumentTypeError with one clear line),
+so that a bad value ends at parse time with one line and exit 2 instead of being replaced or ignored. Plain functions,
+usable wherever text becomes a setting."""
+import argparse
+import math
+
+#: the most frames one inference call may take (a larger batch only fills memory)
+MAX_BATCH = 256
+
+
+def _number(text, kind):
+    try:
+        value = kind(str(text).strip())
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError("expected %s, got %r" % ("a whole number" if kind is int else "a number", text))
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError("expected a finite number, got %r" % text)
+    return value
+
+
+def positive_int(text):
+    # type: (str) -> int
+    """A whole number of 1 or more."""
+    n = _number(text, int)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more, got %s" % text)
+    return n
+
+
+def nonneg_int(text):
+    # type: (str) -> int
+    """A whole number of 0 or more."""
+    n = _number(text, int)
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more, got %s" % text)
+    return n
+
+
+def int_at_least(low):
+    """A converter of whole numbers of `low` or more (e.g. -1 for 'auto')."""
+    def convert(text):
+        n = _number(text, int)
+        if n < low:
+            raise argparse.ArgumentTypeError("must be %d or more, got %s" % (low, text))
+        return n
+    convert.__name__ = "int_at_least_%d" % low
+    return convert
+
+
+def batch_size(text):
+    # type: (str) -> int
+    """Frames per inference call: 1 to MAX_BATCH."""
+    n = positive_int(text)
+    if n > MAX_BATCH:
+        raise argparse.ArgumentTypeError("at most %d frames per inference call, got %s" % (MAX_BATCH, text))
+    return n
+
+
+def unit_interval(text):
+    # type: (str) -> float
+    """A number from 0 to 1 (a score or IoU threshold); nan and inf rejected."""
+    x = _number(text, float)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1, got %s" % text)
+    return x
+
+
+def fraction_below_one(text):
+    # type: (str) -> float
+    """A number from 0 up to (not including) 1 (an overlap)."""
+    x = _number(text, float)
+    if not 0.0 <= x < 1.0:
+        raise argparse.ArgumentTypeError("must be 0 or more and less than 1, got %s" % text)
+    return x
+
+
+def nonneg_float(text):
+    # type: (str) -> float
+    """A finite number of 0 or more (seconds)."""
+    x = _number(text, float)
+    if x < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more, got %s" % text)
+    return x
+
+
+def positive_float(text):
+    # type: (str) -> float
+    """A finite number greater than 0."""
+    x = _number(text, float)
+    if x <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0, got %s" % text)
+    return x
+
+
+def float_at_least(low):
+    """A converter of finite numbers of `low` or more."""
+    def convert(text):
+        x = _number(text, float)
+        if x < low:
+            raise argparse.ArgumentTypeError("must be %g or more, got %s" % (low, text))
+        return x
+    convert.__name__ = "float_at_least_%g" % low
+    return convert
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (`prog: error: ...`, then exit 2), without the usage
+    block: `--help` shows that."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see --help)\n" % (self.prog, message))
