@@ -1,0 +1,92 @@
+"""Ours (trafficpipe ByteTrack) against roboflow `trackers` ByteTrack on the same detections, scored by TrackEval.
+
+    python tools/track_compare.py --mot17 ../shared/data/tracking/mot17 [--out bench/results/cpu-2core-tracking-mot17.json]
+
+Tracker-only: MOT17 public FRCNN detections (det/det.txt). Test/tool dependency: trackers (Python >= 3.10),
+supervision, trackeval.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from trafficpipe.tracking import ByteTracker, TrackerConfig  # noqa: E402
+from trafficpipe.tracking.motdata import (detections_by_frame, format_mot_rows, read_mot_rows,  # noqa: E402
+                                          read_seqinfo)
+from trafficpipe.tracking.offline import track_detections  # noqa: E402
+from trafficpipe.tracking.scores import score_tracks  # noqa: E402
+
+
+def run_theirs(per_frame, fps, out_path, **kw):
+    import supervision as sv
+    from trackers import ByteTrackTracker
+    tracker = ByteTrackTracker(frame_rate=fps, **kw)
+    with open(out_path, "w") as f:
+        for k, (boxes, scores) in enumerate(per_frame):
+            det = sv.Detections(xyxy=boxes.astype(np.float32).reshape(-1, 4), confidence=scores.astype(np.float32),
+                                class_id=np.zeros(len(scores), int))
+            res = tracker.update(det)
+            ids = np.asarray(res.tracker_id if res.tracker_id is not None else [], int)
+            m = ids >= 0
+            f.write(format_mot_rows(k + 1, ids[m].tolist(), res.xyxy[m].tolist(), res.confidence[m].tolist()))
+
+
+def load_sequences(root, seqs):
+    out = {}
+    for seq in seqs:
+        info = read_seqinfo(os.path.join(root, seq))
+        rows = read_mot_rows(os.path.join(root, seq, "det", "det.txt"))
+        out[seq] = (info, detections_by_frame(rows, info.length))
+    return out
+
+
+def compare(root, seqs, config=None, theirs=True):
+    data = load_sequences(root, seqs)
+    work = tempfile.mkdtemp(prefix="track-compare-")
+    files = {"ours": {}, "trackers": {}}
+    for seq, (info, per_frame) in data.items():
+        p = os.path.join(work, "ours-" + seq + ".txt")
+        track_detections(ByteTracker(config), per_frame, info.fps, p)
+        files["ours"][seq] = p
+        if theirs:
+            p = os.path.join(work, "trackers-" + seq + ".txt")
+            run_theirs(per_frame, info.fps, p)
+            files["trackers"][seq] = p
+    lengths = {seq: info.length for seq, (info, _) in data.items()}
+    return {name: score_tracks(root, lengths, f) for name, f in files.items() if f}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mot17", default=os.path.join(os.environ.get("TRAFFICPIPE_DATA", "../shared"),
+                                                     "data", "tracking", "mot17"))
+    ap.add_argument("--seqs", default="MOT17-02-FRCNN,MOT17-04-FRCNN,MOT17-05-FRCNN,MOT17-09-FRCNN")
+    ap.add_argument("--set", action="append", default=[], help="our TrackerConfig key=value")
+    ap.add_argument("--no-theirs", action="store_true")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    kw = {}
+    for s in a.set:
+        k, v = s.split("=")
+        kw[k] = float(v)
+    cfg = TrackerConfig(**kw)
+    res = compare(a.mot17, a.seqs.split(","), cfg, theirs=not a.no_theirs)
+    for name, per in res.items():
+        for seq, r in sorted(per.items()):
+            print("%-9s %-16s " % (name, seq) + " ".join("%s %.1f" % (k, r[k]) if k != "IDSW" else "IDSW %d" % r[k]
+                                                        for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump({"what": "tracker-only on MOT17 public FRCNN detections, scored by TrackEval 1.3.0",
+                       "command": "python tools/track_compare.py --out " + a.out,
+                       "ours_config": cfg.as_dict(), "theirs": "trackers ByteTrackTracker defaults",
+                       "results": res}, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()
