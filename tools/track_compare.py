@@ -36,20 +36,22 @@ def run_theirs(per_frame, fps, out_path, **kw):
             f.write(format_mot_rows(k + 1, ids[m].tolist(), res.xyxy[m].tolist(), res.confidence[m].tolist()))
 
 
-def load_sequences(root, seqs):
+def load_sequences(seqs):
+    """[(sequence folder, det file or None for its det/det.txt)] -> {name: (info, per-frame detections, gt path)}."""
     out = {}
-    for seq in seqs:
-        info = read_seqinfo(os.path.join(root, seq))
-        rows = read_mot_rows(os.path.join(root, seq, "det", "det.txt"))
-        out[seq] = (info, detections_by_frame(rows, info.length))
+    for folder, dets in seqs:
+        info = read_seqinfo(folder)
+        rows = read_mot_rows(dets or os.path.join(folder, "det", "det.txt"))
+        out[os.path.basename(os.path.normpath(folder))] = (info, detections_by_frame(rows, info.length),
+                                                           os.path.join(folder, "gt", "gt.txt"))
     return out
 
 
-def compare(root, seqs, config=None, theirs=True):
-    data = load_sequences(root, seqs)
+def compare(seqs, config=None, theirs=True, benchmark="MOT17"):
+    data = load_sequences(seqs)
     work = tempfile.mkdtemp(prefix="track-compare-")
     files = {"ours": {}, "trackers": {}}
-    for seq, (info, per_frame) in data.items():
+    for seq, (info, per_frame, _) in data.items():
         p = os.path.join(work, "ours-" + seq + ".txt")
         track_detections(ByteTracker(config), per_frame, info.fps, p)
         files["ours"][seq] = p
@@ -57,8 +59,9 @@ def compare(root, seqs, config=None, theirs=True):
             p = os.path.join(work, "trackers-" + seq + ".txt")
             run_theirs(per_frame, info.fps, p)
             files["trackers"][seq] = p
-    lengths = {seq: info.length for seq, (info, _) in data.items()}
-    return {name: score_tracks(root, lengths, f) for name, f in files.items() if f}
+    lengths = {seq: v[0].length for seq, v in data.items()}
+    gts = {seq: v[2] for seq, v in data.items()}
+    return {name: score_tracks(gts, lengths, f, benchmark) for name, f in files.items() if f}
 
 
 def main():
@@ -66,6 +69,9 @@ def main():
     ap.add_argument("--mot17", default=os.path.join(os.environ.get("TRAFFICPIPE_DATA", "../shared"),
                                                      "data", "tracking", "mot17"))
     ap.add_argument("--seqs", default="MOT17-02-FRCNN,MOT17-04-FRCNN,MOT17-05-FRCNN,MOT17-09-FRCNN")
+    ap.add_argument("--seq-dets", nargs=2, metavar=("SEQ", "DETS"), default=None,
+                    help="instead: one sequence folder and a det.txt (e.g. eval-track's dets/<seq>.txt); scored as "
+                         "MOT15 when its gt has no classes")
     ap.add_argument("--set", action="append", default=[], help="our TrackerConfig key=value")
     ap.add_argument("--no-theirs", action="store_true")
     ap.add_argument("--out", default=None)
@@ -75,15 +81,22 @@ def main():
         k, v = s.split("=")
         kw[k] = float(v)
     cfg = TrackerConfig(**kw)
-    res = compare(a.mot17, a.seqs.split(","), cfg, theirs=not a.no_theirs)
+    if a.seq_dets:
+        from trafficpipe.tracking.scores import gt_benchmark
+        seqs = [tuple(a.seq_dets)]
+        bench = gt_benchmark(read_mot_rows(os.path.join(a.seq_dets[0], "gt", "gt.txt")))
+    else:
+        seqs = [(os.path.join(a.mot17, s), None) for s in a.seqs.split(",")]
+        bench = "MOT17"
+    res = compare(seqs, cfg, theirs=not a.no_theirs, benchmark=bench)
     for name, per in res.items():
         for seq, r in sorted(per.items()):
             print("%-9s %-16s " % (name, seq) + " ".join("%s %.1f" % (k, r[k]) if k != "IDSW" else "IDSW %d" % r[k]
                                                         for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")))
     if a.out:
         with open(a.out, "w") as f:
-            json.dump({"what": "tracker-only on MOT17 public FRCNN detections, scored by TrackEval 1.3.0",
-                       "command": "python tools/track_compare.py --out " + a.out,
+            json.dump({"what": "ours and trackers' ByteTrack on the same detections, scored by TrackEval 1.3.0 (%s)"
+                               % bench, "command": " ".join(["python"] + sys.argv),
                        "ours_config": cfg.as_dict(), "theirs": "trackers ByteTrackTracker defaults",
                        "results": res}, f, indent=1, sort_keys=True)
 

@@ -41,7 +41,7 @@ class TrackState(object):
 
     def __init__(self):
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.cov = np.zeros((0, 3, 4))
         self.ids = np.zeros((0,), np.int64)  # 0 until confirmed
         self.cls = np.zeros((0,), np.int64)
         self.state = np.zeros((0,), np.int8)
@@ -97,6 +97,9 @@ class ByteTracker(object):
         return kalman.xyah_to_xyxy(self.tracks.mean)
 
     def _correct(self, rows, det_boxes, t):
+        """Kalman-correct the tracks `rows` with their detections (one batched update: each track has one)."""
+        if not len(rows):
+            return
         T = self.tracks
         T.mean[rows], T.cov[rows] = kalman.update(T.mean[rows], T.cov[rows], kalman.xyxy_to_xyah(det_boxes))
         T.t_seen[rows] = t
@@ -130,8 +133,8 @@ class ByteTracker(object):
         iou = same_class_iou(tboxes[pool], T.cls[pool], boxes[high], class_ids[high])
         pairs, free_t, free_d = assign(1.0 - iou * scores[high][None, :], 1.0 - cfg.match_iou)
         rows, dets = pool[pairs[:, 0]], high[pairs[:, 1]]
-        self._correct(rows, boxes[dets], t)
         out[dets] = T.ids[rows]
+        matched_rows, matched_dets = [rows], [dets]  # corrected together after the last round
         high_left = high[free_d]
 
         # round 2: tracks still in view but unmatched, with low-score detections, plain IoU
@@ -140,8 +143,9 @@ class ByteTracker(object):
         iou = same_class_iou(tboxes[rest], T.cls[rest], boxes[low], class_ids[low])
         pairs, free_t2, _ = assign(1.0 - iou, 1.0 - cfg.low_match_iou)
         rows, dets = rest[pairs[:, 0]], low[pairs[:, 1]]
-        self._correct(rows, boxes[dets], t)
         out[dets] = T.ids[rows]
+        matched_rows.append(rows)
+        matched_dets.append(dets)
         T.state[rest[free_t2]] = LOST
 
         # unconfirmed tracks (seen once) with the high-score detections left: confirmed, or dropped
@@ -149,7 +153,10 @@ class ByteTracker(object):
         iou = same_class_iou(tboxes[new], T.cls[new], boxes[high_left], class_ids[high_left])
         pairs, _, free_d = assign(1.0 - iou * scores[high_left][None, :], 1.0 - cfg.confirm_iou)
         rows, dets = new[pairs[:, 0]], high_left[pairs[:, 1]]
-        self._correct(rows, boxes[dets], t)
+        matched_rows.append(rows)
+        matched_dets.append(dets)
+        all_rows = np.concatenate(matched_rows)
+        self._correct(all_rows, boxes[np.concatenate(matched_dets)], t)
         n_conf = len(rows)
         if n_conf:
             T.ids[rows] = np.arange(self.next_id, self.next_id + n_conf)

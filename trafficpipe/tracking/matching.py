@@ -1,6 +1,15 @@
 """Box overlap and thresholded assignment for the trackers."""
 import numpy as np
 
+_lsa = []  # scipy's linear_sum_assignment, imported on first use (the package imports numpy alone)
+
+
+def _linear_sum_assignment():
+    if not _lsa:
+        from scipy.optimize import linear_sum_assignment
+        _lsa.append(linear_sum_assignment)
+    return _lsa[0]
+
 
 def iou_matrix(a, b):
     # type: (np.ndarray, np.ndarray) -> np.ndarray
@@ -37,8 +46,7 @@ def assign(cost, limit):
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.zeros((0, 2), np.int64), np.arange(n), np.arange(m)
-    from scipy.optimize import linear_sum_assignment
-    rows, cols = linear_sum_assignment(np.minimum(cost, limit))
+    rows, cols = _linear_sum_assignment()(np.minimum(cost, limit))
     keep = cost[rows, cols] < limit
     rows, cols = rows[keep], cols[keep]
     row_free = np.ones(n, bool)
