@@ -97,7 +97,7 @@ def main():
         with open(a.out, "w") as f:
             json.dump({"what": "ours and trackers' ByteTrack on the same detections, scored by TrackEval 1.3.0 (%s)"
                                % bench, "command": " ".join(["python"] + sys.argv),
-                       "ours_config": cfg.as_dict(), "theirs": "trackers ByteTrackTracker defaults",
+                       "machine": "CPU, 2 cores (shared); trackeval 1.3.0, trackers 2.6.1", "ours_config": cfg.as_dict(), "theirs": "trackers ByteTrackTracker defaults",
                        "results": res}, f, indent=1, sort_keys=True)
 
 

@@ -9,7 +9,7 @@ pedestrian). Ids are 1, 2, 3... in the order tracks are confirmed.
 import numpy as np
 
 from . import kalman
-from .matching import assign, same_class_iou
+from .matching import assign, load_assignment, same_class_iou
 
 NEW, TRACKED, LOST = 0, 1, 2
 
@@ -19,10 +19,12 @@ class TrackerConfig(object):
     track needs `high + new_margin`); `low`: detections from `low` to `high` only continue tracks (second round);
     `match_iou`: least IoU (score-weighted) of a first-round pair, `low_match_iou` of a second-round pair,
     `confirm_iou` of a new track's second detection; `buffer_s`: seconds a lost track is kept for re-identification;
-    `frame_interval`: the nominal seconds per frame (None: the first gap between timestamps)."""
+    `frame_interval`: the nominal seconds per frame (None: the first gap between timestamps); `fuse_score`: weight
+    first-round and confirming IoUs by the detection's score (ByteTrack's MOT17 setting). The defaults were chosen on
+    MOT17's public detections (docs/tracking.md)."""
 
-    def __init__(self, high=0.5, low=0.1, new_margin=0.1, match_iou=0.2, low_match_iou=0.5, confirm_iou=0.3,
-                 buffer_s=1.0, frame_interval=None):
+    def __init__(self, high=0.5, low=0.2, new_margin=0.1, match_iou=0.2, low_match_iou=0.5, confirm_iou=0.3,
+                 buffer_s=1.5, frame_interval=None, fuse_score=False):
         self.high = float(high)
         self.low = float(low)
         self.new_margin = float(new_margin)
@@ -31,6 +33,7 @@ class TrackerConfig(object):
         self.confirm_iou = float(confirm_iou)
         self.buffer_s = float(buffer_s)
         self.frame_interval = frame_interval
+        self.fuse_score = bool(fuse_score)
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -79,6 +82,7 @@ class ByteTracker(object):
         self.frame_interval = self.config.frame_interval
         self.next_id = 1
         self.frames = 0
+        load_assignment()  # scipy's import (about 0.4 s) now, not inside the first frame
 
     def _steps(self, t):
         """Nominal frames since the last update."""
@@ -131,7 +135,9 @@ class ByteTracker(object):
         # round 1: confirmed tracks (tracked and lost) with high-score detections, IoU weighted by score
         pool = np.nonzero(T.state != NEW)[0]
         iou = same_class_iou(tboxes[pool], T.cls[pool], boxes[high], class_ids[high])
-        pairs, free_t, free_d = assign(1.0 - iou * scores[high][None, :], 1.0 - cfg.match_iou)
+        if cfg.fuse_score:
+            iou *= scores[high][None, :]
+        pairs, free_t, free_d = assign(1.0 - iou, 1.0 - cfg.match_iou)
         rows, dets = pool[pairs[:, 0]], high[pairs[:, 1]]
         out[dets] = T.ids[rows]
         matched_rows, matched_dets = [rows], [dets]  # corrected together after the last round
@@ -151,7 +157,9 @@ class ByteTracker(object):
         # unconfirmed tracks (seen once) with the high-score detections left: confirmed, or dropped
         new = np.nonzero(T.state == NEW)[0]
         iou = same_class_iou(tboxes[new], T.cls[new], boxes[high_left], class_ids[high_left])
-        pairs, _, free_d = assign(1.0 - iou * scores[high_left][None, :], 1.0 - cfg.confirm_iou)
+        if cfg.fuse_score:
+            iou *= scores[high_left][None, :]
+        pairs, _, free_d = assign(1.0 - iou, 1.0 - cfg.confirm_iou)
         rows, dets = new[pairs[:, 0]], high_left[pairs[:, 1]]
         matched_rows.append(rows)
         matched_dets.append(dets)

@@ -4,7 +4,8 @@ import numpy as np
 _lsa = []  # scipy's linear_sum_assignment, imported on first use (the package imports numpy alone)
 
 
-def _linear_sum_assignment():
+def load_assignment():
+    """scipy's linear_sum_assignment (imported on the first call)."""
     if not _lsa:
         from scipy.optimize import linear_sum_assignment
         _lsa.append(linear_sum_assignment)
@@ -46,7 +47,7 @@ def assign(cost, limit):
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.zeros((0, 2), np.int64), np.arange(n), np.arange(m)
-    rows, cols = _linear_sum_assignment()(np.minimum(cost, limit))
+    rows, cols = load_assignment()(np.minimum(cost, limit))
     keep = cost[rows, cols] < limit
     rows, cols = rows[keep], cols[keep]
     row_free = np.ones(n, bool)
