@@ -7,7 +7,11 @@ _lsa = []  # scipy's linear_sum_assignment, imported on first use (the package i
 def load_assignment():
     """scipy's linear_sum_assignment (imported on the first call)."""
     if not _lsa:
-        from scipy.optimize import linear_sum_assignment
+        try:
+            from scipy.optimize import linear_sum_assignment
+        except ImportError:
+            from ..errors import TrafficpipeError
+            raise TrafficpipeError("tracking needs scipy: pip install scipy (on a Jetson: apt install python3-scipy)")
         _lsa.append(linear_sum_assignment)
     return _lsa[0]
 
