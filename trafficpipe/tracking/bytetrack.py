@@ -190,27 +190,32 @@ class ByteTracker(object):
                 out[starts] = ids
             else:
                 T.add(mean, cov, class_ids[starts], NEW, np.zeros(len(starts), np.int64), t)
-        self._drop_duplicates()
+        gone = self._drop_duplicates()
+        if gone is not None:
+            out[np.isin(out, gone)] = -1  # a followed track that gave way to an older one it duplicated
         return out
 
     def _drop_duplicates(self):
-        """A lost track overlapping a tracked one almost exactly (IoU > 0.85): the younger of the two goes."""
+        """A lost track overlapping a tracked one almost exactly (IoU > 0.85): the younger of the two goes. Returns
+        the ids of followed tracks dropped so (None when none)."""
         T = self.tracks
         tracked = np.nonzero(T.state == TRACKED)[0]
         lost = np.nonzero(T.state == LOST)[0]
         if not len(tracked) or not len(lost):
-            return
+            return None
         boxes = self.boxes()
         iou = same_class_iou(boxes[tracked], T.cls[tracked], boxes[lost], T.cls[lost])
         a, b = np.nonzero(iou > 0.85)
         if not len(a):
-            return
+            return None
         drop = np.zeros(len(T), bool)
         for i, j in zip(tracked[a].tolist(), lost[b].tolist()):
             age_i = T.t_seen[i] - T.t_start[i]
             age_j = T.t_seen[j] - T.t_start[j]
             drop[j if age_i > age_j else i] = True
+        gone = T.ids[drop & (T.state == TRACKED) & (T.ids > 0)]
         T.keep(~drop)
+        return gone if len(gone) else None
 
     def active(self):
         # type: () -> tuple

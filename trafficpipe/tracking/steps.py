@@ -15,6 +15,8 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
         from ..counting import check_in_frame
         fps = image_fps if isinstance(source, ImageSource) or not source.fps else None
         cfg = TrackerConfig(**(config.as_dict() if config is not None else {}))
+        if cfg.frame_interval is None and (fps or source.fps):  # the Kalman step's unit: one nominal frame
+            cfg.frame_interval = 1.0 / float(fps or source.fps)
         track = TrackStep(make_tracker(tracker, cfg), keep_conf, draw, fps=fps)
         out = [track]
         if regions:
