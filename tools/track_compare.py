@@ -15,17 +15,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from trafficpipe.tracking import ByteTracker, TrackerConfig  # noqa: E402
+from trafficpipe.tracking import TrackerConfig, make_tracker  # noqa: E402
 from trafficpipe.tracking.motdata import (detections_by_frame, format_mot_rows, read_mot_rows,  # noqa: E402
                                           read_seqinfo)
 from trafficpipe.tracking.offline import track_detections  # noqa: E402
 from trafficpipe.tracking.scores import score_tracks  # noqa: E402
 
 
-def run_theirs(per_frame, fps, out_path, **kw):
+def run_theirs(per_frame, fps, out_path, tracker_name="bytetrack"):
     import supervision as sv
-    from trackers import ByteTrackTracker
-    tracker = ByteTrackTracker(frame_rate=fps, **kw)
+    from trackers import ByteTrackTracker, OCSORTTracker
+    tracker = (OCSORTTracker if tracker_name == "ocsort" else ByteTrackTracker)(frame_rate=fps)
     with open(out_path, "w") as f:
         for k, (boxes, scores) in enumerate(per_frame):
             det = sv.Detections(xyxy=boxes.astype(np.float32).reshape(-1, 4), confidence=scores.astype(np.float32),
@@ -47,17 +47,17 @@ def load_sequences(seqs):
     return out
 
 
-def compare(seqs, config=None, theirs=True, benchmark="MOT17"):
+def compare(seqs, config=None, theirs=True, benchmark="MOT17", tracker="bytetrack"):
     data = load_sequences(seqs)
     work = tempfile.mkdtemp(prefix="track-compare-")
     files = {"ours": {}, "trackers": {}}
     for seq, (info, per_frame, _) in data.items():
         p = os.path.join(work, "ours-" + seq + ".txt")
-        track_detections(ByteTracker(config), per_frame, info.fps, p)
+        track_detections(make_tracker(tracker, config), per_frame, info.fps, p)
         files["ours"][seq] = p
         if theirs:
             p = os.path.join(work, "trackers-" + seq + ".txt")
-            run_theirs(per_frame, info.fps, p)
+            run_theirs(per_frame, info.fps, p, tracker)
             files["trackers"][seq] = p
     lengths = {seq: v[0].length for seq, v in data.items()}
     gts = {seq: v[2] for seq, v in data.items()}
@@ -74,13 +74,19 @@ def main():
                          "MOT15 when its gt has no classes")
     ap.add_argument("--set", action="append", default=[], help="our TrackerConfig key=value")
     ap.add_argument("--no-theirs", action="store_true")
+    ap.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),
+                    help="ours and theirs: ByteTrack, or OC-SORT (trackers' OCSORTTracker)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     kw = {}
     for s in a.set:
         k, v = s.split("=")
         kw[k] = float(v)
-    cfg = TrackerConfig(**kw)
+    if a.tracker == "ocsort":
+        from trafficpipe.tracking.ocsort import OCSortConfig
+        cfg = OCSortConfig(**kw)
+    else:
+        cfg = TrackerConfig(**kw)
     if a.seq_dets:
         from trafficpipe.tracking.scores import gt_benchmark
         seqs = [tuple(a.seq_dets)]
@@ -88,7 +94,7 @@ def main():
     else:
         seqs = [(os.path.join(a.mot17, s), None) for s in a.seqs.split(",")]
         bench = "MOT17"
-    res = compare(seqs, cfg, theirs=not a.no_theirs, benchmark=bench)
+    res = compare(seqs, cfg, theirs=not a.no_theirs, benchmark=bench, tracker=a.tracker)
     for name, per in res.items():
         for seq, r in sorted(per.items()):
             print("%-9s %-16s " % (name, seq) + " ".join("%s %.1f" % (k, r[k]) if k != "IDSW" else "IDSW %d" % r[k]
@@ -97,7 +103,8 @@ def main():
         with open(a.out, "w") as f:
             json.dump({"what": "ours and trackers' ByteTrack on the same detections, scored by TrackEval 1.3.0 (%s)"
                                % bench, "command": " ".join(["python"] + sys.argv),
-                       "machine": "CPU, 2 cores (shared); trackeval 1.3.0, trackers 2.6.1", "ours_config": cfg.as_dict(), "theirs": "trackers ByteTrackTracker defaults",
+                       "machine": "CPU, 2 cores (shared); trackeval 1.3.0, trackers 2.6.1", "ours_config": cfg.as_dict(), "tracker": a.tracker,
+                       "theirs": "trackers %s defaults" % ("OCSORTTracker" if a.tracker == "ocsort" else "ByteTrackTracker"),
                        "results": res}, f, indent=1, sort_keys=True)
 
 

@@ -35,7 +35,7 @@ def add_parser(sub):
                         "crossings per class and direction, a zone zone:[NAME=]x1,y1,x2,y2,x3,y3[,...] reports "
                         "occupancy and dwell time; pixels; figures in the JSON lines, on the video and in "
                         "DIR/<name>.counts.json")
-    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack",),  # expert
+    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),  # expert
                    help="tracking algorithm (default %(default)s)")
     g.add_argument("--track-fps", type=float, default=30.0,  # expert
                    help="frame rate taken for image sets, which have no timestamps (default %(default)s)")

@@ -25,7 +25,7 @@ def add_parser(sub):
                    help="detector: run the model on img1/ (end to end, default); public: the sequence's det/det.txt "
                         "(tracker only)")
     p.add_argument("--out", default="eval-track", help="output folder (default %(default)s)")
-    p.add_argument("--tracker", default="bytetrack", choices=("bytetrack",), help="tracker (default %(default)s)")
+    p.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"), help="tracker (default %(default)s)")
     p.add_argument("--max-frames", type=int, default=None, help="score only the first N frames of each sequence")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p, conf=0.1)

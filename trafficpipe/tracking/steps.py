@@ -2,7 +2,7 @@
 import os
 
 from ..sources.images import ImageSource
-from . import TrackerConfig, make_tracker
+from . import make_tracker
 from .step import TrackStep
 
 
@@ -14,7 +14,7 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
     def steps(source, draw):
         from ..counting import check_in_frame
         fps = image_fps if isinstance(source, ImageSource) or not source.fps else None
-        cfg = TrackerConfig(**(config.as_dict() if config is not None else {}))
+        cfg = _config(tracker, config)
         if cfg.frame_interval is None and (fps or source.fps):  # the Kalman step's unit: one nominal frame
             cfg.frame_interval = 1.0 / float(fps or source.fps)
         track = TrackStep(make_tracker(tracker, cfg), keep_conf, draw, fps=fps)
@@ -27,3 +27,12 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
         return out
 
     return steps
+
+
+def _config(tracker, config):
+    """A fresh copy of `config` (or the tracker's defaults): each source's tracker gets its own."""
+    if tracker == "ocsort":
+        from .ocsort import OCSortConfig as cls
+    else:
+        from .bytetrack import TrackerConfig as cls
+    return cls(**(config.as_dict() if config is not None else {}))
