@@ -15,6 +15,7 @@ SUBCOMMANDS = (
     ("detect", "trafficpipe.commands.detect"),
     ("bench", "trafficpipe.bench.cli"),
     ("eval", "trafficpipe.eval.cli"),
+    ("eval-track", "trafficpipe.tracking.eval_cli"),
     ("build-engine", "trafficpipe.engines.build_cli"),
     ("train", "trafficpipe.training.cli"),
     ("export", "trafficpipe.training.export_cli"),

@@ -79,6 +79,8 @@ def add_parser(sub):
                    help="decoder threads per video file, each on keyframe-aligned chunks (default 1)")
     add_decoding_options(g)
     g.add_argument("--writers", type=positive_int, default=1, help="writer threads, sources spread over them (default 1)")
+    g.add_argument("--track", action="store_true", help="run the tracker in the pipeline (ByteTrack; the detector's "
+                   "threshold lowered to the tracker's): its time per frame is the `track` stage row")
     g.add_argument("--queue-size", type=positive_int, default=8, help="per-source queue capacity (default 8)")
     return p
 
@@ -100,6 +102,8 @@ def command_line(args, source):
         parts += ["--in-flight", str(args.in_flight)]
     if getattr(args, "decode_processes", 0):
         parts += ["--decode-processes", str(args.decode_processes)]
+    if getattr(args, "track", False):
+        parts.append("--track")
     if args.streams:
         parts += ["--streams", ",".join(str(n) for n in _streams(args.streams))]
         if args.stream_processes:
@@ -133,6 +137,9 @@ def run(args):
     check_decode_processes(args)
     if args.json:
         check_writable(args.json)  # before minutes of measuring, not after
+    if args.track:  # as detect --track: ByteTrack continues tracks with low-score detections
+        from ..tracking import TrackerConfig
+        args.conf = min(args.conf, TrackerConfig().low)
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
@@ -143,7 +150,7 @@ def run(args):
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
                       stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
-                      in_flight=args.in_flight, decode_processes=args.decode_processes)
+                      in_flight=args.in_flight, decode_processes=args.decode_processes, track=args.track)
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)

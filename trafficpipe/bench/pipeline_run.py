@@ -62,7 +62,7 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
                     max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
                     decode_processes=cfg.decode_processes,
-                    depth=cfg.in_flight)
+                    depth=cfg.in_flight, steps=_track_steps(cfg))
     summary = pipe.run()
     cpu = pipe.cpu_at_end - c0[0]
     n = summary["frames_out"]
@@ -77,6 +77,13 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
               "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth,
               "decoders": summary["decoders"], "phases_ms": phases(log, pipe.t0, summary["decoders"])}
     return result, log, pipe
+
+
+def _track_steps(cfg):
+    if not getattr(cfg, "track", False):
+        return None
+    from ..tracking.steps import tracking_steps
+    return tracking_steps(None)
 
 
 def phases(log, t0, decoders):

@@ -3,7 +3,7 @@ from ..errors import TrafficpipeError
 from .report import STAGES
 
 COLORS = {"capture": "#4c72b0", "preprocess": "#55a868", "infer": "#c44e52", "postprocess": "#8172b2",
-          "draw": "#ccb974", "write": "#64b5cd", "encode": "#64b5cd"}
+          "draw": "#ccb974", "write": "#64b5cd", "encode": "#64b5cd", "track": "#dd8452"}
 
 
 def plot_report(report, raw, path):

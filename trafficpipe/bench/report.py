@@ -3,8 +3,9 @@ import numpy as np
 
 from ..pipeline.metrics import percentiles
 
-#: pipeline stages in flow order, and the ceilings that make up each one (the pipeline draws in postprocess)
-STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+#: pipeline stages in flow order, and the ceilings that make up each one (the pipeline draws in postprocess; with
+#: --track the writer thread first runs the tracker, timed apart as "track")
+STAGES = ("capture", "preprocess", "infer", "postprocess", "track", "write")
 CEILING_PARTS = {"capture": ("capture",), "preprocess": ("preprocess",), "infer": ("infer",),
                  "postprocess": ("postprocess", "draw"), "write": ("write",)}
 #: table labels of the ceilings (the issue's names: decode only ... encode only)

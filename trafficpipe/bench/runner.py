@@ -25,8 +25,10 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0,
+                 track=False):
         self.source = source
+        self.track = bool(track)  # the pipeline runs the tracker (its time: the "track" stage row)
         self.decode_processes = max(0, int(decode_processes or 0))
         self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None

@@ -25,6 +25,19 @@ def add_parser(sub):
                         "for image sets)" % ",".join(SINK_KINDS))
     add_model_options(p)
     add_tile_options(p)
+    g = p.add_argument_group("tracking and counting")
+    g.add_argument("--track", action="store_true",
+                   help="follow objects over time (ByteTrack): track_id in the JSON lines, ids and trails drawn, "
+                        "DIR/<name>.mot.txt (MOTChallenge) and DIR/<name>.tracks.json (one row per track)")
+    g.add_argument("--count", action="append", default=[], metavar="SPEC",
+                   help="count tracked objects (implies --track; repeatable): a line [NAME=]x1,y1,x2,y2 counts "
+                        "crossings per class and direction, a zone zone:[NAME=]x1,y1,x2,y2,x3,y3[,...] reports "
+                        "occupancy and dwell time; pixels; figures in the JSON lines, on the video and in "
+                        "DIR/<name>.counts.json")
+    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),  # expert
+                   help="tracking algorithm (default %(default)s)")
+    g.add_argument("--track-fps", type=float, default=30.0,  # expert
+                   help="frame rate taken for image sets, which have no timestamps (default %(default)s)")
     g = p.add_argument_group("pipeline")
     g.add_argument("--batch", type=batch_size, default=None, help="frames per inference call (default 4 on GPU "
                    "engines, 1 on ONNX Runtime)")
@@ -100,6 +113,15 @@ def _run(args):
     if args.processes > 1 and len(args.sources) > 1:
         from .detect_processes import run_in_processes
         return run_in_processes(args)
+    tracking = bool(args.track or args.count)
+    regions = None
+    if args.count:
+        from ..counting import parse_count_specs
+        regions = parse_count_specs(args.count)
+    if not tracking and kinds and set(kinds) & {"mot", "tracks"}:
+        raise TrafficpipeError("--save mot and tracks need --track")
+    if tracking and args.track_fps <= 0:
+        raise TrafficpipeError("--track-fps must be positive")
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     names = getattr(args, "source_names", None) or [None] * len(args.sources)
@@ -109,6 +131,14 @@ def _run(args):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
+        if regions:
+            from ..counting import check_in_frame
+            for src in sources:
+                check_in_frame(regions, src.width, src.height, src.name)
+        keep_conf = args.conf
+        if tracking:  # ByteTrack continues tracks with low-score detections; the user's threshold still decides
+            from ..tracking import TrackerConfig
+            args.conf = min(args.conf, TrackerConfig().low)
         if not getattr(args, "child_process", False):
             announce(config)
         detector = make_pipeline_detector(args)
@@ -116,7 +146,11 @@ def _run(args):
         for s in sources:
             s.close()
         raise
-    outputs = kinds or ["video", "images", "jsonl"]
+    outputs = kinds or (["video", "images", "jsonl"] + (["mot", "tracks"] if tracking else []))
+    steps = None
+    if tracking:
+        from ..tracking.steps import tracking_steps
+        steps = tracking_steps(args.out, args.tracker, keep_conf=keep_conf, regions=regions, image_fps=args.track_fps)
     total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
     if args.max_frames and total:
         total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)
@@ -125,7 +159,7 @@ def _run(args):
     if shared is not None:
         shared[1].value = total or -1
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, tiles=tiles,
-                    on_frame=_frame_counter(bar, shared), **config.pipeline_kwargs())
+                    on_frame=_frame_counter(bar, shared), steps=steps, **config.pipeline_kwargs())
     try:
         summary = pipe.run()
     except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done

@@ -38,10 +38,14 @@ class Stage(object):
             self.name = name
         self.stats = StageStats(self.name, self.workers)
         self.threads = []  # type: list
+        self.ended = threading.Event()  # set once every worker has ended (finish() done)
+        self._running = 0
+        self._count_lock = threading.Lock()
 
     def start(self):
         self.threads = [threading.Thread(target=self._run, args=(i,), name="%s-%d" % (self.name, i))
                         for i in range(self.workers)]
+        self._running = len(self.threads)
         for t in self.threads:
             t.daemon = True
             t.start()
@@ -64,6 +68,10 @@ class Stage(object):
                 self.control.fail(e, self.name)
             if cpu0 is not None:  # this thread's own CPU time (not that of native threads it drives, e.g. FFmpeg's)
                 self.stats.add_thread_cpu(thread_time() - cpu0)
+            with self._count_lock:
+                self._running -= 1
+                if self._running == 0:
+                    self.ended.set()
 
     def work(self, wid):
         raise NotImplementedError

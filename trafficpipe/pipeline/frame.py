@@ -10,7 +10,7 @@ class Frame(object):
     """
 
     __slots__ = ("source_id", "index", "seq", "t_capture", "pts", "image", "meta", "slot", "slot_pos", "outputs",
-                 "detections", "t", "path", "pool", "tiles", "ready", "pinned")
+                 "detections", "t", "path", "pool", "tiles", "ready", "pinned", "extra")
 
     def __init__(self, source_id, index, t_capture, image, pts=None):
         self.source_id = source_id
@@ -30,6 +30,7 @@ class Frame(object):
         self.ready = None  # the model input already filled by a decoder process (meta set with it), else None
         self.pinned = False  # `ready` lies in page-locked memory: a GPU engine copies it to the device from there
         self.tiles = None  # with tiled inference: the crops (x0, y0, x1, y1) at slot_pos, slot_pos + 1, ...; meta a list
+        self.extra = None  # what in-order steps add for the JSON line (e.g. {"counts": ...}), else None
 
     def __repr__(self):
         return "Frame(source=%d, index=%d, seq=%d)" % (self.source_id, self.index, self.seq)

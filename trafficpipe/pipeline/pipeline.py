@@ -51,13 +51,15 @@ class Pipeline(object):
     `on_start()` is called in `run()` once the engine contexts are built, just before the first frame is read (the
     timed run starts after it returns; an exception from it ends the run). `tiles`: a TilePlan (models/tiling.py) for
     tiled inference of frames far wider or taller than the model's input (the batch is then raised to hold one
-    frame's tiles).
+    frame's tiles). `steps(source, draw)`: the in-order FrameSteps of a source (pipeline/steps.py: tracking,
+    counting), run by the writer in frame order before the sinks; where a source has steps they draw its frames
+    (`draw` says whether a sink needs the picture) and postprocess does not.
     """
 
     def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
                  slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
                  live_queue_size=2, batch_timeout=0.0, depth=None, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1, on_start=None, tiles=None, decode_processes=0):
+                 draw=None, decode_workers=1, on_start=None, tiles=None, decode_processes=0, steps=None):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -96,6 +98,7 @@ class Pipeline(object):
         self.tiles = tiles  # a TilePlan: tiled inference for frames far wider or taller than the model's input
         if tiles is not None:  # a tiled frame's items (whole frame + tiles) go in one slot
             self.batch = max(self.batch, tiles.max_items)
+        self.steps = steps  # make_steps(source, draw) -> in-order FrameSteps of that source (tracking, counting)
 
     def stop(self):
         """Ask every stage to stop (from another thread); `run()` then returns what was written."""
@@ -130,6 +133,14 @@ class Pipeline(object):
         sinks = self._build_sinks()
         log_replaced(sinks)
         draw = self.draw if self.draw is not None else any(s.needs_image for ss in sinks for s in ss)
+        # in-order steps draw in the writer (after tracking): postprocess then leaves the image alone
+        try:
+            steps = [list(self.steps(src, draw)) for src in self.sources] if self.steps is not None else None
+        except BaseException:
+            for ss in sinks:
+                for s in ss:
+                    s.close()
+            raise
         slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
         try:
             contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
@@ -178,8 +189,8 @@ class Pipeline(object):
                               seal_idle=0.01 if self.decode_processes else None)
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
-                                draw, self.keep_outputs)
-        write = WriteStage(ctl, write_qs, sinks, self.on_frame)
+                                draw and not (steps and any(steps)), self.keep_outputs)
+        write = WriteStage(ctl, write_qs, sinks, self.on_frame, steps=steps)
         capture.progress = write.next_seq.__getitem__
         write.gaps = capture.gaps
         if self.decode_processes:
@@ -196,8 +207,10 @@ class Pipeline(object):
             self.t0 = t0  # the run's clock (perf_counter), for callers placing events on it
             for st in reversed(stages):
                 st.start()
-            while write.alive() and not ctl.stop.is_set():
-                write.join(0.1)
+            while not write.ended.is_set() and not ctl.stop.is_set():
+                # wait on an event, not write.join(): a Ctrl-C that interrupts Thread.join() can leave the thread
+                # looking ended to later joins (CPython), and the summary would then miss its last frames
+                write.ended.wait(0.1)
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
             interrupted = e
             logger.warning("interrupted: closing outputs")
@@ -246,11 +259,22 @@ class Pipeline(object):
             fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
             failed_sources=[s.name for s in self.sources if s.state == SourceState.FAILED],
             truncated_sources=[s.name for s in self.sources if s.truncated],
-            stages={st.name: st.stats.summary(wall) for st in stages},
+            stages=_stage_summaries(stages, write, wall),
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
             decoders=capture.decoder_timing(),
             detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
+
+
+def _stage_summaries(stages, write, wall):
+    """Each stage's StageStats summary, and those of the writer's in-order steps (e.g. "track") after postprocess."""
+    out = {}
+    for st in stages:
+        if st is write:
+            for name, stats in write.step_stats.items():
+                out[name] = stats.summary(wall)
+        out[st.name] = st.stats.summary(wall)
+    return out
 
 
 def _unique_names(sources):

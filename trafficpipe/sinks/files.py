@@ -7,8 +7,10 @@ import cv2
 from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
 from .base import Sink
+from .tracks import MotSink, TrackSummarySink
 
-SINK_KINDS = ("video", "jsonl", "images", "txt")
+#: output kinds; "mot" (MOTChallenge text) and "tracks" (per-track summary) need tracking
+SINK_KINDS = ("video", "jsonl", "images", "txt", "mot", "tracks")
 
 
 def _ensure_dir(path):
@@ -123,6 +125,8 @@ class JsonlSink(Sink):
         path = getattr(frame, "path", None)
         if path:
             rec["image"] = path
+        if frame.extra:
+            rec.update(frame.extra)
         return json.dumps(rec, separators=(",", ":")) + "\n"
 
     def prepare(self, frame):
@@ -211,7 +215,7 @@ class TxtSink(Sink):
 def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images,
     <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the course's
-    `out_dir/detection-results/`)."""
+    `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json."""
     sinks = []
     name = source.name
     for kind in kinds:
@@ -223,6 +227,10 @@ def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
             sinks.append(JsonlSink(os.path.join(out_dir, name + ".jsonl"), name))
         elif kind == "txt":
             sinks.append(TxtSink(txt_folder or os.path.join(out_dir, name, "detection-results"), source))
+        elif kind == "mot":
+            sinks.append(MotSink(os.path.join(out_dir, name + ".mot.txt")))
+        elif kind == "tracks":
+            sinks.append(TrackSummarySink(os.path.join(out_dir, name + ".tracks.json"), name))
         elif kind not in SINK_KINDS:
             raise SinkError("unknown output kind %r; choose from %s" % (kind, ", ".join(SINK_KINDS)))
     return sinks

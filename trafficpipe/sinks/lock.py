@@ -34,6 +34,7 @@ class OutputLock(object):
         try:
             if not os.path.isdir(self.folder):
                 os.makedirs(self.folder)
+                self.created = True  # removed again on release if the run wrote nothing into it
         except OSError as e:
             raise SinkError("cannot create output folder %s: %s" % (self.folder, e.strerror or e))
         while True:
@@ -70,6 +71,11 @@ class OutputLock(object):
             pass
         os.close(self.fd)
         self.fd = None
+        if getattr(self, "created", False):
+            try:
+                os.rmdir(self.folder)  # only succeeds when empty: a run that failed before writing leaves no folder
+            except OSError:
+                pass
 
 
 def _read_pid(fd):

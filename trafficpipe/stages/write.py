@@ -4,6 +4,7 @@ import time
 from ..pipeline.control import Stage
 from ..pipeline.metrics import Reservoir
 from ..pipeline.frame import EndOfStream
+from ..pipeline.metrics import StageStats
 
 
 class WriteStage(Stage):
@@ -11,10 +12,15 @@ class WriteStage(Stage):
 
     name = "write"
 
-    def __init__(self, control, in_qs, sinks, on_frame=None, poll=0.1):
+    def __init__(self, control, in_qs, sinks, on_frame=None, poll=0.1, steps=None):
         super(WriteStage, self).__init__(control, workers=len(in_qs))
         self.in_qs = in_qs
         self.sinks = sinks  # per source: list of Sink
+        self.steps = steps or [[] for _ in sinks]  # per source: in-order FrameSteps run before its sinks
+        self.step_stats = {}  # step name -> StageStats (its time counts apart from the write stage's)
+        for ss in self.steps:
+            for st in ss:
+                self.step_stats.setdefault(st.name, StageStats(st.name, 1))
         self.on_frame = on_frame
         self.poll = poll
         n = len(sinks)
@@ -53,7 +59,8 @@ class WriteStage(Stage):
             else:
                 received[s] += 1
                 pending[s][item.seq] = item
-                if item.seq != self.next_seq[s]:  # held for reordering: format it now, write it quickly in turn
+                if item.seq != self.next_seq[s] and not self.steps[s]:
+                    # held for reordering: format it now, write it quickly in turn (not where in-order steps change it)
                     t0 = clock()
                     for sink in self.sinks[s]:
                         prepare = getattr(sink, "prepare", None)  # (sinks of the API need only write and close)
@@ -82,6 +89,12 @@ class WriteStage(Stage):
                 nxt = self.next_seq[s] = gaps[nxt]  # frames that will never come (capture logged them)
                 continue
             f = pending.pop(nxt)
+            for step in self.steps[s]:
+                t0 = clock()
+                step.process(f)
+                t1 = clock()
+                f.t[step.name] = (t0, t1)
+                self.step_stats[step.name].record(t1 - t0)
             t0 = clock()
             for sink in self.sinks[s]:
                 sink.write(f)
@@ -101,8 +114,12 @@ class WriteStage(Stage):
     def _close(self, s):
         if not self.closed[s]:
             self.closed[s] = True
-            for sink in self.sinks[s]:
-                sink.close()
+            try:
+                for step in self.steps[s]:
+                    step.close()
+            finally:
+                for sink in self.sinks[s]:
+                    sink.close()
 
     def finish(self, w):
         # on stop or error: close this worker's files so what was written stays valid and playable

@@ -1,0 +1,84 @@
+"""Track sinks: MOTChallenge text (`frame,id,x,y,w,h,score,-1,-1,-1`, 1-based frames) and a per-track summary."""
+import json
+import os
+
+from ..errors import SinkError
+from ..models.classes import TRAFFIC_CLASSES
+from .base import Sink
+
+
+def _open(path):
+    d = os.path.dirname(path) or "."
+    try:
+        os.makedirs(d, exist_ok=True)
+        return open(path, "w")
+    except (IOError, OSError) as e:
+        raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
+
+
+class MotSink(Sink):
+    """The tracked detections in MOTChallenge text: one row per detection of a confirmed track; frame = index + 1."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = _open(path)
+
+    def write(self, frame):
+        d = frame.detections
+        if d is None or d.track_ids is None or not len(d):
+            return
+        rows = []
+        n = frame.index + 1
+        for tid, b, s in zip(d.track_ids.tolist(), d.boxes.tolist(), d.scores.tolist()):
+            if tid > 0:
+                rows.append("%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1\n" % (n, tid, b[0], b[1], b[2] - b[0], b[3] - b[1], s))
+        self.f.write("".join(rows))
+
+    def close(self):
+        if not self.f.closed:
+            self.f.close()
+
+
+class TrackSummarySink(Sink):
+    """At the end, `<name>.tracks.json`: per track id, its class (the most frequent), first and last frame and time
+    (s), frames seen and mean score."""
+
+    def __init__(self, path, source_name):
+        self.path = path
+        self.source_name = source_name
+        self.f = _open(path)  # opened now: an unwritable folder fails before the run
+        self.tracks = {}  # id -> [first frame, last frame, first t, last t, frames, score sum, {class id: count}]
+
+    def write(self, frame):
+        d = frame.detections
+        if d is None or d.track_ids is None:
+            return
+        t = frame.pts
+        for tid, s, c in zip(d.track_ids.tolist(), d.scores.tolist(), d.class_ids.tolist()):
+            if tid <= 0:
+                continue
+            r = self.tracks.get(tid)
+            if r is None:
+                r = self.tracks[tid] = [frame.index, frame.index, t, t, 0, 0.0, {}]
+            r[1] = frame.index
+            r[3] = t
+            r[4] += 1
+            r[5] += s
+            r[6][c] = r[6].get(c, 0) + 1
+
+    def summary(self):
+        # type: () -> list
+        out = []
+        for tid in sorted(self.tracks):
+            f0, f1, t0, t1, n, ssum, classes = self.tracks[tid]
+            cls = max(sorted(classes), key=lambda c: classes[c])
+            out.append({"id": tid, "cls": TRAFFIC_CLASSES[cls], "first_frame": f0, "last_frame": f1,
+                        "first_t": None if t0 is None else round(t0, 4), "last_t": None if t1 is None else round(t1, 4),
+                        "frames": n, "mean_score": round(ssum / n, 4)})
+        return out
+
+    def close(self):
+        if not self.f.closed:
+            json.dump({"source": self.source_name, "tracks": self.summary()}, self.f, indent=1)
+            self.f.write("\n")
+            self.f.close()

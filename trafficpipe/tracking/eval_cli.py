@@ -1,0 +1,144 @@
+"""`trafficpipe eval-track SEQ [SEQ ...]`: score tracking on MOTChallenge sequences with TrackEval (HOTA, DetA,
+AssA, MOTA, IDF1, ID switches), end to end (our detector on the frames, then the tracker) or tracker-only (given
+detections: each sequence's det/det.txt)."""
+import json
+import os
+import sys
+
+from ..errors import DatasetError
+from ..log import logger
+from .scores import METRIC_KEYS
+
+
+def add_parser(sub):
+    from ..commands.options import add_model_options
+    p = sub.add_parser("eval-track", help="score tracking on MOTChallenge sequences (HOTA, MOTA, IDF1) with TrackEval",
+                       description="Track every SEQ (a MOTChallenge sequence folder: seqinfo.ini, gt/gt.txt, img1/ "
+                                   "frames or det/det.txt) and score it with TrackEval: HOTA, DetA, AssA, MOTA, IDF1, "
+                                   "ID switches. End to end (default): the detector runs on img1/ and the tracker on "
+                                   "its detections; --dets public: the tracker alone on det/det.txt. Ground truth "
+                                   "with MOTChallenge classes is scored as MOT17 (pedestrians), without as MOT15. "
+                                   "Writes report.json, the tracks (data/<seq>.txt) and, end to end, the detections "
+                                   "used (dets/<seq>.txt) under --out.")
+    p.add_argument("sequences", nargs="+", metavar="SEQ", help="MOTChallenge sequence folder(s)")
+    p.add_argument("--dets", choices=("detector", "public"), default="detector",
+                   help="detector: run the model on img1/ (end to end, default); public: the sequence's det/det.txt "
+                        "(tracker only)")
+    p.add_argument("--out", default="eval-track", help="output folder (default %(default)s)")
+    p.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"), help="tracker (default %(default)s)")
+    p.add_argument("--max-frames", type=int, default=None, help="score only the first N frames of each sequence")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_model_options(p, conf=0.1)
+    p.set_defaults(classes="pedestrian")
+    return p
+
+
+def run(args):
+    from .motdata import detections_by_frame, read_mot_rows, read_seqinfo
+    from .scores import gt_benchmark, score_tracks
+
+    seqs = []
+    for folder in args.sequences:
+        info = read_seqinfo(folder)
+        gt = os.path.join(folder, "gt", "gt.txt")
+        gt_rows = read_mot_rows(gt, min_cols=7, what="ground truth")
+        name = os.path.basename(os.path.normpath(folder))
+        if args.max_frames:
+            info.length = min(info.length, args.max_frames)
+            gt_rows = gt_rows[gt_rows[:, 0] <= info.length]
+        dets = None
+        if args.dets == "public":
+            dets = detections_by_frame(_rows_upto(read_mot_rows(os.path.join(folder, "det", "det.txt")),
+                                                  info.length), info.length)
+        elif not os.path.isdir(info.images):
+            raise DatasetError("%s has no %s/ frames; score its det/det.txt with --dets public" % (folder, info.im_dir))
+        seqs.append((name, info, gt_rows, dets))
+    names = [s[0] for s in seqs]
+    if len(set(names)) != len(names):
+        raise DatasetError("two sequences are named alike: %s" % ", ".join(names))
+    benchmarks = set(gt_benchmark(s[2]) for s in seqs)
+    if len(benchmarks) > 1:
+        raise DatasetError("sequences with and without MOTChallenge classes in gt.txt cannot be scored together")
+    benchmark = benchmarks.pop()
+    data_dir = os.path.join(args.out, "data")
+    gt_dir = os.path.join(args.out, "gt")
+    for d in (data_dir, gt_dir):
+        try:
+            os.makedirs(d, exist_ok=True)
+        except OSError as e:
+            raise DatasetError("cannot create %s: %s" % (d, e.strerror or e))
+    files, gts, lengths, runs = {}, {}, {}, {}
+    for name, info, gt_rows, dets in seqs:
+        path = files[name] = os.path.join(data_dir, name + ".txt")
+        gts[name] = os.path.join(gt_dir, name + ".txt")
+        _write_rows(gts[name], gt_rows)
+        lengths[name] = info.length
+        if dets is not None:
+            from . import make_tracker
+            from .offline import track_detections
+            rows = track_detections(make_tracker(args.tracker), dets, info.fps, path)
+            runs[name] = {"mode": "tracker-only", "detections": "det/det.txt", "rows": rows}
+        else:
+            runs[name] = _end_to_end(args, name, info, path)
+        logger.info("eval-track: {} tracked ({} frames, {})", name, info.length, runs[name]["mode"])
+    scores = score_tracks(gts, lengths, files, benchmark)
+    report = {"benchmark": benchmark, "tracker": args.tracker, "dets": args.dets, "sequences": runs,
+              "scores": scores}
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    sys.stdout.write(format_scores(scores))
+    sys.stdout.flush()
+    logger.info("eval-track: report in {}", os.path.abspath(os.path.join(args.out, "report.json")))
+    return 0
+
+
+def _rows_upto(rows, length):
+    return rows[rows[:, 0] <= length]
+
+
+def _write_rows(path, rows):
+    with open(path, "w") as f:
+        for r in rows.tolist():
+            f.write(",".join("%d" % v if v == int(v) else "%g" % v for v in r) + "\n")
+
+
+def _end_to_end(args, name, info, path):
+    """Our detector over the sequence's frames, tracked in the pipeline; also keeps the detections (det.txt format)."""
+    from ..commands.options import make_detector
+    from ..pipeline import Pipeline
+    from ..sinks.tracks import MotSink
+    from .steps import tracking_steps
+
+    class DetSink(MotSink):  # every detection the tracker saw, MOTChallenge det.txt rows (frame,-1,x,y,w,h,score)
+        def write(self, frame):
+            rows = ["%d,-1,%.2f,%.2f,%.2f,%.2f,%.4f\n" % (frame.index + 1, b[0], b[1], b[2] - b[0], b[3] - b[1], s)
+                    for b, s in zip(frame.detections.boxes.tolist(), frame.detections.scores.tolist())]
+            self.f.write("".join(rows))
+
+    det_dir = os.path.join(args.out, "dets")
+    os.makedirs(det_dir, exist_ok=True)
+    detector = make_detector(args)
+    try:
+        # sinks see a frame after the tracking step; with keep_conf 0 it drops nothing, so DetSink records exactly
+        # the detections the tracker was given
+        pipe = Pipeline([info.images], detector, sinks=[[DetSink(os.path.join(det_dir, name + ".txt")),
+                                                          MotSink(path)]],
+                        max_frames=info.length, draw=False,
+                        steps=tracking_steps(None, args.tracker, keep_conf=0.0, image_fps=info.fps))
+        summary = pipe.run()
+    finally:
+        detector.close()
+    return {"mode": "end-to-end", "model": os.path.basename(detector.model_path), "conf": args.conf,
+            "classes": args.classes, "frames": summary.frames_out, "fps": round(summary.fps, 2)}
+
+
+def format_scores(scores):
+    # type: (dict) -> str
+    """A text table: one row per sequence (and the combined row), HOTA DetA AssA MOTA IDF1 IDSW."""
+    head = "%-22s" % "sequence" + "".join("%8s" % k for k in METRIC_KEYS)
+    lines = [head]
+    for seq in sorted(scores, key=lambda s: (s == "COMBINED_SEQ", s)):
+        r = scores[seq]
+        lines.append("%-22s" % ("combined" if seq == "COMBINED_SEQ" else seq) +
+                     "".join(("%8d" % r[k]) if k == "IDSW" else ("%8.1f" % r[k]) for k in METRIC_KEYS))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,113 @@
+"""MOTChallenge files: seqinfo.ini, det.txt (frame,id,x,y,w,h,score[,...]), gt.txt, and the tracker text output
+(`frame,id,x,y,w,h,score,-1,-1,-1`, 1-based frames)."""
+import os
+
+import numpy as np
+
+from ..errors import DatasetError
+
+
+class SequenceInfo(object):
+    """A sequence's seqinfo.ini: name, folder, frames, fps, image width/height, image folder and extension."""
+
+    def __init__(self, root, name, length, fps, width, height, im_dir="img1", im_ext=".jpg"):
+        self.root = root
+        self.name = name
+        self.length = length
+        self.fps = fps
+        self.width = width
+        self.height = height
+        self.im_dir = im_dir
+        self.im_ext = im_ext
+
+    @property
+    def images(self):
+        return os.path.join(self.root, self.im_dir)
+
+
+def read_seqinfo(seq_dir):
+    # type: (str) -> SequenceInfo
+    """The [Sequence] section of `seq_dir`/seqinfo.ini; DatasetError (one line) when missing or incomplete."""
+    path = os.path.join(seq_dir, "seqinfo.ini")
+    if not os.path.isdir(seq_dir):
+        raise DatasetError("%s is not a folder (expected a MOTChallenge sequence with seqinfo.ini)" % seq_dir)
+    if not os.path.isfile(path):
+        raise DatasetError("%s has no seqinfo.ini (a MOTChallenge sequence needs one: name, seqLength, frameRate, "
+                           "imWidth, imHeight)" % seq_dir)
+    try:
+        import configparser
+    except ImportError:  # pragma: no cover
+        raise DatasetError("configparser is missing")
+    cp = configparser.ConfigParser()
+    try:
+        cp.read(path)
+        sec = cp["Sequence"]
+        return SequenceInfo(os.path.abspath(seq_dir), sec.get("name", os.path.basename(os.path.abspath(seq_dir))),
+                            int(sec["seqLength"]), float(sec.get("frameRate", "30")), int(sec["imWidth"]),
+                            int(sec["imHeight"]), sec.get("imDir", "img1"), sec.get("imExt", ".jpg"))
+    except (configparser.Error, KeyError, ValueError) as e:
+        raise DatasetError("%s: not a valid seqinfo.ini ([Sequence] with seqLength, frameRate, imWidth, imHeight): %s"
+                           % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+
+
+def read_mot_rows(path, min_cols=7, what="detections"):
+    # type: (str, int, str) -> np.ndarray
+    """The rows of a MOTChallenge text file as float64 [N, cols]; DatasetError naming the file and line when it is
+    missing, empty or malformed."""
+    if not os.path.isfile(path):
+        raise DatasetError("%s: no such file (MOTChallenge %s)" % (path, what))
+    rows = []
+    width = None
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.replace(" ", "").split(",")
+            try:
+                vals = [float(p) for p in parts]
+            except ValueError:
+                raise DatasetError("%s line %d: not comma-separated numbers: %r" % (path, i, line[:60]))
+            if len(vals) < min_cols:
+                raise DatasetError("%s line %d: %d columns, expected at least %d (frame,id,x,y,w,h,score...)"
+                                   % (path, i, len(vals), min_cols))
+            if width is None:
+                width = len(vals)
+            elif len(vals) != width:
+                raise DatasetError("%s line %d: %d columns where the file's first row has %d" % (path, i, len(vals), width))
+            if vals[0] < 1 or vals[0] != int(vals[0]):
+                raise DatasetError("%s line %d: frame %r is not a 1-based frame number" % (path, i, parts[0]))
+            if vals[4] <= 0 or vals[5] <= 0:
+                raise DatasetError("%s line %d: box width and height must be positive" % (path, i))
+            rows.append(vals)
+    if not rows:
+        raise DatasetError("%s is empty: no %s" % (path, what))
+    return np.asarray(rows, np.float64)
+
+
+def detections_by_frame(rows, length):
+    # type: (np.ndarray, int) -> list
+    """det.txt rows -> per frame 1..length: (boxes xyxy [N,4], scores [N]). Rows beyond `length` are an error."""
+    frames = rows[:, 0].astype(np.int64)
+    if frames.max() > length:
+        raise DatasetError("detections reach frame %d but the sequence has %d frames (seqinfo.ini)"
+                           % (frames.max(), length))
+    order = np.argsort(frames, kind="stable")
+    rows, frames = rows[order], frames[order]
+    bounds = np.searchsorted(frames, np.arange(1, length + 2))
+    out = []
+    for k in range(length):
+        r = rows[bounds[k]:bounds[k + 1]]
+        boxes = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1) if len(r) else \
+            np.zeros((0, 4))
+        out.append((boxes, r[:, 6].copy()))
+    return out
+
+
+def format_mot_rows(frame, ids, boxes, scores):
+    # type: (int, list, list, list) -> str
+    """MOTChallenge tracker lines of one frame (1-based `frame`; boxes xyxy)."""
+    lines = []
+    for i, b, s in zip(ids, boxes, scores):
+        lines.append("%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1\n" % (frame, i, b[0], b[1], b[2] - b[0], b[3] - b[1], s))
+    return "".join(lines)

@@ -1,0 +1,38 @@
+"""The pipeline's tracking and counting steps for each source (Pipeline(steps=...))."""
+import os
+
+from ..sources.images import ImageSource
+from . import make_tracker
+from .step import TrackStep
+
+
+def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0, regions=None, image_fps=30.0):
+    """`steps(source, draw)` for Pipeline: a TrackStep per source and, with counting `regions` (counting.spec), a
+    CountStep writing `<out_dir>/<name>.counts.json`. Video files and streams run on their timestamps; image sets
+    (no timestamps) at `image_fps`."""
+
+    def steps(source, draw):
+        from ..counting import check_in_frame
+        fps = image_fps if isinstance(source, ImageSource) or not source.fps else None
+        cfg = _config(tracker, config)
+        if cfg.frame_interval is None and (fps or source.fps):  # the Kalman step's unit: one nominal frame
+            cfg.frame_interval = 1.0 / float(fps or source.fps)
+        track = TrackStep(make_tracker(tracker, cfg), keep_conf, draw, fps=fps)
+        out = [track]
+        if regions:
+            from ..counting.step import CountStep
+            check_in_frame(regions, source.width, source.height, source.name)  # a live source's size is known now
+            path = os.path.join(out_dir, source.name + ".counts.json") if out_dir else None
+            out.append(CountStep(regions, path, source.name, track.time_of, draw))
+        return out
+
+    return steps
+
+
+def _config(tracker, config):
+    """A fresh copy of `config` (or the tracker's defaults): each source's tracker gets its own."""
+    if tracker == "ocsort":
+        from .ocsort import OCSortConfig as cls
+    else:
+        from .bytetrack import TrackerConfig as cls
+    return cls(**(config.as_dict() if config is not None else {}))
