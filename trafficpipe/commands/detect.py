@@ -4,6 +4,7 @@ import sys
 
 from ..errors import SourceError, TrafficpipeError, TruncatedInput
 from ..log import logger
+from ..sinks.display import DEFAULT_URI, LiveView, check_live_view, is_display_uri
 from ..sinks.files import SINK_KINDS
 
 
@@ -23,7 +24,10 @@ def add_parser(sub):
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save", default=None,
                    help="comma-separated outputs from %s (default: video,jsonl for videos and streams, images,jsonl "
-                        "for image sets)" % ",".join(SINK_KINDS))
+                        "for image sets), and display://N for the live view" % ",".join(SINK_KINDS))
+    p.add_argument("--show", action="store_true",
+                   help="show the annotated frames live in a window (one mosaic for several sources) with the "
+                        "measured fps; q, Esc or closing the window stops the run (same as --save ...,display://0)")
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("pipeline")
@@ -76,6 +80,12 @@ def _run(args):
     from ..sources.video import set_decode_threads, set_decoder
 
     kinds = [k.strip() for k in args.save.split(",")] if args.save else None
+    show = _display_uri(args, kinds)
+    if show:
+        kinds = [k for k in kinds if not is_display_uri(k)] if kinds else None
+        if args.processes > 1 and len(args.sources) > 1:
+            raise TrafficpipeError("the live view shows the sources of one process: drop --processes or --show")
+        show = check_live_view(show)  # no display here: one line now, before any model or source is opened
     if kinds:
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
@@ -93,17 +103,22 @@ def _run(args):
     set_decoder(args.decoder)
     names = getattr(args, "source_names", None) or [None] * len(args.sources)
     sources = []
+    view = None
     try:
         for uri, name in zip(args.sources, names):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
+        if show:
+            view = LiveView(show, sources).start()
         detector = make_pipeline_detector(args)
     except BaseException:
+        if view is not None:
+            view.close(hold=False)
         for s in sources:
             s.close()
         raise
-    outputs = kinds or ["video", "images", "jsonl"]
+    outputs = kinds if kinds is not None else ["video", "images", "jsonl"]  # --save display://0 alone: no files
     total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
     if args.max_frames and total:
         total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)
@@ -117,14 +132,20 @@ def _run(args):
                     decode_workers=args.decode_workers, decode_processes=args.decode_processes,
                     depth=args.in_flight, tiles=tiles,
                     queue_size=args.queue_size, live_queue_size=args.live_queue_size, max_frames=args.max_frames,
-                    on_frame=_frame_counter(bar, shared))
+                    on_frame=_frame_counter(bar, shared), sinks=view.sinks if view is not None else None)
+    if view is not None:
+        view.bind(pipe.stop)  # q, Esc or closing the window: the run stops, every output is closed
     try:
         summary = pipe.run()
+        if view is not None:
+            view.close()  # with display://N?hold=1: once the user closes the window
     except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done
         if pipe.summary is not None:
             _report(pipe.summary)
         raise
     finally:
+        if view is not None:
+            view.close(hold=False)
         if bar is not None:
             bar.close()
         detector.close()
@@ -143,6 +164,14 @@ def _run(args):
                               % (len(problems), len(summary.sources), first["error"]))
         raise SourceError("%s" % first["error"])
     return 0
+
+
+def _display_uri(args, kinds):
+    """The live view's display URI from --show or a display:// entry of --save (None without)."""
+    uris = [k for k in kinds or () if is_display_uri(k)]
+    if len(uris) > 1:
+        raise TrafficpipeError("one live view per run: %s" % ", ".join(uris))
+    return uris[0] if uris else (DEFAULT_URI if getattr(args, "show", False) else None)
 
 
 def _frame_counter(bar, shared):
