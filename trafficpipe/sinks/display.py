@@ -2,8 +2,8 @@
 several sources) with each source's measured frame rate; q, Esc or closing the window stops the run.
 
 The window belongs to one thread (`LiveView`'s), which alone makes GUI calls. The writer hands each source's frames to
-it through a `DisplaySink`, which keeps a scaled copy of the newest one: the view never slows the pipeline down, and
-the other sinks still get every frame.
+it through a `DisplaySink`, which keeps a scaled copy of the newest one (of each frame up to 60 fps; above that, of
+those the screen can show): the view does not hold the pipeline back, and the other sinks still get every frame.
 """
 import threading
 import time
@@ -17,6 +17,9 @@ from .windows import check_display, jetson_display_available, open_window
 
 
 DEFAULT_URI = "display://0"
+#: a source's frames that come faster than this (seconds apart) are copied for the screen only once it has shown the
+#: previous one: at 1000 fps the writer makes about as many copies as the screen refreshes, not 1000
+MIN_INTERVAL = 1.0 / 60
 #: URI options: hold=1 keeps the last frames on screen after the run until the window is closed; size=WxH the largest
 #: window at first; backend=auto|opencv|jetson
 OPTIONS = ("hold", "size", "backend")
@@ -57,6 +60,7 @@ class DisplayConfig(object):
         elif backend == "jetson" and not jetson_display_available():
             raise SinkError("backend=jetson in %s needs jetson_utils (jetson-inference), which is not installed" % uri)
         self.backend = backend
+        self.checked = False  # whether check_live_view found that a window can open here
 
 
 class DisplaySink(Sink):
@@ -94,6 +98,7 @@ class LiveView(object):
         self._tiles = [None] * len(sources)
         self._fps = [0.0] * len(sources)
         self._ended = [False] * len(sources)
+        self._posted = [0.0] * len(sources)  # when each source's newest frame was handed over (perf_counter)
         self._dirty = False
         self._lock = threading.Lock()
         self._opened = threading.Event()
@@ -102,6 +107,8 @@ class LiveView(object):
 
     def start(self):
         """Open the window in the view's thread; SinkError (one line) when it cannot open."""
+        if not self.config.checked:
+            check_live_view(self.config)
         self._thread = threading.Thread(target=self._run, name="live-view")
         self._thread.daemon = True
         self._thread.start()
@@ -124,6 +131,10 @@ class LiveView(object):
         """The newest annotated frame of a source (copied; called from the writer thread)."""
         if self.quit_by_user or self._closing.is_set():
             return
+        now = time.perf_counter()
+        if self._dirty and now - self._posted[source_id] < MIN_INTERVAL:
+            return  # faster than a screen refreshes, and the last one is not yet on screen: no copy of this one
+        self._posted[source_id] = now
         tile = self.layout.fit(image)
         with self._lock:
             self._tiles[source_id] = tile
@@ -141,21 +152,28 @@ class LiveView(object):
         if thread is None:
             return
         hold = self.config.hold if hold is None else hold
-        if hold and thread.is_alive():
-            logger.info("live view: the run has ended; press q or Esc, or close the window, to exit")
-            while thread.is_alive():
-                thread.join(0.1)
-        self._closing.set()
-        thread.join(10.0)
+        try:
+            if hold and thread.is_alive():
+                logger.info("live view: the run has ended; press q or Esc, or close the window, to exit")
+                while thread.is_alive():
+                    thread.join(0.1)
+        finally:  # Ctrl-C while held, too
+            self._closing.set()
+            thread.join(10.0)
         if self.error is not None:
             raise SinkError("the live view failed: %s" % self.error)
 
-    def _labels(self):
-        labels = []
-        for name, fps, ended in zip(self.names, self._fps, self._ended):
-            labels.append("%s  %.1f fps%s" % (name, fps, "  (ended)" if ended else ""))
-        footer = "total %.1f fps" % sum(self._fps) if len(self.names) > 1 else None
-        return labels, footer
+    def take(self):
+        """What the screen shows next: (the sources' newest tiles, their labels, the footer), or None when nothing
+        changed since the last call (called by the view's thread)."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            self._dirty = False
+            labels = ["%s  %.1f fps%s" % (name, fps, "  (ended)" if ended else "")
+                      for name, fps, ended in zip(self.names, self._fps, self._ended)]
+            footer = "total %.1f fps" % sum(self._fps) if len(self.names) > 1 else None
+            return list(self._tiles), labels, footer
 
     def _run(self):
         try:
@@ -167,13 +185,9 @@ class LiveView(object):
         self._opened.set()
         try:
             while not self._closing.is_set():
-                with self._lock:
-                    dirty, self._dirty = self._dirty, False
-                    if dirty:
-                        tiles = list(self._tiles)
-                        labels, footer = self._labels()
-                if dirty:
-                    window.show(self.layout.compose(tiles, labels, footer))
+                picture = self.take()
+                if picture is not None:
+                    window.show(self.layout.compose(*picture))
                 if window.poll(10):
                     self._quit()
                     break
@@ -195,8 +209,10 @@ class LiveView(object):
 
 
 def check_live_view(uri):
-    # type: (str) -> DisplayConfig
-    """The parsed `uri`, once it is known that a window can open here (SinkError, one line, when not)."""
-    config = DisplayConfig(uri)
+    # type: (object) -> DisplayConfig
+    """The DisplayConfig of `uri` (a URI or a DisplayConfig), once it is known that a window can open here (SinkError,
+    one line, when not): without a display, OpenCV's Qt GUI would abort the process."""
+    config = uri if isinstance(uri, DisplayConfig) else DisplayConfig(uri)
     check_display(config.backend)
+    config.checked = True
     return config
