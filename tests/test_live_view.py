@@ -76,8 +76,7 @@ def test_frames_faster_than_the_screen_are_copied_only_once_it_has_shown_the_las
         assert np.array_equal(tiles[0], a) and labels == ["highway-360p  30.0 fps"] and footer is None
         assert view.take() is None  # nothing new
         view.post(0, b, 1000.0)  # the screen took the last one: this one is kept
-        time.sleep(0.02)
-        view.post(0, a, 50.0)  # 20 ms later (below 60 fps): kept though `b` is not on screen yet
+        view.post(0, a, 50.0)  # below 60 fps: every frame is kept, though `b` is not on screen yet
         tiles, labels, _ = view.take()
         assert np.array_equal(tiles[0], a) and labels == ["highway-360p  50.0 fps"]
         view.source_ended(0)
@@ -229,6 +228,15 @@ class Run(object):
         wait_for(lambda: text in self.stderr() or self.proc.poll() is not None, repr(text), timeout)
         assert text in self.stderr(), self.stderr()
 
+    def wait(self, timeout):
+        # type: (float) -> bool
+        """Whether the run ended within `timeout` seconds."""
+        try:
+            self.proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def finish(self, timeout=30.0):
         try:
             rc = self.proc.wait(timeout)
@@ -299,7 +307,10 @@ def test_screenshot_shows_the_frame_with_boxes_and_fps_and_closing_the_window_en
         time.sleep(0.5)
         shot = screenshot(xdisplay)[y:y + h, x:x + w]
         np.save(str(tmp_path / "screen.npy"), shot)
-        close_window(xdisplay, wid)
+        for _ in range(10):  # Qt under Xvfb now and then misses one, as a user's click may be: click again
+            close_window(xdisplay, wid)
+            if run.wait(3.0):
+                break
         rc = run.finish()
     finally:
         run.finish(1)

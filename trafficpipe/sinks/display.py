@@ -17,9 +17,9 @@ from .windows import check_display, jetson_display_available, open_window
 
 
 DEFAULT_URI = "display://0"
-#: a source's frames that come faster than this (seconds apart) are copied for the screen only once it has shown the
-#: previous one: at 1000 fps the writer makes about as many copies as the screen refreshes, not 1000
-MIN_INTERVAL = 1.0 / 60
+#: above this rate (frames written per second, over the last second) a source's frame is copied for the screen only
+#: once it has shown the previous one: at 1000 fps the writer makes about as many copies as the screen refreshes
+MAX_COPIED_FPS = 60.0
 #: URI options: hold=1 keeps the last frames on screen after the run until the window is closed; size=WxH the largest
 #: window at first; backend=auto|opencv|jetson
 OPTIONS = ("hold", "size", "backend")
@@ -98,7 +98,6 @@ class LiveView(object):
         self._tiles = [None] * len(sources)
         self._fps = [0.0] * len(sources)
         self._ended = [False] * len(sources)
-        self._posted = [0.0] * len(sources)  # when each source's newest frame was handed over (perf_counter)
         self._dirty = False
         self._lock = threading.Lock()
         self._opened = threading.Event()
@@ -131,10 +130,8 @@ class LiveView(object):
         """The newest annotated frame of a source (copied; called from the writer thread)."""
         if self.quit_by_user or self._closing.is_set():
             return
-        now = time.perf_counter()
-        if self._dirty and now - self._posted[source_id] < MIN_INTERVAL:
+        if fps > MAX_COPIED_FPS and self._dirty:
             return  # faster than a screen refreshes, and the last one is not yet on screen: no copy of this one
-        self._posted[source_id] = now
         tile = self.layout.fit(image)
         with self._lock:
             self._tiles[source_id] = tile
