@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README): installs what the tests need, checks Python 3.6 compatibility, runs the suite.
 #   - pip: the package with its [test] extra, torch (CPU) and onnx2torch for the torch/training tests
-#   - Debian: GStreamer's RTSP server, which the live-stream tests start on 127.0.0.1
+#   - Debian: GStreamer's RTSP server, which the live-stream tests start on 127.0.0.1; Xvfb (a virtual X display) and
+#     xdotool (sends keys to a window), with which the live-view tests open a real window, screenshot it (Pillow's
+#     ImageGrab over XCB) and close it (python-xlib, a pip test dependency)
 #   - TRAFFICPIPE_DATA (default ../shared) must hold the shared models, data and videos: data tests never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,12 @@ if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0');
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gir1.2-gst-rtsp-server-1.0 python3-gi \
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-rtsp >/dev/null
+fi
+
+if ! command -v Xvfb >/dev/null || ! command -v xdotool >/dev/null; then
+  echo "installing Xvfb and xdotool (Debian) for the live-view tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends xvfb xdotool >/dev/null
 fi
 
 echo "== vermin: the trafficpipe package must parse for Python 3.6 (Jetson Nano)"

@@ -1,7 +1,9 @@
 """A double of jetson-inference's `jetson_utils` (no Jetson here): videoSource plays a real video file as an RGB camera.
 
 Faithful to the parts trafficpipe uses: videoSource(uri, argv=...) with GetWidth/GetHeight/GetFrameRate/IsStreaming/
-Capture(format='rgb8', timeout=ms)/Close, cudaToNumpy and cudaDeviceSynchronize. `TIMEOUT_EVERY` makes every Nth Capture
+Capture(format='rgb8', timeout=ms)/Close, cudaToNumpy and cudaDeviceSynchronize; videoOutput('display://N') with
+Render/SetStatus/IsStreaming/Close and cudaFromNumpy for the live view (`DISPLAY_FAILS` makes creating it fail as
+jetson-utils does without a display; `close_display()` is the user closing the window). `TIMEOUT_EVERY` makes every Nth Capture
 time out (None, as jetson-utils does since 2022; `RAISE_ON_TIMEOUT` raises as the JetPack 4.x releases did).
 """
 import os
@@ -13,6 +15,8 @@ CLIP = None  # the video file every videoSource plays
 TIMEOUT_EVERY = 0
 RAISE_ON_TIMEOUT = False
 opened = []
+DISPLAY_FAILS = False
+outputs = []
 
 
 class cudaImage(object):
@@ -77,3 +81,44 @@ def cudaToNumpy(image):
 
 def cudaDeviceSynchronize():
     pass
+
+
+class videoOutput(object):
+    """The OpenGL window: keeps every rendered image; it streams from the first Render until closed."""
+
+    def __init__(self, uri, argv=None, options=None):
+        if DISPLAY_FAILS:
+            raise Exception("videoOutput -- failed to create output stream")
+        self.uri = uri
+        self.rendered = []
+        self.status = None
+        self.streaming = False
+        self.closed_by_user = False
+        outputs.append(self)
+
+    def Render(self, image):
+        assert image.format == "rgb8"
+        if not self.closed_by_user:
+            self.streaming = True
+            self.rendered.append(image.array)
+
+    def SetStatus(self, text):
+        self.status = text
+
+    def IsStreaming(self):
+        return self.streaming
+
+    def Close(self):
+        self.streaming = False
+
+
+def close_display():
+    """The user closes every window."""
+    for out in outputs:
+        out.closed_by_user = True
+        out.streaming = False
+
+
+def cudaFromNumpy(array, isBGR=False):
+    assert not isBGR
+    return cudaImage(array.copy())

@@ -1,6 +1,7 @@
 """`trafficpipe detect SRC [SRC ...] --out DIR`: run the pipeline and write annotated outputs."""
 from ..errors import SourceError, TrafficpipeError, TruncatedInput
 from ..log import logger
+from ..sinks.display import DEFAULT_URI, LiveView, check_live_view, is_display_uri
 from ..sinks.files import SINK_KINDS
 from .progress import progress_bar
 
@@ -22,7 +23,10 @@ def add_parser(sub):
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save", default=None,
                    help="comma-separated outputs from %s (default: video,jsonl for videos and streams, images,jsonl "
-                        "for image sets)" % ",".join(SINK_KINDS))
+                        "for image sets), and display://N for the live view" % ",".join(SINK_KINDS))
+    p.add_argument("--show", action="store_true",
+                   help="show the annotated frames live in a window (one mosaic for several sources) with the "
+                        "measured fps; q, Esc or closing the window stops the run (same as --save ...,display://0)")
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("tracking and counting")
@@ -98,6 +102,12 @@ def _run(args):
     from ..sources.video import set_decode_threads, set_decoder
 
     kinds = [k.strip() for k in args.save.split(",")] if args.save else None
+    show = _display_uri(args, kinds)
+    if show:
+        kinds = [k for k in kinds if not is_display_uri(k)] if kinds else None
+        if args.processes > 1 and len(args.sources) > 1:
+            raise TrafficpipeError("the live view shows the sources of one process: drop --processes or --show")
+        show = check_live_view(show)  # no display here: one line now, before any model or source is opened
     if kinds:
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
@@ -126,6 +136,7 @@ def _run(args):
     set_decoder(args.decoder)
     names = getattr(args, "source_names", None) or [None] * len(args.sources)
     sources = []
+    view = None
     try:
         for uri, name in zip(args.sources, names):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
@@ -141,12 +152,16 @@ def _run(args):
             args.conf = min(args.conf, TrackerConfig().low)
         if not getattr(args, "child_process", False):
             announce(config)
+        if show:
+            view = LiveView(show, sources).start()
         detector = make_pipeline_detector(args)
     except BaseException:
+        if view is not None:
+            view.close(hold=False)
         for s in sources:
             s.close()
         raise
-    outputs = kinds or (["video", "images", "jsonl"] + (["mot", "tracks"] if tracking else []))
+    outputs = kinds if kinds is not None else (["video", "images", "jsonl"] + (["mot", "tracks"] if tracking else []))
     steps = None
     if tracking:
         from ..tracking.steps import tracking_steps
@@ -159,14 +174,21 @@ def _run(args):
     if shared is not None:
         shared[1].value = total or -1
     pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, tiles=tiles,
-                    on_frame=_frame_counter(bar, shared), steps=steps, **config.pipeline_kwargs())
+                    on_frame=_frame_counter(bar, shared), steps=steps, sinks=view.sinks if view is not None else None,
+                    **config.pipeline_kwargs())
+    if view is not None:
+        view.bind(pipe.stop)  # q, Esc or closing the window: the run stops, every output is closed
     try:
         summary = pipe.run()
+        if view is not None:
+            view.close()  # with display://N?hold=1: once the user closes the window
     except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done
         if pipe.summary is not None:
             _report(pipe.summary)
         raise
     finally:
+        if view is not None:
+            view.close(hold=False)
         if bar is not None:
             bar.close()
         detector.close()
@@ -185,6 +207,14 @@ def _run(args):
                               % (len(problems), len(summary.sources), first["error"]))
         raise SourceError("%s" % first["error"])
     return 0
+
+
+def _display_uri(args, kinds):
+    """The live view's display URI from --show or a display:// entry of --save (None without)."""
+    uris = [k for k in kinds or () if is_display_uri(k)]
+    if len(uris) > 1:
+        raise TrafficpipeError("one live view per run: %s" % ", ".join(uris))
+    return uris[0] if uris else (DEFAULT_URI if getattr(args, "show", False) else None)
 
 
 def _frame_counter(bar, shared):
