@@ -11,6 +11,7 @@ from .log import logger, quiet_native_logs, setup_logging
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
     ("detect", "trafficpipe.commands.detect"),
+    ("score", "trafficpipe.scale.cli"),
     ("bench", "trafficpipe.bench.cli"),
     ("eval", "trafficpipe.eval.cli"),
     ("build-engine", "trafficpipe.engines.build_cli"),
