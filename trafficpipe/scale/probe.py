@@ -25,8 +25,10 @@ def probe_video(path):
     """{path, size, mtime_ns, sha256, frames, fps, width, height, keyframes} of a video file; {path, error} (one line)
     where it cannot be decoded. `frames` None where the container does not tell; `keyframes` None where unknown
     (not MP4/MOV), else the 0-based keyframe indices."""
+    from ..log import quiet_native_logs
     from ..sources.segments import mp4_keyframes
     from ..sources.video import check_video_file, not_a_video, open_video
+    quiet_native_logs()  # (a Ray worker's first capture: FFmpeg's own lines about a corrupt file say nothing more)
     try:
         check_video_file(path)
         st = os.stat(path)

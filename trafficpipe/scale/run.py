@@ -89,6 +89,9 @@ class ScoreRun(object):
                    "reused": sum(1 for e in ok if e.get("reused")), "segments_scored": self.segments_scored,
                    "frames_scored": self.frames_scored, "retries": self.retries, "wall_s": round(wall, 3),
                    "fps": round(self.frames_scored / wall, 2) if wall > 0 else 0.0}
+        if all(v["entry"].get("status") == "ok" for v in self.videos.values()):  # every segment is merged
+            self.store.delete_dir(self.store.path("segments", self.config))
+            self.store.delete_dir_if_empty(self.store.path("segments"))
         man.run.update(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), summary=summary)
         man.write()
         return summary

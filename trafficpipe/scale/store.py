@@ -95,6 +95,11 @@ class OutputStore(object):
         if self.exists(path):
             self.fs.delete_dir(path)
 
+    def delete_dir_if_empty(self, path):
+        import pyarrow.fs as pafs
+        if self.exists(path) and not self.fs.get_file_info(pafs.FileSelector(path)):
+            self.fs.delete_dir(path)
+
     def size(self, path):
         # type: (str) -> int
         return int(self.fs.get_file_info(path).size or 0)
