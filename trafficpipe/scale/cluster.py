@@ -23,11 +23,25 @@ def connect(address):
         import ray
     except ImportError:
         raise TrafficpipeError("--ray needs Ray: pip install 'trafficpipe[scale]'")
+    if address != "auto":
+        _check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise TrafficpipeError("cannot connect to the Ray cluster at %s: %s" % (address, first_line(e)))
     return ray
+
+
+def _check_reachable(address, timeout=5.0):
+    """TrafficpipeError (one line) unless something listens at HOST:PORT (ray.init would retry for minutes)."""
+    import socket
+    host, _, port = address.replace("ray://", "").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout).close()
+    except ValueError:
+        raise TrafficpipeError("--ray takes auto or HOST:PORT, not %s" % address)
+    except (socket.error, OSError) as e:
+        raise TrafficpipeError("cannot reach the Ray cluster at %s: %s" % (address, first_line(e)))
 
 
 class RayRunner(object):
@@ -53,12 +67,19 @@ class RayRunner(object):
         cls = ray.remote(SegmentScorer).options(max_restarts=-1, max_task_retries=0, **opts)
         self.actors = [cls.remote(store_uri, detector_kwargs, batch) for _ in range(n)]
         try:
-            self.workers = ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout)
+            ready = ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout)
         except ray.exceptions.GetTimeoutError:
+            self.close()
             raise TrafficpipeError("%d scoring actor(s) (%s each) did not start in %.0f s: does the cluster have "
                                    "the resources?" % (n, opts, start_timeout))
         except ray.exceptions.RayError as e:
+            self.close()
             raise TrafficpipeError("a scoring actor could not start: %s" % _cause(e))
+        errors = [err for _, err in ready if err]
+        if errors:
+            self.close()
+            raise TrafficpipeError(errors[0])
+        self.workers = [name for name, _ in ready]
         logger.info("ray: {} scoring actor(s), {} each, on {} node(s)", n, opts,
                     sum(1 for x in ray.nodes() if x.get("Alive")))
         self._probe = ray.remote(num_cpus=0)(probe_video)

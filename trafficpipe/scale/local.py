@@ -1,4 +1,5 @@
 """The embedded runner: a scoring run's work done in this process with one detector (no Ray)."""
+from ..errors import TrafficpipeError
 from .probe import probe_video
 from .worker import SegmentScorer, merge_video
 
@@ -10,6 +11,8 @@ class LocalRunner(object):
 
     def __init__(self, store_uri, detector_kwargs, batch=1):
         self.scorer = SegmentScorer(store_uri, detector_kwargs, batch, log_level=None)
+        if self.scorer.error:
+            raise TrafficpipeError(self.scorer.error)
         self.store_uri = store_uri
         self.workers = [self.scorer.name]
 

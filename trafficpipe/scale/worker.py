@@ -42,15 +42,22 @@ class SegmentScorer(object):
         if log_level:
             setup_logging(log_level)
             quiet_native_logs()
-        self.store = OutputStore(store_uri)
-        self.detector = Detector(**detector_kwargs)
         self.batch = batch
         self.name = worker_name()
+        self.detector = None
+        self.error = None  # why this worker cannot score (one line), kept for `ready()` rather than raised
+        try:
+            self.store = OutputStore(store_uri)
+            self.detector = Detector(**detector_kwargs)
+        except TrafficpipeError as e:
+            self.error = str(e)
+        except Exception as e:
+            self.error = "%s: %s" % (type(e).__name__, first_line(e))
 
     def ready(self):
-        # type: () -> str
-        """This worker's name, once its detector is built."""
-        return self.name
+        # type: () -> tuple
+        """(this worker's name, None) once its detector is built; (name, the one-line error) where it could not be."""
+        return self.name, self.error
 
     def score(self, task):
         # type: (dict) -> dict
@@ -58,6 +65,8 @@ class SegmentScorer(object):
         t0 = time.time()
         out = dict(task, worker=self.name, frames=0, rows=0, error=None)
         try:
+            if self.detector is None:
+                raise TrafficpipeError(self.error)
             sink = score_segment(self.detector, task["path"], task["start"], task["stop"], self.batch)
             table = sink.table(task["video"])
             self.store.write_table(task["segment_path"], table, {META_KEY: {
@@ -72,7 +81,8 @@ class SegmentScorer(object):
         return out
 
     def close(self):
-        self.detector.close()
+        if self.detector is not None:
+            self.detector.close()
 
 
 def segment_frames(store, path):
