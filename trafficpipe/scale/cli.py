@@ -11,8 +11,8 @@ def add_parser(sub):
         "score", help="score an archive of video files into Parquet, here or on a Ray cluster",
         description="Score video files (files, folders, globs, or .txt files listing them) into one Parquet file "
                     "per video (rows: video, frame, timestamp, class, score, box) and manifest.json in --out. "
-                    "Re-running the same command skips what is done. Without --ray it runs here; with --ray each "
-                    "video is cut into keyframe-aligned segments scored by Ray actors across the cluster.",
+                    "Re-running the same command skips what is done. Each video is cut into keyframe-aligned "
+                    "segments, scored here (default) or, with --ray, by Ray actors across a cluster (docs/scale.md).",
         epilog="Exit status: 0 when every video was scored; 2 on bad input or when any video failed (the others are "
                "written, the manifest says why). Needs the scale extra: pip install 'trafficpipe[scale]'.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
