@@ -98,8 +98,8 @@ class LocalRayCluster(object):
         return sorted(pid for pid, cmd in self.processes().items() if cmd.startswith("ray::%s" % cls_name))
 
     def stop(self):
-        """End every process of the cluster (TERM, then KILL after 5 s)."""
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        """End every process of the cluster (TERM, then KILL after 2 s)."""
+        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
             pids = self.processes()
             if not pids:
                 return

@@ -140,3 +140,17 @@ def test_score_on_ray_survives_a_killed_worker(clips, reference, cluster, tmp_pa
     assert man["summary"]["retries"] == len(retries) >= 1
     assert all(r["scored_again"] and r["worker"].endswith(":%d" % killed) for r in retries)
     assert man["summary"]["segments_scored"] == 6
+
+
+def test_score_sources_folders_globs_and_lists(clips, tmp_path):
+    from trafficpipe.errors import SourceError
+    from trafficpipe.scale.inputs import expand_sources
+    folder, paths = clips
+    listing = tmp_path / "videos.txt"
+    listing.write_text("# the archive\n%s\n%s\n" % (paths[1], os.path.join(str(folder), "highway-*.mp4")))
+    assert expand_sources([str(listing), paths[0]]) == [paths[1], paths[0], paths[2]]  # each once, in order
+    assert expand_sources([str(folder)]) == sorted(paths + [str(folder / "corrupt.mp4")])
+    with pytest.raises(SourceError, match="no file matches"):
+        expand_sources([str(folder / "nothing-*.mp4")])
+    with pytest.raises(SourceError, match="does not exist"):
+        expand_sources([str(tmp_path / "missing.mp4")])

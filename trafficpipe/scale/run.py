@@ -77,10 +77,16 @@ class ScoreRun(object):
         man.write()
         if self.bar is not None:
             self.bar.reset(total=sum((t["stop"] if t["stop"] is not None else 0) - t["start"] for t in tasks) or None)
-        merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items() if not v["left"]]
-        self.runner.score(tasks, lambda r: merges.extend(self._on_result(r)), self._on_retry)
-        for res in self.runner.gather(merges):
-            self._on_merged(res)
+        try:
+            merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
+                      if not v["left"]]
+            self.runner.score(tasks, lambda r: merges.extend(self._on_result(r)), self._on_retry)
+            for res in self.runner.gather(merges):
+                self._on_merged(res)
+        except BaseException:  # Ctrl-C or a lost cluster: what is committed stays, the manifest says how far it got
+            man.run["interrupted"] = True
+            man.write()
+            raise
         wall = time.time() - t0
         entries = [man.entries[p] for p in self.paths if p in man.entries]
         ok = [e for e in entries if e.get("status") == "ok"]
