@@ -1,6 +1,6 @@
 """A real Ray cluster of several nodes on this machine (127.0.0.1), started with `ray start` for the tests.
 
-Each node is started in a session of its own; `stop()` ends the processes of those sessions, and any process they
+Each node is started in a process group of its own; `stop()` ends the processes of those groups, and any process they
 started (Ray's workers), by pid: other Ray clusters on the machine are left alone (`ray stop` would end them too)."""
 import os
 import signal
@@ -48,7 +48,7 @@ class LocalRayCluster(object):
         self.cpus = cpus
         self.port = free_port()
         self.address = "127.0.0.1:%d" % self.port
-        self.sessions = []  # the process group id of each node's processes
+        self.groups = []  # the process group id of each node's processes
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
         self.env.pop("RAY_ADDRESS", None)
 
@@ -59,7 +59,7 @@ class LocalRayCluster(object):
         p = subprocess.Popen([RAY, "start", "--num-cpus", str(self.cpus), "--node-ip-address", "127.0.0.1",
                               "--temp-dir", temp, "--disable-usage-stats"] + args, stdout=log,
                              stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
-        self.sessions.append(p.pid)
+        self.groups.append(p.pid)
         rc = p.wait(120)
         log.close()
         if rc:
@@ -69,7 +69,7 @@ class LocalRayCluster(object):
         self._start(["--head", "--port", str(self.port), "--include-dashboard=false"], "head")
 
     def add_node(self):
-        self._start(["--address", self.address], "node%d" % len(self.sessions))
+        self._start(["--address", self.address], "node%d" % len(self.groups))
 
     def wait_nodes(self, n, timeout=60.0):
         """Block until `ray status` lists `n` alive nodes."""
@@ -83,9 +83,9 @@ class LocalRayCluster(object):
         raise RuntimeError("the cluster did not reach %d nodes: %s" % (n, r.stdout[-1000:]))
 
     def processes(self):
-        """{pid: cmdline} of this cluster's processes: those of its nodes' sessions and their descendants."""
+        """{pid: cmdline} of this cluster's processes: those of its nodes' process groups and their descendants."""
         table = _proc_table()
-        mine = set(pid for pid, (_, pgid, _c) in table.items() if pgid in self.sessions)
+        mine = set(pid for pid, (_, pgid, _c) in table.items() if pgid in self.groups)
         grew = True
         while grew:
             more = set(pid for pid, (ppid, _, _c) in table.items() if ppid in mine) - mine
