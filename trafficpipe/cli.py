@@ -13,6 +13,7 @@ from .errors import Terminated
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
     ("detect", "trafficpipe.commands.detect"),
+    ("score", "trafficpipe.scale.cli"),
     ("bench", "trafficpipe.bench.cli"),
     ("eval", "trafficpipe.eval.cli"),
     ("eval-track", "trafficpipe.tracking.eval_cli"),

@@ -1,0 +1,73 @@
+"""`trafficpipe score SOURCES... --out DIR [--ray auto|ADDRESS]`: score an archive of videos into Parquet files."""
+import os
+
+from ..errors import SourceError, TrafficpipeError
+from ..log import logger
+
+
+def add_parser(sub):
+    from ..commands.options import add_model_options
+    p = sub.add_parser(
+        "score", help="score an archive of video files into Parquet, here or on a Ray cluster",
+        description="Score video files (files, folders, globs, or .txt files listing them) into one Parquet file "
+                    "per video (rows: video, frame, timestamp, class, score, box) and manifest.json in --out. "
+                    "Re-running the same command skips what is done. Each video is cut into keyframe-aligned "
+                    "segments, scored here (default) or, with --ray, by Ray actors across a cluster (docs/scale.md).",
+        epilog="Exit status: 0 when every video was scored; 2 on bad input or when any video failed (the others are "
+               "written, the manifest says why). Needs the scale extra: pip install 'trafficpipe[scale]'.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--out", required=True, help="output folder: a path or a pyarrow file system URI (s3://...)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster: auto (the one started on this machine with `ray start`) or its "
+                        "address HOST:PORT (default: no Ray, this machine only)")
+    add_model_options(p)
+    g = p.add_argument_group("run")
+    g.add_argument("--segment-frames", type=int, default=1800,  # expert
+                   help="least frames per segment; segments start on keyframes (default %(default)s)")
+    g.add_argument("--cpus-per-actor", type=int, default=1,  # expert
+                   help="CPUs per scoring actor on clusters without GPUs, its ONNX Runtime threads (default 1)")
+    g.add_argument("--actors", type=int, default=0,  # expert
+                   help="scoring actors (default 0: one per GPU, else per --cpus-per-actor CPUs of the cluster)")
+    g.add_argument("--batch", type=int, default=1, help="frames per inference call (default 1)")  # expert
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args):
+    from ..commands.options import detector_kwargs
+    from ..commands.detect import progress_bar
+    from .inputs import expand_sources
+    if args.segment_frames < 1 or args.cpus_per_actor < 1 or args.actors < 0 or args.batch < 1:
+        raise TrafficpipeError("--segment-frames, --cpus-per-actor and --batch must be at least 1, --actors 0 or more")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise TrafficpipeError("score writes Parquet with pyarrow: pip install 'trafficpipe[scale]'")
+    from .store import OutputStore
+    from .run import ScoreRun
+    paths = expand_sources(args.sources)
+    kw = detector_kwargs(args)
+    if kw.get("model") and os.path.exists(kw["model"]):
+        kw["model"] = os.path.abspath(kw["model"])  # workers may start elsewhere
+    store = OutputStore(args.out)
+    if args.ray:
+        from .cluster import RayRunner
+        runner = RayRunner(args.ray, store.uri, kw, args.batch, args.cpus_per_actor, args.actors)
+    else:
+        from .local import LocalRunner
+        runner = LocalRunner(store.uri, kw, args.batch)
+    bar = progress_bar(None, args.no_progress)
+    try:
+        summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar).run()
+    finally:
+        if bar is not None:
+            bar.close()
+        runner.close()
+    logger.info("score: {} video(s) ok ({} reused), {} failed; {} frames scored in {:.1f} s = {:.1f} fps{}; outputs "
+                "in {}", summary["ok"], summary["reused"], summary["failed"], summary["frames_scored"],
+                summary["wall_s"], summary["fps"], (", %d segment(s) scored again after a worker died"
+                                                    % summary["retries"]) if summary["retries"] else "", store.uri)
+    if summary["failed"]:
+        raise SourceError("%d of %d video(s) failed (see %s)" % (summary["failed"], summary["videos"],
+                                                                 store.path("manifest.json")))
+    return 0

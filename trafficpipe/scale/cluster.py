@@ -1,0 +1,142 @@
+"""The Ray runner: a scoring run's work spread over a Ray cluster.
+
+Long-lived actors (`worker.SegmentScorer`) each hold one detector: one actor per GPU (num_gpus=1) on GPU clusters,
+else one per `cpus_per_actor` CPUs. The driver keeps each actor fed with up to `per_actor` segments and collects
+results as they come (`ray.wait`). Probes and merges are zero-CPU Ray tasks (they read files and write Parquet, and
+must not wait behind the actors for a CPU). A worker process or node that dies takes only its unfinished segments:
+Ray restarts the actor (max_restarts=-1; on another node where its own is gone) and the driver puts the segments back
+in the queue, recording each such retry for the manifest.
+"""
+import collections
+import logging
+
+from ..errors import TrafficpipeError, first_line
+from ..log import logger
+from .probe import probe_video
+from .worker import SegmentScorer, merge_video
+
+
+def connect(address):
+    """ray.init to the cluster at `address` ("auto": the one running on this machine); TrafficpipeError (one line)
+    where there is none."""
+    try:
+        import ray
+    except ImportError:
+        raise TrafficpipeError("--ray needs Ray: pip install 'trafficpipe[scale]'")
+    if address != "auto":
+        _check_reachable(address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise TrafficpipeError("cannot connect to the Ray cluster at %s: %s" % (address, first_line(e)))
+    return ray
+
+
+def _check_reachable(address, timeout=5.0):
+    """TrafficpipeError (one line) unless something listens at HOST:PORT (ray.init would retry for minutes)."""
+    import socket
+    host, _, port = address.replace("ray://", "").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout).close()
+    except ValueError:
+        raise TrafficpipeError("--ray takes auto or HOST:PORT, not %s" % address)
+    except (socket.error, OSError) as e:
+        raise TrafficpipeError("cannot reach the Ray cluster at %s: %s" % (address, first_line(e)))
+
+
+class RayRunner(object):
+    """Actors over the cluster at `address`; `actors` 0 = as many as its GPUs (or CPUs / `cpus_per_actor`) allow."""
+
+    name = "ray"
+
+    def __init__(self, address, store_uri, detector_kwargs, batch=1, cpus_per_actor=1, actors=0, per_actor=2,
+                 max_attempts=3, start_timeout=600.0):
+        ray = self.ray = connect(address)
+        self.store_uri = store_uri
+        self.per_actor = max(1, int(per_actor))
+        self.max_attempts = max(1, int(max_attempts))
+        res = ray.cluster_resources()
+        gpus = int(res.get("GPU", 0))
+        cpus_per_actor = max(1, int(cpus_per_actor))
+        if gpus:
+            opts, n = dict(num_gpus=1, num_cpus=1), gpus
+        else:
+            opts, n = dict(num_cpus=cpus_per_actor), int(res.get("CPU", 0)) // cpus_per_actor
+            detector_kwargs = dict(detector_kwargs, threads=cpus_per_actor)
+        n = int(actors) if actors else max(1, n)
+        cls = ray.remote(SegmentScorer).options(max_restarts=-1, max_task_retries=0, **opts)
+        self.actors = [cls.remote(store_uri, detector_kwargs, batch) for _ in range(n)]
+        try:
+            ready = ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout)
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise TrafficpipeError("%d scoring actor(s) (%s each) did not start in %.0f s: does the cluster have "
+                                   "the resources?" % (n, opts, start_timeout))
+        except ray.exceptions.RayError as e:
+            self.close()
+            raise TrafficpipeError("a scoring actor could not start: %s" % _cause(e))
+        errors = [err for _, err in ready if err]
+        if errors:
+            self.close()
+            raise TrafficpipeError(errors[0])
+        self.workers = [name for name, _ in ready]
+        logger.info("ray: {} scoring actor(s), {} each, on {} node(s)", n, opts,
+                    sum(1 for x in ray.nodes() if x.get("Alive")))
+        self._probe = ray.remote(num_cpus=0)(probe_video)
+        self._merge = ray.remote(num_cpus=0)(merge_video)
+
+    def probe(self, paths):
+        return self.ray.get([self._probe.remote(p) for p in paths])
+
+    def score(self, tasks, on_result, on_retry):
+        ray = self.ray
+        pending = collections.deque(tasks)
+        inflight = {}  # ObjectRef -> (task, actor index)
+        load = [0] * len(self.actors)
+        attempts = collections.Counter()
+        while pending or inflight:
+            while pending and min(load) < self.per_actor:
+                i = load.index(min(load))
+                t = pending.popleft()
+                inflight[self.actors[i].score.remote(t)] = (t, i)
+                load[i] += 1
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+            for ref in done:
+                t, i = inflight.pop(ref)
+                load[i] -= 1
+                try:
+                    res = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:  # (score reports its own errors: this is a bug)
+                    res = dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i], error=_cause(e))
+                except ray.exceptions.RayError as e:  # the actor's process or node died: score it again
+                    key = (t["video"], t["start"])
+                    attempts[key] += 1
+                    why = "%s: %s" % (type(e).__name__, _cause(e))
+                    on_retry(t, self.workers[i], why, attempts[key] < self.max_attempts)
+                    if attempts[key] < self.max_attempts:
+                        pending.append(t)
+                    else:
+                        on_result(dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i],
+                                       error="segment %d-%s: its worker died %d times (%s)"
+                                             % (t["start"], t["stop"], attempts[key], why)))
+                    continue
+                on_result(res)
+
+    def submit_merge(self, job):
+        return self._merge.remote(self.store_uri, **job)
+
+    def gather(self, handles):
+        return self.ray.get(list(handles))
+
+    def close(self):
+        for a in self.actors:
+            try:
+                self.ray.kill(a)
+            except Exception:
+                pass
+        self.ray.shutdown()
+
+
+def _cause(e):
+    cause = getattr(e, "cause", None)
+    return first_line(cause if cause is not None else e)

@@ -1,0 +1,61 @@
+"""The video files of a scoring run: files, folders, globs and text files listing videos."""
+import glob
+import os
+
+from ..errors import SourceError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".ts", ".webm", ".mpg", ".mpeg", ".h264", ".hevc")
+LIST_EXTENSIONS = (".txt", ".lst", ".list")
+
+
+def is_video_path(path):
+    # type: (str) -> bool
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+def expand_sources(specs):
+    # type: (list) -> list
+    """Absolute paths of the video files `specs` name, in order, each once: a file as it is; a folder: its video
+    files (by extension, recursively, sorted); a glob: its matches; a .txt/.lst file: one path (or glob) per line,
+    relative to the list's folder, '#' comments. SourceError (one line) for a name that matches nothing."""
+    out, seen = [], set()
+
+    def add(path):
+        p = os.path.abspath(path)
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+
+    def expand(spec, base, depth=0):
+        if "://" in spec:
+            raise SourceError("score reads video files on a shared file system; %s is a URL" % spec.split("://")[0]
+                              + "://...")
+        path = spec if os.path.isabs(spec) else os.path.join(base, spec)
+        if any(c in spec for c in "*?["):
+            matches = sorted(m for m in glob.glob(path, recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise SourceError("no file matches %s" % spec)
+            for m in matches:
+                add(m)
+        elif os.path.isdir(path):
+            found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files if is_video_path(f))
+            if not found:
+                raise SourceError("no video files in folder %s" % spec)
+            for m in found:
+                add(m)
+        elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS and depth == 0:
+            with open(path) as f:
+                lines = [ln.strip() for ln in f]
+            for ln in lines:
+                if ln and not ln.startswith("#"):
+                    expand(ln, os.path.dirname(os.path.abspath(path)), depth + 1)
+        elif os.path.isfile(path):
+            add(path)
+        else:
+            raise SourceError("source %s does not exist" % spec)
+
+    for s in specs:
+        expand(str(s), os.getcwd())
+    if not out:
+        raise SourceError("no video files to score")
+    return out

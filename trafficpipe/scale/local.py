@@ -1,0 +1,33 @@
+"""The embedded runner: a scoring run's work done in this process with one detector (no Ray)."""
+from ..errors import TrafficpipeError
+from .probe import probe_video
+from .worker import SegmentScorer, merge_video
+
+
+class LocalRunner(object):
+    """Runs probes, segments and merges here, one after the other, through the same worker code as a cluster."""
+
+    name = "local"
+
+    def __init__(self, store_uri, detector_kwargs, batch=1):
+        self.scorer = SegmentScorer(store_uri, detector_kwargs, batch, log_level=None)
+        if self.scorer.error:
+            raise TrafficpipeError(self.scorer.error)
+        self.store_uri = store_uri
+        self.workers = [self.scorer.name]
+
+    def probe(self, paths):
+        return [probe_video(p) for p in paths]
+
+    def score(self, tasks, on_result, on_retry):
+        for t in tasks:
+            on_result(self.scorer.score(t))
+
+    def submit_merge(self, job):
+        return merge_video(self.store_uri, **job)
+
+    def gather(self, handles):
+        return list(handles)
+
+    def close(self):
+        self.scorer.close()

@@ -1,0 +1,159 @@
+"""A scoring run: which videos and segments are left to do, handing them to a runner (local or Ray), merging each
+finished video, keeping the manifest and the progress bar, and the summary."""
+import os
+import time
+
+from ..log import logger
+from .manifest import Manifest
+from .plan import config_key, plan_segments, segment_name, video_id
+from .worker import META_KEY, segment_frames
+
+
+class ScoreRun(object):
+    """Score `paths` into `store` with `runner` (local.LocalRunner or cluster.RayRunner)."""
+
+    def __init__(self, paths, store, runner, detector_kwargs, segment_frames=1800, bar=None):
+        self.paths = list(paths)
+        self.store = store
+        self.runner = runner
+        self.config = config_key(detector_kwargs)
+        self.segment_frames = segment_frames
+        self.bar = bar
+        self.manifest = Manifest(store)
+        self.manifest.run = {"config": self.config, "model": os.path.basename(str(detector_kwargs.get("model") or
+                                                                                    "default")),
+                             "runner": runner.name, "workers": list(runner.workers)}
+        self.videos = {}  # video id -> {info, segments [(start, stop)], left, seconds, workers}
+        self.frames_scored = 0
+        self.segments_scored = 0
+        self.retries = 0
+
+    def _reusable(self, path):
+        """The previous run's entry of `path` where its output stands and the file is unchanged (not re-read)."""
+        prev = self.manifest.previous.get(path)
+        if not prev or prev.get("status") != "ok" or prev.get("config") != self.config:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if st.st_size != prev.get("size") or st.st_mtime_ns != prev.get("mtime_ns"):
+            return None
+        meta = self.store.read_metadata(self.store.path(prev["video"] + ".parquet")).get(META_KEY) or {}
+        return prev if meta.get("sha256") == prev.get("sha256") and meta.get("config") == self.config else None
+
+    def run(self):
+        # type: () -> dict
+        t0 = time.time()
+        man = self.manifest
+        man.run["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+        todo = []
+        for p in self.paths:
+            prev = self._reusable(p)
+            if prev is not None:
+                man.entries[p] = dict(prev, reused=True)
+            else:
+                todo.append(p)
+        tasks = []
+        for info in self.runner.probe(todo) if todo else []:
+            e = man.entry(info["path"])
+            e.update(video=video_id(info["path"]), config=self.config, reused=False)
+            if info.get("error"):
+                e.update(status="failed", error=info["error"])
+                logger.error("{}", info["error"])
+                continue
+            e.update((k, info[k]) for k in ("size", "mtime_ns", "sha256", "frames", "fps", "width", "height"))
+            e.update(status="running", error=None, seconds=0.0, workers=[], retries=[])
+            segs = plan_segments(info, self.segment_frames)
+            v = self.videos[e["video"]] = {"info": info, "entry": e, "segments": segs, "left": 0}
+            for start, stop in segs:
+                path = self._segment_path(e["video"], start, stop)
+                if segment_frames(self.store, path) is not None:
+                    continue  # committed by an earlier run
+                v["left"] += 1
+                tasks.append({"video": e["video"], "path": info["path"], "start": start, "stop": stop,
+                              "segment_path": path, "config": self.config})
+            e["segments"] = len(segs)
+        man.write()
+        if self.bar is not None:
+            self.bar.reset(total=sum((t["stop"] if t["stop"] is not None else 0) - t["start"] for t in tasks) or None)
+        try:
+            merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
+                      if not v["left"]]
+            self.runner.score(tasks, lambda r: merges.extend(self._on_result(r)), self._on_retry)
+            for res in self.runner.gather(merges):
+                self._on_merged(res)
+        except BaseException:  # Ctrl-C or a lost cluster: what is committed stays, the manifest says how far it got
+            man.run["interrupted"] = True
+            man.write()
+            raise
+        wall = time.time() - t0
+        entries = [man.entries[p] for p in self.paths if p in man.entries]
+        ok = [e for e in entries if e.get("status") == "ok"]
+        failed = [e for e in entries if e.get("status") != "ok"]
+        summary = {"videos": len(entries), "ok": len(ok), "failed": len(failed),
+                   "reused": sum(1 for e in ok if e.get("reused")), "segments_scored": self.segments_scored,
+                   "frames_scored": self.frames_scored, "retries": self.retries, "wall_s": round(wall, 3),
+                   "fps": round(self.frames_scored / wall, 2) if wall > 0 else 0.0}
+        if all(v["entry"].get("status") == "ok" for v in self.videos.values()):  # every segment is merged
+            self.store.delete_dir(self.store.path("segments", self.config))
+            self.store.delete_dir_if_empty(self.store.path("segments"))
+        man.run.update(finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), summary=summary)
+        man.write()
+        return summary
+
+    def _segment_path(self, video, start, stop):
+        return self.store.path("segments", self.config, video, segment_name(start, stop))
+
+    def _merge_job(self, vid):
+        v = self.videos[vid]
+        return {"video": vid, "info": v["info"], "config": self.config,
+                "segment_paths": [((a, b), self._segment_path(vid, a, b)) for a, b in v["segments"]]}
+
+    def _on_result(self, res):
+        """One segment's result: the merge to submit when it was its video's last ([] otherwise)."""
+        v = self.videos[res["video"]]
+        e = v["entry"]
+        v["left"] -= 1
+        e["seconds"] = round(e.get("seconds", 0.0) + res.get("seconds", 0.0), 3)
+        if res["worker"] not in e["workers"]:
+            e["workers"].append(res["worker"])
+        if self.bar is not None:
+            self.bar.update((res["stop"] - res["start"]) if res["stop"] is not None else res["frames"])
+        if res.get("error"):
+            if e["status"] != "failed":
+                logger.error("{}: {}", os.path.basename(e["path"]), res["error"])
+            e.update(status="failed", error=res["error"])
+        else:
+            self.frames_scored += res["frames"]
+            self.segments_scored += 1
+        self._postfix()
+        self.manifest.write(every=30.0)
+        if v["left"] == 0 and e["status"] != "failed":
+            return [self.runner.submit_merge(self._merge_job(res["video"]))]
+        return []
+
+    def _on_retry(self, task, worker, why, again):
+        self.retries += 1
+        e = self.videos[task["video"]]["entry"]
+        e["retries"].append({"segment": [task["start"], task["stop"]], "worker": worker, "error": why,
+                             "scored_again": again})
+        logger.warning("{}: the worker scoring frames {}-{} died ({}); {}", os.path.basename(task["path"]),
+                       task["start"], task["stop"], why, "scoring them again" if again else "giving up")
+
+    def _on_merged(self, res):
+        e = self.videos[res["video"]]["entry"]
+        if res.get("error"):
+            e.update(status="failed", error=res["error"])
+            logger.error("{}: {}", os.path.basename(e["path"]), res["error"])
+        else:
+            e.update(status="ok", error=None, frames=res["frames"], detections=res["rows"], bytes=res["bytes"],
+                     output=res["video"] + ".parquet")
+        self._postfix()
+
+    def _postfix(self):
+        if self.bar is not None:
+            es = self.manifest.entries.values()
+            self.bar.set_postfix_str("videos ok %d failed %d of %d" % (
+                sum(1 for e in es if e.get("status") == "ok"), sum(1 for e in es if e.get("status") == "failed"),
+                len(self.paths)), refresh=False)
