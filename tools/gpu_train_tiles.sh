@@ -13,10 +13,8 @@ RUNS=${RUNS:-"t3-3e-4:3e-4:0.3:pedestrian=2,traffic_light=2"}
 BLENDS=${BLENDS:-"1 0.7 0.5"}
 D=.train-carry
 mkdir -p "$OUT" /tmp/runs /tmp/evals
-if ! python3 -c "import onnx2torch, loguru" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$D"/wheels/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$D"/wheels/*.whl || exit 1
+export PYTHONPATH=/tmp/site
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1 TRAFFICPIPE_CACHE=/tmp/tpcache OMP_NUM_THREADS=3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 pids=()

@@ -49,7 +49,7 @@ def stage_dataset(src, dst, quality, max_side=None, square=None, wide_ratio=0.0,
         q = quality
         if square and wide_ratio and w >= wide_ratio * h:  # a frame tiled at inference: kept at its own size
             nw, nh = w, h
-            q = max(quality, 95)  # small objects: little compression
+            q = max(quality, 90)  # small objects: little compression
         elif square:
             nw = nh = square
             img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)

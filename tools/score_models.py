@@ -11,7 +11,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trafficpipe.detector import Detector  # noqa: E402
-from trafficpipe.eval.dataset import load_dataset  # noqa: E402
+from trafficpipe.eval.sets import load_labeled_set  # noqa: E402
 from trafficpipe.eval.runner import evaluate  # noqa: E402
 from trafficpipe.models.tiling import TilePlan  # noqa: E402
 from trafficpipe.training.model_eval import road_sign_figures  # noqa: E402
@@ -25,7 +25,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--tiles", default="auto", choices=("auto", "off"))
     args = ap.parse_args()
-    dataset = load_dataset(args.dataset)
+    dataset = load_labeled_set(args.dataset)
     plan = TilePlan() if args.tiles == "auto" else None
     for model in args.models:
         with Detector(model=model, conf=0.001, threads=args.threads) as det:

@@ -27,8 +27,10 @@ class BenchConfig(object):
 
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0):
+                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0,
+                 tiles=None):
         self.source = source
+        self.tiles = tiles  # a TilePlan (models/tiling.py) for the pipeline, or None
         self.decode_processes = max(0, int(decode_processes or 0))
         self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None
@@ -58,6 +60,7 @@ class BenchConfig(object):
         d = dict(self.__dict__)
         d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
         d["source_name"] = source_name(self.source)
+        d["tiles"] = self.tiles.describe() if self.tiles is not None else None
         d.pop("detector_kwargs", None)
         return d
 
@@ -114,7 +117,7 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
                     max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
                     decode_processes=cfg.decode_processes,
-                    depth=cfg.in_flight)
+                    depth=cfg.in_flight, tiles=cfg.tiles)
     summary = pipe.run()
     cpu = pipe.cpu_at_end - c0[0]
     n = summary["frames_out"]
