@@ -145,17 +145,23 @@ def load_mot_sequence(seq, check_images=True, prefix=""):
 
 def load_mot(path, check_images=True):
     # type: (str, bool) -> Dataset
-    """A Dataset of one MOTChallenge sequence, or of every sequence with frames in a folder of sequences."""
+    """A Dataset of one MOTChallenge sequence, or of every sequence with frames in a folder of sequences (or of
+    benchmark folders of them, one level down)."""
     path = os.path.abspath(path)
     if is_mot_sequence(path):
         return Dataset(path, ["pedestrian"], load_mot_sequence(path, check_images),
                        name=os.path.basename(path))
     images = []
-    for seq in mot_sequences(path):
+    seqs = mot_sequences(path)
+    for sub in sorted(os.listdir(path)):  # a benchmark folder one level down (tracking/mot17/MOT17-02-FRCNN)
+        full = os.path.join(path, sub)
+        if full not in seqs and os.path.isdir(full):
+            seqs.extend(mot_sequences(full))
+    for seq in seqs:
         if not os.path.isdir(os.path.join(seq, _image_dir(seq))):
             logger.warning("{}: no frames ({}/ missing, ground truth only); left out", seq, _image_dir(seq))
             continue
-        images.extend(load_mot_sequence(seq, check_images, prefix=os.path.basename(seq)))
+        images.extend(load_mot_sequence(seq, check_images, prefix=os.path.relpath(seq, path)))
     if not images:
         raise DatasetError("%s holds no MOTChallenge sequence with frames (img1/ + gt/gt.txt + seqinfo.ini)" % path)
     return Dataset(path, ["pedestrian"], images, name=os.path.basename(path))
