@@ -46,10 +46,7 @@ def read_seqinfo(seq):
     if not os.path.isfile(path):
         raise DatasetError("MOTChallenge sequence %s has no %s (needed for its length, frame size and image folder)"
                            % (seq, SEQINFO))
-    try:
-        from configparser import ConfigParser, Error as ConfigError
-    except ImportError:  # pragma: no cover
-        raise
+    from configparser import ConfigParser, Error as ConfigError
     cp = ConfigParser()
     try:
         cp.read(path)
