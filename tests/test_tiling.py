@@ -117,3 +117,31 @@ def test_cli_refuses_a_bad_overlap(video_360p, tmp_path):
                    "--no-progress")
     err = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(err) == 1 and "overlap" in err[0], err
+
+
+def test_tiling_is_the_default_and_16_9_video_keeps_its_plan_free_run(video_720p, kitti_dev):
+    """`--tiles auto` is the default of detect, eval and bench; a 16:9 video file needs no tiles, so its run keeps
+    batch 1 and the decoder processes' resize; a wide image set keeps the plan."""
+    import argparse
+
+    from trafficpipe.commands.options import add_tile_options, tile_plan
+    from trafficpipe.pipeline.tile_check import plan_for_sources, video_size
+    from trafficpipe.sources.factory import open_source
+    from trafficpipe.sources.images import ImageSource
+    p = argparse.ArgumentParser()
+    add_tile_options(p)
+    assert isinstance(tile_plan(p.parse_args([])), TilePlan)
+    assert tile_plan(p.parse_args(["--tiles", "off"])) is None
+    src = open_source(video_720p)
+    assert video_size(src) == (1280, 720)
+    assert plan_for_sources(TilePlan(), [src], 416, 416) is None
+    wide = ImageSource(kitti_dev.root, paths=kitti_dev.paths[:2])
+    plan = TilePlan()
+    assert plan_for_sources(plan, [wide], 416, 416) is plan
+    assert plan_for_sources(plan, [src, wide], 416, 416) is plan
+
+
+def test_bench_and_eval_take_tiles_off(video_360p, tmp_path):
+    for cmd in (["bench", video_360p], ["eval", "x"]):
+        proc = run_cli(*(cmd + ["--tiles", "sometimes"]))
+        assert proc.returncode != 0 and "--tiles" in proc.stderr.strip().splitlines()[-1]

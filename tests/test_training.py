@@ -123,6 +123,35 @@ def test_augment_keeps_boxes_on_their_objects():
     assert seen > 10
 
 
+def test_boost_raises_the_images_of_a_class_only():
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.training.data import repeat_factors
+    ds = load_dataset(TRAIN)
+    base, boosted = repeat_factors(ds), repeat_factors(ds, boost={"pedestrian": 3})
+    ped = TRAFFIC_CLASSES.index("pedestrian")
+    with_ped = np.array([ped in im.class_ids for im in ds.images])
+    assert with_ped.any() and boosted[with_ped].min() >= 3.0 and np.all(boosted[with_ped] >= base[with_ped])
+    assert np.allclose(boosted[~with_ped], base[~with_ped])
+
+
+def test_tile_crops_keep_objects_at_their_own_size():
+    """A tile crop is a square window of about the input size in image pixels: a 40 px person in an 800x600 frame
+    stays about 40 px tall in the 416 input (the plain resize of the whole frame makes it 28 px)."""
+    from trafficpipe.training.augment import AugmentConfig, augment
+    img = np.zeros((600, 800, 3), np.uint8)
+    img[300:340, 400:416] = 255
+    boxes = np.array([[400, 300, 416, 340]], np.float32)
+    cfg = AugmentConfig(crop_p=1.0, tile_p=1.0, tile_px=416, hue=0, saturation=0, value=0, gray_p=0, blur_p=0)
+    rng = np.random.default_rng(0)
+    heights = []
+    for _ in range(40):
+        out, keep, b, _ = augment(img, boxes, np.zeros((0, 4), np.float32), 416, rng, cfg)
+        assert out.shape == (416, 416, 3)
+        if keep[0]:
+            heights.append(b[0, 3] - b[0, 1])
+    assert heights and 40 / 1.4 - 1 <= min(heights) and max(heights) <= 40 / 0.8 + 1
+
+
 # -- torch parts ------------------------------------------------------------------------------------------------------
 @needs_torch
 def test_class_targets_respect_partial_labels():

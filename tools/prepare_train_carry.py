@@ -3,7 +3,8 @@
 - data/traffic-train: the training images downscaled to <= --train-side px on the long side (JPEG --quality), boxes
   and ignore regions scaled with them;
 - data/traffic-dev: the validation images resized to the model's square input (the PicoDet adapter resizes them so
-  anyway; IoU, hence AP50, is unchanged by the per-axis scaling), annotations scaled;
+  anyway; IoU, hence AP50, is unchanged by the per-axis scaling), annotations scaled; with --val-wide-ratio R, frames
+  at least R times wider than high keep their size, so that tiled inference scores them there as here;
 - models/picodet_s_416_coco.onnx: the base model, already cleaned (no onnxslim is needed there);
 - wheels/: onnx2torch and loguru from $TRAFFICPIPE_DATA/gpu/wheels.
 
@@ -38,14 +39,18 @@ def scale_record(rec, sx, sy, w, h):
     return out
 
 
-def stage_dataset(src, dst, quality, max_side=None, square=None):
+def stage_dataset(src, dst, quality, max_side=None, square=None, wide_ratio=0.0, fmt="jpg"):
     with open(os.path.join(src, "annotations.json")) as f:
         doc = json.load(f)
     images = []
     for rec in doc["images"]:
         img = cv2.imread(os.path.join(src, rec["image"]), cv2.IMREAD_COLOR)
         h, w = img.shape[:2]
-        if square:
+        q = quality
+        if square and wide_ratio and w >= wide_ratio * h:  # a frame tiled at inference: kept at its own size
+            nw, nh = w, h
+            q = max(quality, 90)  # small objects: little compression
+        elif square:
             nw = nh = square
             img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
         else:
@@ -53,11 +58,13 @@ def stage_dataset(src, dst, quality, max_side=None, square=None):
             nw, nh = int(round(w * r)), int(round(h * r))
             if r < 1.0:
                 img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-        path = os.path.join(dst, rec["image"])
+        name = os.path.splitext(rec["image"])[0] + "." + fmt
+        path = os.path.join(dst, name)
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path))
-        cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        images.append(scale_record(rec, nw / float(w), nh / float(h), nw, nh))
+        flag = cv2.IMWRITE_WEBP_QUALITY if fmt == "webp" else cv2.IMWRITE_JPEG_QUALITY
+        cv2.imwrite(path, img, [flag, q])
+        images.append(dict(scale_record(rec, nw / float(w), nh / float(h), nw, nh), image=name))
     doc = dict(doc, images=images)
     with open(os.path.join(dst, "annotations.json"), "w") as f:
         json.dump(doc, f)
@@ -71,20 +78,24 @@ def main():
     ap.add_argument("--train-quality", type=int, default=80)
     ap.add_argument("--val-size", type=int, default=416)
     ap.add_argument("--val-quality", type=int, default=85)
+    ap.add_argument("--format", default="jpg", choices=("jpg", "webp"), help="image format of the staged copies")
+    ap.add_argument("--val-wide-ratio", type=float, default=0.0,
+                    help="validation images at least this many times wider than high keep their size (tiled "
+                         "inference sees them so; e.g. 2 for KITTI); 0 = all resized")
     args = ap.parse_args()
     shared = data_dir()
     exclude = os.path.join(ROOT, ".git", "info", "exclude")
     line = "/" + os.path.basename(args.out) + "/"
     have = open(exclude).read().split() if os.path.isfile(exclude) else []
-    if line not in have:
+    if line not in have and os.path.isdir(os.path.dirname(exclude)):
         with open(exclude, "a") as f:
             f.write(line + "\n")
     if os.path.isdir(args.out):
         shutil.rmtree(args.out)
     n = stage_dataset(os.path.join(shared, "data", "traffic-train"), os.path.join(args.out, "data", "traffic-train"),
-                      args.train_quality, max_side=args.train_side)
+                      args.train_quality, max_side=args.train_side, fmt=args.format)
     m = stage_dataset(os.path.join(shared, "data", "traffic-dev"), os.path.join(args.out, "data", "traffic-dev"),
-                      args.val_quality, square=args.val_size)
+                      args.val_quality, square=args.val_size, wide_ratio=args.val_wide_ratio, fmt=args.format)
     os.makedirs(os.path.join(args.out, "models"))
     shutil.copy(cleaned_model_path(os.path.join(shared, "models", "picodet_s_416_coco.onnx")),
                 os.path.join(args.out, "models", "picodet_s_416_coco.onnx"))

@@ -23,7 +23,7 @@ def _streams(text):
 
 def add_parser(sub):
     from ..cli_values import batch_size, nonneg_int, positive_int
-    from ..commands.options import add_decoding_options, add_model_options
+    from ..commands.options import add_decoding_options, add_model_options, add_tile_options
     p = sub.add_parser(
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
         description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
@@ -38,6 +38,7 @@ def add_parser(sub):
     p.add_argument("source", nargs="?", default=None, metavar="SRC",
                    help="video file (or any source detect takes); default: $TRAFFICPIPE_DATA/%s" % DEFAULT_VIDEO)
     add_model_options(p)
+    add_tile_options(p)
     g = p.add_argument_group("bench")
     g.add_argument("--frames", type=positive_int, default=300,
                    help="frames per run (each stage's ceiling decodes them once into memory; default %(default)s)")
@@ -95,7 +96,8 @@ def command_line(args, source):
              "--postprocess-workers", str(args.postprocess_workers), "--decode-workers", str(args.decode_workers),
              "--decode-threads", str(args.decode_threads), "--decoder", args.decoder,
              "--writers", str(args.writers),
-             "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup)]
+             "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup),
+             "--tiles", getattr(args, "tiles", "auto")]
     if args.model is None:
         parts[3:5] = []
     if args.in_flight is not None:
@@ -118,7 +120,7 @@ def command_line(args, source):
 
 
 def run(args):
-    from ..commands.options import check_decode_processes, detector_kwargs, make_detector, make_pipeline_detector
+    from ..commands.options import check_decode_processes, detector_kwargs, make_detector, make_pipeline_detector, tile_plan
     from .report import format_report
     from .runner import BenchConfig, run_bench
 
@@ -150,7 +152,8 @@ def run(args):
                       decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
                       output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
                       stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
-                      in_flight=args.in_flight, decode_processes=args.decode_processes, track=args.track)
+                      in_flight=args.in_flight, decode_processes=args.decode_processes, track=args.track,
+                      tiles=tile_plan(args))
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)

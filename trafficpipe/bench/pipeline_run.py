@@ -62,7 +62,7 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
                     postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
                     max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
                     decode_processes=cfg.decode_processes,
-                    depth=cfg.in_flight, steps=_track_steps(cfg))
+                    depth=cfg.in_flight, steps=_track_steps(cfg), tiles=cfg.tiles)
     summary = pipe.run()
     cpu = pipe.cpu_at_end - c0[0]
     n = summary["frames_out"]

@@ -26,9 +26,10 @@ class BenchConfig(object):
     def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
                  writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
                  decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0,
-                 track=False):
+                 track=False, tiles=None):
         self.source = source
         self.track = bool(track)  # the pipeline runs the tracker (its time: the "track" stage row)
+        self.tiles = tiles  # a TilePlan (models/tiling.py) for the pipeline, or None
         self.decode_processes = max(0, int(decode_processes or 0))
         self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None
@@ -58,6 +59,7 @@ class BenchConfig(object):
         d = dict(self.__dict__)
         d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else redact(self.source)
         d["source_name"] = source_name(self.source)
+        d["tiles"] = self.tiles.describe() if self.tiles is not None else None
         d.pop("detector_kwargs", None)
         return d
 

@@ -84,12 +84,12 @@ def make_pipeline_detector(args):
 
 
 def add_tile_options(p):
-    """Tiled inference options (detect and eval)."""
+    """Tiled inference options (detect, eval and bench)."""
     g = p.add_argument_group("tiled inference")
-    g.add_argument("--tiles", choices=("off", "auto"), default="off",
-                   help="auto: frames at least --tile-ratio times wider (or taller) than the model's input run whole "
-                        "and as overlapping tiles of the model's shape, merged (small objects in wide frames, e.g. "
-                        "KITTI's 1242x375); off (default)")
+    g.add_argument("--tiles", choices=("off", "auto"), default="auto",
+                   help="auto (default): frames at least --tile-ratio times wider (or taller) than the model's input "
+                        "run whole and as overlapping tiles of the model's shape, merged (small objects in wide "
+                        "frames, e.g. KITTI's 1242x375; 16:9 video is not tiled); off: every frame whole")
     g.add_argument("--tile-ratio", type=float_at_least(1.0), default=2.0,
                    help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
     g.add_argument("--tile-overlap", type=fraction_below_one, default=0.2,

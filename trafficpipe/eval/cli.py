@@ -10,11 +10,13 @@ def add_parser(sub):
     from ..commands.options import add_model_options, add_tile_options
     p = sub.add_parser("eval", help="score a model on a labeled traffic set (mAP50, COCO AP, per class and source)",
                        description="Detect every image of DATASET (a folder with annotations.json in the traffic-dev "
-                                   "format) through the pipeline and score it: VOC AP50 (all-point), COCO "
+                                   "format, or MOTChallenge sequences: pedestrians only) through the pipeline and score it: VOC AP50 (all-point), COCO "
                                    "AP@[.5:.95], AP75 and AP by size, precision/recall at the best F1 threshold, "
                                    "per class and per source. Writes report.json, table.txt, PR curves and "
                                    "detection-results/*.txt under --out.")
-    p.add_argument("dataset", metavar="DATASET", help="dataset folder (holding annotations.json)")
+    p.add_argument("dataset", metavar="DATASET",
+                   help="dataset folder (holding annotations.json), or a MOTChallenge sequence (img1/, gt/gt.txt, "
+                        "seqinfo.ini; pedestrians scored) or a folder of them")
     p.add_argument("--out", default=None, help="output folder (default: eval-<dataset>-<model>)")
     p.add_argument("--batch", type=batch_size, default=1, help="images per inference call (default 1)")
     p.add_argument("--limit", type=positive_int, default=None, help="score only the first N images")
@@ -30,14 +32,14 @@ def add_parser(sub):
 def run(args):
     from ..commands.options import make_detector, tile_plan
     from ..errors import DatasetError
-    from .dataset import load_dataset
+    from .sets import load_labeled_set
     from .report import format_table, write_report
     from .runner import evaluate
 
     if args.batch < 1:
         raise DatasetError("--batch must be at least 1")
     tiles = tile_plan(args)
-    dataset = load_dataset(args.dataset)
+    dataset = load_labeled_set(args.dataset)
     if args.source is not None:
         if args.source not in dataset.sources:
             raise DatasetError("dataset %s has no source %r; its sources are %s"

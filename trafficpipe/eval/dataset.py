@@ -99,7 +99,8 @@ def load_dataset(path, check_images=True):
     else:
         raise DatasetError("dataset %s does not exist" % path)
     if not os.path.isfile(ann):
-        raise DatasetError("dataset folder %s has no %s (expected the traffic-dev format: {\"classes\", \"images\"})"
+        raise DatasetError("dataset folder %s has no %s (expected the traffic-dev format: {\"classes\", \"images\"}, "
+                           "or a MOTChallenge sequence: img1/, gt/gt.txt, seqinfo.ini)"
                            % (root, ANNOTATIONS_FILE))
     try:
         with open(ann, "r") as f:

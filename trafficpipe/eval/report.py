@@ -34,10 +34,11 @@ def format_table(result):
     names = list(result.classes)
     if result.sources and names:
         lines.append("")
-        lines.append("AP50 by source")
+        lines.append("AP50 by source (ground-truth boxes)")
         lines.append("%-22s %6s " % ("source", "images") + " ".join("%13s" % n for n in names) + " %7s" % "mAP50")
         for src, e in result.sources.items():
-            cells = " ".join("%13s" % (_f(e["classes"][n]["ap50"], 0) if n in e["classes"] else "-") for n in names)
+            cells = " ".join("%13s" % ("%s (%d)" % (_f(e["classes"][n]["ap50"], 0), e["classes"][n]["gt"])
+                                       if n in e["classes"] else "-") for n in names)
             lines.append("%-22s %6d " % (src, e["images"]) + cells + " %7s" % _f(e["map50"], 0))
     lines.append("")
     lines.append("AP50: VOC all-point at IoU 0.5; AP: COCO .50:.95; P/R/F1 at the best-F1 score threshold (thr)")

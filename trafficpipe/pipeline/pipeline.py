@@ -95,6 +95,9 @@ class Pipeline(object):
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
         self.on_start = on_start  # called once the engine contexts are ready, just before the first frame is read
+        if tiles is not None:  # video files of a near-model shape: no tiles, so neither a larger batch
+            from .tile_check import plan_for_sources
+            tiles = plan_for_sources(tiles, self.sources, detector.adapter.width, detector.adapter.height)
         self.tiles = tiles  # a TilePlan: tiled inference for frames far wider or taller than the model's input
         if tiles is not None:  # a tiled frame's items (whole frame + tiles) go in one slot
             self.batch = max(self.batch, tiles.max_items)

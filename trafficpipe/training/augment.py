@@ -7,6 +7,10 @@ with the frame's aspect distortion: a 1242x375 KITTI-like frame squeezes them ab
 therefore wide strips (`wide_p`, crop aspect `wide_aspect` times the image's), which teach that squeeze from 4:3 and
 square frames (and, letterboxed, the thin band such frames fill in a YOLOX input).
 
+Tile crops (`tile_p`) cut a square window of about the model's input size in the image's own pixels (`tile_scale`
+times it), so objects reach the model near their native size, as they do in the tiles of tiled inference
+(`models/tiling.py`): small pedestrians and traffic lights are seen at the scale the model meets them there.
+
 Boxes are float32 [N,4] xyxy pixels. A box cut by the crop keeps its label when at least `min_visible` of it stays
 in view; a box cut more than that becomes an ignore region (no negatives taught on a half-visible object).
 """
@@ -20,7 +24,8 @@ class AugmentConfig(object):
     """Probabilities and ranges of the augmentations (defaults tuned for 300-1250 px traffic frames)."""
 
     def __init__(self, crop_p=0.7, min_scale=0.4, max_aspect_jitter=1.3, wide_p=0.25, wide_aspect=(1.5, 3.5),
-                 min_visible=0.45, flip_p=0.5, hue=0.015, saturation=0.6, value=0.35, gray_p=0.05, blur_p=0.05):
+                 min_visible=0.45, flip_p=0.5, hue=0.015, saturation=0.6, value=0.35, gray_p=0.05, blur_p=0.05,
+                 tile_p=0.0, tile_px=416, tile_scale=(0.8, 1.4)):
         self.crop_p = crop_p
         self.min_scale = min_scale
         self.max_aspect_jitter = max_aspect_jitter
@@ -33,6 +38,9 @@ class AugmentConfig(object):
         self.value = value
         self.gray_p = gray_p
         self.blur_p = blur_p
+        self.tile_p = tile_p  # share of crops that are native-scale square tiles
+        self.tile_px = int(tile_px)  # a tile's side in image pixels (the model's input size)
+        self.tile_scale = tuple(tile_scale)
 
     def to_dict(self):
         # type: () -> dict
@@ -45,7 +53,10 @@ def random_crop(image, boxes, rng, cfg):
     kept box mask, boxes in crop coordinates [N,4] (rows of dropped boxes too), ignore regions [M,4] of boxes cut
     below `min_visible`)."""
     h, w = image.shape[:2]
-    if cfg.wide_p > 0 and rng.random() < cfg.wide_p:  # a wide strip: full-ish width, a band of the height
+    if cfg.tile_p > 0 and rng.random() < cfg.tile_p:  # a native-scale square window, as an inference tile
+        side = cfg.tile_px * rng.uniform(cfg.tile_scale[0], cfg.tile_scale[1])
+        fw, fh = side / float(w), side / float(h)
+    elif cfg.wide_p > 0 and rng.random() < cfg.wide_p:  # a wide strip: full-ish width, a band of the height
         fw = rng.uniform(max(cfg.min_scale, 0.6), 1.0)
         fh = fw / rng.uniform(cfg.wide_aspect[0], cfg.wide_aspect[1])
     else:

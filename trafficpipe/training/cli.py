@@ -42,6 +42,11 @@ def add_parser(sub):
                    help="unassigned cells of a class an image labels only partly: distill = the base model's score "
                         "as target (default: unlabeled objects the base model sees are not negatives, background "
                         "stays background), mask = no loss there")
+    p.add_argument("--tile-crop", type=float, default=0.0, metavar="P",  # expert
+                   help="share of training crops that are square windows of about the input size in the image's own "
+                        "pixels, as the tiles of tiled inference see objects (default 0)")
+    p.add_argument("--boost", default=None, metavar="CLASS=F[,CLASS=F]",  # expert
+                   help="sample the images holding CLASS F times more often (e.g. pedestrian=2,traffic_light=2)")
     p.add_argument("--max-images", type=int, default=0, help="train on the first N images only (smoke runs)")
     p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -64,11 +69,15 @@ def run(args):
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.epochs < 1 or args.batch < 1:
         raise TrafficpipeError("--epochs and --batch must be at least 1")
+    from .augment import AugmentConfig
+    if not 0.0 <= args.tile_crop <= 1.0:
+        raise TrafficpipeError("--tile-crop must be between 0 and 1")
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, imgsz=args.imgsz, optimizer=args.optimizer, lr=args.lr,
                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=args.workers,
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
                       val_limit=args.val_limit, distill=args.distill, partial=args.partial,
-                      seed=args.seed)
+                      seed=args.seed, augment=AugmentConfig(tile_p=args.tile_crop, tile_px=args.imgsz),
+                      boost=parse_boost(args.boost))
     progress = not args.no_progress and sys.stderr.isatty()
     summary = train(args.dataset, base, args.val, args.out, device, cfg,
                     export_name=args.name + ".onnx" if args.name else None, progress=progress)
@@ -84,6 +93,27 @@ def run(args):
         ", ".join(paths)))
     logger.info("score it with: trafficpipe eval DATASET --model {}", os.path.abspath(summary["onnx"]))
     return 0
+
+
+def parse_boost(text):
+    # type: (str) -> dict
+    """{class: factor} from "pedestrian=2,traffic_light=1.5"; TrafficpipeError (one line) on a bad entry."""
+    from ..models.classes import TRAFFIC_CLASSES
+    out = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = part.partition("=")
+        name = name.strip()
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = -1.0
+        if name not in TRAFFIC_CLASSES or factor <= 0:
+            raise TrafficpipeError("--boost expects CLASS=FACTOR entries (FACTOR > 0; classes %s), got %r"
+                                   % (", ".join(TRAFFIC_CLASSES), part))
+        out[name] = factor
+    return out
 
 
 def _classes():

@@ -30,16 +30,19 @@ def class_state(im, num_classes=len(TRAFFIC_CLASSES)):
     return state
 
 
-def repeat_factors(dataset, threshold=0.3):
-    # type: (object, float) -> np.ndarray
+def repeat_factors(dataset, threshold=0.3, boost=None):
+    # type: (object, float, dict) -> np.ndarray
     """Sampling weight per image (LVIS repeat-factor sampling): max over its classes of max(1, sqrt(t / f(c))), f(c)
-    = fraction of images holding class c. Images of rare classes (traffic lights) come up more often."""
+    = fraction of images holding class c. Images of rare classes (traffic lights) come up more often. `boost`
+    ({class name: factor}) multiplies a class's factor further (e.g. pedestrian-rich images)."""
     n = len(dataset)
     has = np.zeros((n, len(TRAFFIC_CLASSES)), bool)
     for i, im in enumerate(dataset.images):
         has[i, np.unique(im.class_ids)] = True
     freq = np.maximum(has.mean(0), 1e-9)
     r_class = np.maximum(1.0, np.sqrt(threshold / freq))
+    for name, factor in (boost or {}).items():
+        r_class[TRAFFIC_CLASSES.index(name)] *= float(factor)
     return np.array([r_class[h].max() if h.any() else 1.0 for h in has])
 
 

@@ -28,7 +28,7 @@ class TrainConfig(object):
     def __init__(self, epochs=30, batch=32, imgsz=416, optimizer="adamw", lr=3e-4, weight_decay=0.01,
                  warmup_steps=100, final_lr=0.02, ema_decay=0.999, ema_tau=200, workers=4, time_budget=0.0,
                  trainable="all", max_images=0, val_limit=0, distill=True, partial="distill", seed=0, grad_clip=10.0,
-                 augment=None):
+                 augment=None, boost=None):
         self.epochs = int(epochs)
         self.batch = int(batch)
         self.imgsz = int(imgsz)
@@ -51,6 +51,7 @@ class TrainConfig(object):
         self.seed = int(seed)
         self.grad_clip = float(grad_clip)
         self.augment = augment or AugmentConfig()
+        self.boost = dict(boost or {})  # class name -> extra repeat factor of the images holding it
 
     def to_dict(self):
         # type: () -> dict
@@ -187,7 +188,7 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     base = net.base
     samples = TrainSamples(dataset, cfg.imgsz, cfg.augment, train=True, seed=cfg.seed, channels=base.channels,
                            letterbox=base.letterbox)
-    weights = repeat_factors(dataset)
+    weights = repeat_factors(dataset, boost=cfg.boost)
     loader = _loader(samples, weights, cfg, device)
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
