@@ -3,8 +3,8 @@
 A camera delivers a frame every 1/fps seconds whether or not anyone reads it. This source does the same with a file:
 frame k is due at start + phase + k/fps; `read()` waits until it is due and stamps it with that time
 (`captured_at`), so capture -> output latency counts from when the camera would have produced it. When the reader
-falls more than one frame period behind, the frames it missed are counted in `skipped` (reported as dropped, like
-frames the pipeline's drop-oldest queues evict) and never enter the pipeline. At the end of the file it starts again
+falls a frame period or more behind, the frames due meanwhile are counted in `skipped` (reported as dropped, like
+frames the pipeline's drop-oldest queues evict) and the frame read is stamped as the newest one due. At the end of the file it starts again
 from the beginning; the run ends at `--max-frames` or when stopped. Read with OpenCV (the `--decode-threads` setting
 applies).
 """
@@ -79,24 +79,24 @@ class ReplaySource(Source):
         if self.cap is None:
             self.open()
         period = 1.0 / self.fps
-        while True:
-            if self.stop_event is not None and self.stop_event.is_set():
-                return None
-            img = self._decode(buf)
-            now = self.clock()
-            if self._start is None:
-                self._start = now + self.phase * period
-            k = self._k
-            self._k += 1
-            due = self._start + k * period
-            if now - due > period:  # the camera has moved on: this frame is lost, as on a real one
-                self.skipped += 1
-                continue
-            if due > now and self.sleep(due - now):
-                return None
-            self.captured_at = due
-            self.frames_read += 1
-            return img, k * period
+        if self.stop_event is not None and self.stop_event.is_set():
+            return None
+        img = self._decode(buf)
+        now = self.clock()
+        if self._start is None:
+            self._start = now + self.phase * period
+        k = self._k
+        late = int((now - (self._start + k * period)) / period)
+        if late > 0:  # the camera has moved on: the frames due meanwhile are lost, this one is its newest
+            self.skipped += late
+            k += late
+        self._k = k + 1
+        due = self._start + k * period
+        if due > now and self.sleep(due - now):
+            return None
+        self.captured_at = due
+        self.frames_read += 1
+        return img, k * period
 
     def close(self):
         if self.cap is not None:
