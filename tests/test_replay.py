@@ -86,7 +86,7 @@ def test_detect_on_a_replayed_camera_writes_every_frame_with_latency(short_clip,
     # 9 frames entered (9 > 6: the file looped); each was written or, on a machine too slow for 30 fps, dropped
     assert written == len(lines) and 0 < written <= 9 and (written == 9 or dropped > 0)
     ts = [x["t"] for x in lines]
-    assert ts == sorted(ts) and all(abs(t * 29.97 - round(t * 29.97)) < 1e-3 for t in ts)  # on the camera's clock
+    assert ts == sorted(ts) and all(abs(t * 29.97 - round(t * 29.97)) < 5e-3 for t in ts)  # camera clock, 0.1 ms steps
 
 
 def test_bench_live_ramps_replayed_cameras(video_360p, tmp_path):
@@ -107,7 +107,7 @@ def test_bench_live_ramps_replayed_cameras(video_360p, tmp_path):
         assert s["served"] == (s["dropped"] == 0 and s["frames_out"] == s["expected_frames"]
                                and s["latency_ms"]["p99"] <= 100.0)
     assert rep["capacity"] == max([s["streams"] for s in steps if s["served"]] or [0])
-    assert "--live 1,2" in rep["command"]
+    assert "--live 2,1" in rep["command"]
 
 
 def test_bench_live_rejects_bad_counts(video_360p):

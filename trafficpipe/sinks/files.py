@@ -128,13 +128,21 @@ class TxtSink(Sink):
             f.write("\n".join(lines) + ("\n" if lines else ""))
 
 
+def video_sink(path, fps, size):
+    """The annotated-video sink of the --video-encoder setting: NVENC (sinks/nvenc.py) where used, else OpenCV."""
+    from .nvenc import NvencVideoSink, use_nvenc
+    if use_nvenc():
+        return NvencVideoSink(path, fps, size)
+    return VideoSink(path, fps, size)
+
+
 def make_sinks(kinds, out_dir, source, image_set):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images, <name>/detection-results/."""
     sinks = []
     name = source.name
     for kind in kinds:
         if kind == "video" and not image_set:
-            sinks.append(VideoSink(os.path.join(out_dir, name + ".mp4"), source.fps, (source.width, source.height)))
+            sinks.append(video_sink(os.path.join(out_dir, name + ".mp4"), source.fps, (source.width, source.height)))
         elif kind == "images" and image_set:
             sinks.append(ImageSink(os.path.join(out_dir, name), name))
         elif kind == "jsonl":
