@@ -23,6 +23,8 @@ nvidia-smi --query-gpu=name,driver_version,encoder.stats.sessionCount --format=c
 nvidia-smi -q | grep -i -A3 "encoder" | head -12 || true
 nproc
 T0=$(date +%s)
+echo "== GPU tests: NVENC, NVDEC ($(($(date +%s) - T0)) s)"
+TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout 60 python3 -m pytest tests/gpu/test_nvenc.py -q -rs -p no:cacheprovider 2>&1 | tail -4
 echo "== encode-only ceilings ($(($(date +%s) - T0)) s)"
 timeout 90 python3 bench/encode_probe.py "$VIDEO" --frames 300 --json "$OUT/encode.json" 2>&1 | tail -40
 echo "== annotated-video pipeline ($(($(date +%s) - T0)) s)"
