@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Annotated video and live capacity on a GPU host, side by side in one run: decode-only and encode-only ceilings
-# (OpenCV mp4v and NVENC, bench/encode_probe.py), the annotated-video pipeline and the jsonl one (`trafficpipe bench`,
+# (OpenCV mp4v and NVENC, bench/encode_probe.py; NVDEC, bench/nvdec_probe.py), the annotated-video pipeline and the jsonl one (`trafficpipe bench`,
 # torch fp16, batch 4), and the live capacity of the 720p30 clip replayed as cameras (`trafficpipe bench --live`).
 # Wheels and PyNvVideoCodec as for bench/gpu.sh (.gpu-carry/wheels, NVDEC_DIR or .gpu-carry/nvdec).
 # Environment: OUT (results folder), GPU_FRAMES (450), GPU_LIVE ("8,16,32,64"), GPU_LIVE_SECONDS (8).
@@ -27,6 +27,8 @@ echo "== GPU tests: NVENC, NVDEC ($(($(date +%s) - T0)) s)"
 TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout 60 python3 -m pytest tests/gpu/test_nvenc.py -q -rs -p no:cacheprovider 2>&1 | tail -4
 echo "== encode-only ceilings ($(($(date +%s) - T0)) s)"
 timeout 90 python3 bench/encode_probe.py "$VIDEO" --frames 300 --json "$OUT/encode.json" 2>&1 | tail -40
+echo "== decode-only NVDEC ($(($(date +%s) - T0)) s)"
+timeout 60 python3 bench/nvdec_probe.py "$VIDEO" --repeat 1 --json "$OUT/nvdec.json" > /dev/null 2>&1; echo "nvdec probe exit $?"
 echo "== annotated-video pipeline ($(($(date +%s) - T0)) s)"
 timeout 150 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision fp16 --batch 4 \
   --preprocess-workers 1 --postprocess-workers 1 --frames "$FRAMES" --repeat 2 --output video \
