@@ -59,6 +59,14 @@ def add_parser(sub):
                    help="run under CUDA MPS (uses a running daemon, else starts a private one for the bench and stops "
                         "it after): with --stream-processes the processes' GPU work runs side by side instead of "
                         "time-slicing (GPU engines only)")
+    g.add_argument("--live", default=None, metavar="N,N,...",
+                   help="live-capacity mode instead of the above: replay the clip as N live cameras at its native "
+                        "rate (replay://), for each N in turn, and report the most served with no frame dropped and "
+                        "p99 capture->output latency within --live-p99 (e.g. 8,16,32,64)")
+    g.add_argument("--live-seconds", type=float, default=10.0,
+                   help="seconds each live-capacity step runs (default %(default)s)")  # expert
+    g.add_argument("--live-p99", type=float, default=100.0, metavar="MS",
+                   help="live-capacity latency limit, p99 ms (default %(default)s)")  # expert
     g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
                    help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
                         "course notebook had them (every core for one run at a time, spinning threads), so "
@@ -142,6 +150,8 @@ def run(args):
     if args.track:  # as detect --track: ByteTrack continues tracks with low-score detections
         from ..tracking import TrackerConfig
         args.conf = min(args.conf, TrackerConfig().low)
+    if args.live:
+        return run_live(args, source)
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
@@ -197,6 +207,45 @@ def check_writable(path):
         raise TrafficpipeError("cannot write %s: %s" % (path, e.strerror or e))
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise TrafficpipeError("cannot write %s: permission denied" % path)
+
+
+def run_live(args, source):
+    """`--live N,N,...`: the live-capacity ramp (bench/live_capacity.py), a table and the JSON report."""
+    from ..commands.options import make_pipeline_detector
+    from ..sources.video import check_video_file, set_decode_threads, set_decoder
+    from .live_capacity import format_live_capacity, measure_live_capacity
+    from .machine import describe_machine
+    counts = _streams(args.live)
+    if args.live_seconds <= 0:
+        raise TrafficpipeError("--live-seconds must be positive")
+    if args.decoder != "opencv" or args.decode_processes:
+        raise TrafficpipeError("--live replays the clip with OpenCV in each camera's capture thread; it does not "
+                               "combine with --decoder nvdec or --decode-processes")
+    path = source[len("replay://"):] if source.startswith("replay://") else source
+    check_video_file(path)
+    set_decode_threads(args.decode_threads)
+    set_decoder("opencv")
+    kw = dict(batch=args.batch, contexts=args.contexts, preprocess_workers=args.preprocess_workers,
+              postprocess_workers=args.postprocess_workers, writers=args.writers)
+    if args.in_flight:
+        kw["depth"] = args.in_flight
+    detector = make_pipeline_detector(args)
+    try:
+        report = measure_live_capacity(path, detector, counts, args.live_seconds,
+                                       args.output, args.live_p99, pipeline_kwargs=kw)
+        report["detector"] = detector.describe()
+    finally:
+        detector.close()
+    report["decode_threads"] = args.decode_threads
+    report["machine"] = describe_machine(detector.engine.name, report["detector"].get("gpu"))
+    report["command"] = "trafficpipe bench %s --live %s --live-seconds %g --live-p99 %g --output %s %s" % (
+        path, ",".join(str(n) for n in counts), args.live_seconds, args.live_p99, args.output,
+        " ".join(command_line(args, path).split()[3:]))
+    sys.stdout.write(format_live_capacity(report))
+    if args.json:
+        write_json(report, args.json)
+        logger.info("report written to {}", args.json)
+    return 0
 
 
 def write_json(report, path):

@@ -67,6 +67,9 @@ def add_parser(sub):
     g.add_argument("--queue-size", type=positive_int, default=8, help="per-source queue capacity for files (default 8)")
     g.add_argument("--live-queue-size", type=positive_int, default=2,
                    help="per-source queue capacity for live sources, oldest dropped first (default 2)")
+    g.add_argument("--video-encoder", choices=("auto", "nvenc", "opencv"), default="auto",
+                   help="annotated video writer: auto (NVENC through PyNvVideoCodec where the GPU has it, else "
+                        "OpenCV), nvenc or opencv (default auto)")  # expert
     g.add_argument("--max-frames", type=positive_int, default=None, help="stop each source after N frames")
     g.add_argument("--retries", type=nonneg_int, default=5, help="reconnect attempts of a live source per outage; the count "
                    "restarts once frames flow again (default 5)")
@@ -134,6 +137,8 @@ def _run(args):
         raise TrafficpipeError("--track-fps must be positive")
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
+    from ..sinks.nvenc import set_video_encoder
+    set_video_encoder(args.video_encoder)
     names = getattr(args, "source_names", None) or [None] * len(args.sources)
     sources = []
     view = None

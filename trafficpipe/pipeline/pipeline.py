@@ -19,7 +19,8 @@ class RunSummary(dict):
     """What `Pipeline.run()` returns: frames in/out/dropped, wall time, fps, per-stage and per-source figures.
 
     `sources[i]`: the source's describe() plus frames_in (captured), frames_out (written), dropped (evicted by
-    drop-oldest), fps (written / wall), latency_ms (capture -> written p50/p95/p99), reconnects, state, error.
+    drop-oldest, or lost by a replayed camera whose reader was behind), fps (written / wall), latency_ms
+    (capture -> written p50/p95/p99), reconnects, state, error.
     `decoders`: where each decoder process's time went (`--decode-processes`; empty without).
     `wall_s` runs from the first frame's read to the last stage's end (every output written and closed);
     `teardown_s` is the time then taken to release the decoder processes and engine contexts, outside it.
@@ -249,13 +250,13 @@ class Pipeline(object):
         for i, src in enumerate(self.sources):
             d = src.describe()
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
-                      "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues),
+                      "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues) + getattr(src, "late", 0),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
                       "latency_ms": write.latencies[i].percentiles((50, 95, 99), 1000.0)})
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
-        dropped = sum(q.dropped for q in queues)
+        dropped = sum(q.dropped for q in queues) + sum(getattr(s, "late", 0) for s in self.sources)
         lat = merged_percentiles(write.latencies, (50, 95, 99), 1000.0)
         return RunSummary(
             frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,

@@ -212,6 +212,14 @@ class TxtSink(Sink):
         os.replace(tmp, path)
 
 
+def video_sink(path, fps, size):
+    """The annotated-video sink of the --video-encoder setting: NVENC (sinks/nvenc.py) where used, else OpenCV."""
+    from .nvenc import NvencVideoSink, use_nvenc
+    if use_nvenc():
+        return NvencVideoSink(path, fps, size)
+    return VideoSink(path, fps, size)
+
+
 def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images,
     <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the course's
@@ -220,7 +228,7 @@ def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     name = source.name
     for kind in kinds:
         if kind == "video" and not image_set:
-            sinks.append(VideoSink(os.path.join(out_dir, name + ".mp4"), source.fps, (source.width, source.height)))
+            sinks.append(video_sink(os.path.join(out_dir, name + ".mp4"), source.fps, (source.width, source.height)))
         elif kind == "images" and image_set:
             sinks.append(ImageSink(os.path.join(out_dir, name), source))
         elif kind == "jsonl":

@@ -32,6 +32,8 @@ class Source(object):
         self.height = 0
         self.frame_count = None  # type: int
         self.frames_read = 0
+        self.late = 0  # frames a live source lost because its reader was behind (counted as dropped)
+        self.captured_at = None  # clock time (perf_counter) the last frame was made, where the source knows it
         self.reconnects = 0
         self.state = SourceState.CONNECTING
         self.error = None  # type: str
@@ -69,7 +71,7 @@ class Source(object):
         # type: () -> dict
         return {"name": self.name, "uri": redact(self.uri), "live": self.live, "fps": self.fps,
                 "width": self.width, "height": self.height, "frame_count": self.frame_count,
-                "frames_read": self.frames_read, "reconnects": self.reconnects, "state": self.state,
+                "frames_read": self.frames_read, "late": self.late, "reconnects": self.reconnects, "state": self.state,
                 "error": self.error, "truncated": self.truncated, "unreadable": self.unreadable}
 
 

@@ -1,4 +1,5 @@
-"""One URI syntax for every source (like jetson-utils): files, image sets, cameras, streams, GStreamer, csi://."""
+"""One URI syntax for every source (like jetson-utils): files, image sets, cameras, streams, GStreamer, csi://,
+replay:// (a file played as a live camera)."""
 import os
 import re
 
@@ -11,6 +12,7 @@ from .base import source_name
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
 from .live import STREAM_SCHEMES, LiveSource
+from .replay import SCHEME as REPLAY_SCHEME, ReplaySource
 from .video import VideoFileSource, decoder
 
 
@@ -68,6 +70,8 @@ def _make(uri, backend, retries, retry_delay, name):
     live_opts = dict(retries=retries, retry_delay=retry_delay, name=name)
     if backend == "jetson" or (backend == "auto" and uri.startswith("csi://") and jetson_utils_available()):
         return JetsonSource(uri, name=name, live=not os.path.isfile(uri))
+    if uri.startswith(REPLAY_SCHEME):  # a file played as a live camera: native rate, looping
+        return ReplaySource(uri, name=name)
     if uri.startswith("csi://"):
         sensor = int(uri[len("csi://"):] or 0)
         return LiveSource(uri, target=csi_pipeline(sensor), backend=cv2.CAP_GSTREAMER, **live_opts)

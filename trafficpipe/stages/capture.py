@@ -154,7 +154,8 @@ class CaptureStage(Stage):
                         break
                     self.gaps[sid][n] = pos
                     n = pos
-                frame = Frame(sid, n, t1, got[0], got[1])
+                made = getattr(src, "captured_at", None)  # a replayed camera's frame counts from when it was due
+                frame = Frame(sid, n, t1 if made is None else made, got[0], got[1])
                 frame.pool = pool
                 frame.path = getattr(src, "current_path", None)
                 frame.t["capture"] = (t0, t1)
