@@ -14,14 +14,23 @@ def setup_logging(level="INFO", debug=False):
     global _configured
     logger.remove()
     fmt = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}"
-    logger.configure(patcher=_redact_record)
-    logger.add(sys.stderr, level="DEBUG" if debug else level, format=fmt, backtrace=debug, diagnose=False)
+    try:
+        logger.configure(patcher=_redact_record)
+        guard = None
+    except TypeError:  # loguru before 0.6 (Python 3.6 on the Jetson Nano) has no patcher: mask in the sink's filter
+        guard = _redact_filter
+    logger.add(sys.stderr, level="DEBUG" if debug else level, format=fmt, backtrace=debug, diagnose=False, filter=guard)
     _configured = True
 
 
 def _redact_record(record):
     """Mask URL passwords in every log message (rtsp://user:***@host): a last guard, sources log redacted URIs."""
     record["message"] = redact(record["message"])
+
+
+def _redact_filter(record):
+    _redact_record(record)
+    return True
 
 
 def quiet_native_logs():
