@@ -18,24 +18,6 @@ def _number(text, kind):
     return value
 
 
-def positive_int(text):
-    # type: (str) -> int
-    """A whole number of 1 or more."""
-    n = _number(text, int)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more, got %s" % text)
-    return n
-
-
-def nonneg_int(text):
-    # type: (str) -> int
-    """A whole number of 0 or more."""
-    n = _number(text, int)
-    if n < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more, got %s" % text)
-    return n
-
-
 def int_at_least(low):
     """A converter of whole numbers of `low` or more (e.g. -1 for 'auto')."""
     def convert(text):
@@ -45,6 +27,18 @@ def int_at_least(low):
         return n
     convert.__name__ = "int_at_least_%d" % low
     return convert
+
+
+def positive_int(text):
+    # type: (str) -> int
+    """A whole number of 1 or more."""
+    return int_at_least(1)(text)
+
+
+def nonneg_int(text):
+    # type: (str) -> int
+    """A whole number of 0 or more."""
+    return int_at_least(0)(text)
 
 
 def batch_size(text):
