@@ -320,13 +320,15 @@ def test_screenshot_shows_the_frame_with_boxes_and_fps_and_closing_the_window_en
     frames = read_frames(out / "highway-720p.mp4")
     recs = jsonl_frames(out / "highway-720p.jsonl")
     assert len(frames) == len(recs) == 30
-    last = cv2.cvtColor(frames[-1], cv2.COLOR_BGR2RGB).astype(np.int16)
     body = np.ones((720, 1280), bool)
     body[:60, :500] = False  # the label
-    diff = np.abs(shot.astype(np.int16) - last)
-    assert diff[body].mean() < 4 and shot[body].std() > 30  # the frame itself: not black, not empty
+    # above 60 fps the screen gets a frame only once the previous one is shown: the window holds one of the last few
+    diffs = [np.abs(shot.astype(np.int16) - cv2.cvtColor(f, cv2.COLOR_BGR2RGB).astype(np.int16))[body].mean()
+             for f in frames[-3:]]
+    k = len(frames) - 3 + int(np.argmin(diffs))
+    assert min(diffs) < 4 and shot[body].std() > 30  # the frame itself: not black, not empty
     # its boxes, in their class colour, where the JSONL has them
-    boxes = [d for d in recs[-1]["detections"] if d["cls"] == "vehicle" and d["box"][1] > 70]
+    boxes = [d for d in recs[k]["detections"] if d["cls"] == "vehicle" and d["box"][1] > 70]
     assert len(boxes) >= 5
     vehicle_rgb = np.array(COLORS[0][::-1])
     for d in boxes:
@@ -334,7 +336,8 @@ def test_screenshot_shows_the_frame_with_boxes_and_fps_and_closing_the_window_en
         edge = shot[min(y2, 719), x1 + 2:min(x2, 1279) - 2].astype(np.int16)  # the bottom edge, under no label
         assert (np.abs(edge - vehicle_rgb).max(1) < 40).mean() > 0.8, d
     # the fps overlay: the label drawn for one fps value matches the screen to the pixel, and differs from the frame
-    assert diff[:60, :500].mean() > 30
+    shown = cv2.cvtColor(frames[k], cv2.COLOR_BGR2RGB).astype(np.int16)
+    assert np.abs(shot.astype(np.int16) - shown)[:60, :500].mean() > 30
     fps = find_fps_label(shot, "highway-720p")
     assert fps is not None and fps > 0.5
 
