@@ -39,3 +39,13 @@ def damaged_copy(path, folder, name="damaged.mp4", start=0.6, end=1.0):
     bad = folder / name
     bad.write_bytes(bytes(data))
     return bad
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -4,20 +4,12 @@ Each node is started in a process group of its own; `stop()` ends the processes 
 started (Ray's workers), by pid: other Ray clusters on the machine are left alone (`ray stop` would end them too)."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from cli_helpers import free_port  # noqa: F401 - also imported from here by other tests
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _proc_table():

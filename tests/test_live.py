@@ -8,7 +8,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from trafficpipe.paths import data_dir
 from trafficpipe.pipeline import Pipeline
 from trafficpipe.sources.base import SourceState
 from trafficpipe.sources.factory import open_source
+from cli_helpers import free_port  # noqa: F401 - also imported from here by other tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_SCRIPT = os.path.join(HERE, "rtsp_server.py")
@@ -36,14 +36,6 @@ def clip_path():
     path = os.path.join(data_dir(), "videos", "highway-360p.mp4")
     assert os.path.isfile(path), "shared clip missing: %s (set TRAFFICPIPE_DATA)" % path
     return path
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RtspServer(object):
