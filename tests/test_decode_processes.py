@@ -16,7 +16,7 @@ from cli_helpers import damaged_copy, run_cli
 from test_detect_cli import count_frames, one_error_line
 from trafficpipe.errors import SourceError
 from trafficpipe.pipeline import Pipeline
-from trafficpipe.sources.decode_process import open_decoders
+from trafficpipe.sources.decoders.processes import open_decoders
 from trafficpipe.sources.factory import open_source
 
 
@@ -62,13 +62,13 @@ def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, needs_
 def test_the_run_clock_does_not_wait_for_the_children_to_exit(picodet320, video_360p, monkeypatch):
     """A child's exit (interpreter teardown, unmapping its ring) happens after the last frame, outside the run, as
     their start (opening the file) happens before it."""
-    from trafficpipe.sources import decode_process
-    close = decode_process.DecodeChild.close
+    from trafficpipe.sources.decoders.handle import DecodeChild
+    close = DecodeChild.close
 
     def slow_close(child):
         time.sleep(2.0)
         close(child)
-    monkeypatch.setattr(decode_process.DecodeChild, "close", slow_close)
+    monkeypatch.setattr(DecodeChild, "close", slow_close)
     got, summary = _run(picodet320, video_360p, 2, False, max_frames=40)
     assert [f[0] for f in got] == list(range(40))
     assert summary.teardown_s >= 2.0 and summary.wall_s < 2.0  # 40 frames take about 0.2 s on 2 CPU cores
@@ -169,7 +169,7 @@ def test_more_decoders_than_keyframe_groups_split_the_groups(picodet320, video_7
     keep = _Keep(False)
     pipe = Pipeline([video_720p], picodet320, sinks=[[keep]], batch=2, decode_processes=3, max_frames=250)
     plan = []
-    pipe.on_start = lambda: plan.extend(pipe.stages[0]._procs[0].chunks)
+    pipe.on_start = lambda: plan.extend(pipe.stages[0].feeds[0].decoders.chunks)
     summary = pipe.run()
     assert plan == [(0, 90), (90, 150), (150, 250)] and summary.stages["capture"]["workers"] == 3
     assert [f[0] for f in keep.frames] == [f[0] for f in base] == list(range(250))

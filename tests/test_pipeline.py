@@ -190,18 +190,18 @@ def test_decoded_frame_buffers_are_recycled(picodet320, video_360p):
 
     p = Pipeline([video_360p], picodet320, sinks=[[Buffers()]], max_frames=120, queue_size=4)
     p.run()
-    pool = p.stages[0].pools[0]
-    assert 0 < len(pool._free) <= 40
+    pool = p.stages[0].feeds[0].pool
+    assert 0 < len(pool) <= 40
     assert len(seen) <= 40  # 120 frames through at most a few dozen buffers
 
 
 def test_frame_pool_gives_back_only_matching_buffers():
-    from trafficpipe.pipeline.framepool import FramePool
+    from trafficpipe.sources.framepool import FramePool
     pool = FramePool(limit=2)
     a, b, c = np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
     for img in (a, b, c):
         pool.put(img)
-    assert len(pool._free) == 2  # the limit
+    assert len(pool) == 2  # the limit
     assert pool.get((4, 4, 3)) is b and pool.get((8, 8, 3)) is None and pool.get((4, 4, 3)) is None
 
 

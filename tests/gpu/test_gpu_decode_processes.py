@@ -37,14 +37,14 @@ def _run(det, processes, needs_image=False):
 
     def look():  # once the run is set up: does the driver see the rings' inputs as page-locked?
         runtime = det.engine.runtime
-        for procs in pipe.stages[0]._procs.values():
+        for feed in pipe.stages[0].feeds:
             rings.extend((c.pinned, runtime.is_page_locked(c.inputs), runtime.is_page_locked(c.inputs[-1]))
-                         for c in procs.children)
+                         for c in feed.decoders.children)
     pipe.on_start = look
     summary = pipe.run()
     if processes:
         assert rings and all(r == (True, True, True) for r in rings), rings
-        assert all(c._unpin is None for p in pipe.stages[0]._procs.values() for c in p.children)  # unpinned
+        assert not any(c.pinned for f in pipe.stages[0].feeds for c in f.decoders.children)  # unpinned
     return keep.frames, summary
 
 

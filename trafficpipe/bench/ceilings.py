@@ -96,7 +96,7 @@ def decode_in_processes(uri, n, max_frames, adapter=None, keep_frames=True):
     where `adapter` is given), every frame given back at once: fps (frames / wall from the start of decoding), frames,
     wall_s, start_s (spawning the children and opening the file, outside the timed part) and processes."""
     import threading
-    from ..sources.decode_process import open_decoders
+    from ..sources.decoders.processes import open_decoders
     src = open_source(uri)
     t0 = time.perf_counter()
     try:

@@ -179,9 +179,7 @@ def host_image(frame):
     if not is_device_image(img):
         return img
     host = to_host_bgr(img)
-    if frame.pool is not None:
-        frame.pool.put(img)
-    frame.pool = None
+    frame.release()
     frame.image = host
     return host
 

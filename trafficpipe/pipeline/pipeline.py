@@ -6,7 +6,8 @@ from ..log import logger
 from ..sinks.files import make_sinks
 from ..sinks.outputs import check_distinct, log_replaced
 from ..sources.base import SourceState, output_names
-from ..sources.factory import open_source
+from ..sources.factory import open_feeds, open_source
+from ..sources.feed import FeedPlan
 from ..sources.images import ImageSource
 from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
 from .control import Control
@@ -161,44 +162,30 @@ class Pipeline(object):
         pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
         post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
         write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
-        capture = None
         try:
-            keep_images = bool(draw or self.keep_outputs)
-            # GPU engines copy each model input to the device straight from a decoder process's ring, page-locked
-            pin_host = getattr(contexts[0].runtime, "pin_host", None) if (
-                self.decode_processes and contexts and contexts[0].takes_host_items) else None
-            # frames per decoder process's ring: enough to fill the capture queue and decode ahead, plus every engine
-            # slot where a frame holds its ring slot until the batch has run (images kept, or inputs read from there;
-            # otherwise an input-only slot is given back once preprocessing has copied it)
-            ring = self.queue_size + 16 + (
-                slots * self.batch * self.n_contexts if (keep_images or pin_host is not None) else 0)
-            capture = CaptureStage(ctl, self.sources, cap_q, self.max_frames, self.decode_workers,
-                                   self.decode_processes, det.adapter if self.tiles is None else None, ring,
-                                   keep_images=keep_images)
-            if pin_host is not None:
-                pinned = capture.pin_inputs(pin_host)
-                logger.debug("pipeline: {} decode ring(s) page-locked: inputs copied to the GPU from there", pinned)
+            # the frame feeds: what they may need of the run in one plan (decoder processes size their rings from
+            # it, and page-lock them where the engine copies inputs to the device straight from host memory)
+            pin_host = getattr(contexts[0].runtime, "pin_host", None) if contexts[0].takes_host_items else None
+            plan = FeedPlan(self.max_frames, self.decode_workers, self.decode_processes,
+                            det.adapter if self.tiles is None else None, bool(draw or self.keep_outputs),
+                            self.queue_size, slots * self.batch * self.n_contexts, pin_host)
+            feeds = open_feeds(self.sources, plan, ctl.stop)
         except BaseException:
             for c in contexts:
                 c.close()
                 det.engine.contexts.remove(c)
-            if capture is not None:
-                capture.close()
             for own in sinks:
                 for sink in own:
                     sink.discard()
             raise
+        capture = CaptureStage(ctl, feeds, cap_q)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
                               self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
-                              seal_idle=0.01 if self.decode_processes else None)
+                              seal_idle=0.01 if any(f.bounded for f in feeds) else None)
         infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
         post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
                                 draw and not (steps and any(steps)), self.keep_outputs)
-        write = WriteStage(ctl, write_qs, sinks, self.on_frame, steps=steps)
-        capture.progress = write.next_seq.__getitem__
-        write.gaps = capture.gaps
-        if self.decode_processes:
-            write.on_idle = capture.flush_returns
+        write = WriteStage(ctl, write_qs, sinks, self.on_frame, steps=steps, progress=[f.progress for f in feeds])
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
                      n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
@@ -265,7 +252,7 @@ class Pipeline(object):
             truncated_sources=[s.name for s in self.sources if s.truncated],
             stages=_stage_summaries(stages, write, wall),
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
-            decoders=capture.decoder_timing(),
+            decoders=capture.timing(),
             detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
 

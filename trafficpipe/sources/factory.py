@@ -1,5 +1,5 @@
 """One URI syntax for every source (like jetson-utils): files, image sets, cameras, streams, GStreamer, csi://,
-replay:// (a file played as a live camera)."""
+replay:// (a file played as a live camera); and the frame feed that reads each opened source in a run."""
 import os
 import re
 
@@ -9,6 +9,7 @@ from ..errors import SourceError
 from ..log import logger
 from ..redact import redact
 from .base import source_name
+from .feed import SourceFeed
 from .images import ImageSource, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
 from .live import STREAM_SCHEMES, LiveSource
@@ -97,4 +98,35 @@ def _make(uri, backend, retries, retry_delay, name):
     return VideoFileSource(uri, name=name)
 
 
-__all__ = ["open_source", "source_name", "csi_pipeline"]
+def open_feed(src, plan):
+    """The FrameFeed that reads the opened source `src` in a run of `plan` (a FeedPlan): decoder processes for a video
+    file with `decode_processes`, several in-process readers on keyframe-aligned chunks of an MP4/MOV file with
+    `decode_workers` > 1, else one reader in this process."""
+    if isinstance(src, VideoFileSource):
+        if plan.decode_processes > 0:
+            from .decoders.feed import process_feed
+            return process_feed(src, plan)
+        from .chunked import chunked_feed
+        feed = chunked_feed(src, plan.decode_workers, plan.max_frames)
+        if feed is not None:
+            return feed
+    return SourceFeed(src, plan.max_frames)
+
+
+def open_feeds(sources, plan, stop):
+    # type: (list, object, object) -> list
+    """`open_feed` of every source, each told to end its waits and retries once `stop` (a threading.Event) is set;
+    what was started is closed again when one fails."""
+    feeds = []
+    try:
+        for src in sources:
+            src.stop_event = stop
+            feeds.append(open_feed(src, plan))
+    except BaseException:
+        for feed in feeds:
+            feed.close()
+        raise
+    return feeds
+
+
+__all__ = ["open_source", "open_feed", "open_feeds", "source_name", "csi_pipeline"]

@@ -115,6 +115,10 @@ class VideoFileSource(Source):
         self.frame_count = n if n > 0 else None
         self.set_state(SourceState.STREAMING)
 
+    def first_frame(self):
+        """The frame `open()` decoded to learn the size, while no `read()` has taken it yet (else None)."""
+        return getattr(self, "_first", None)
+
     def read(self, buf=None):
         if self._first is not None:
             img, self._first = self._first, None

@@ -72,10 +72,8 @@ class PostprocessStage(Stage):
                 for f in frames:
                     f.outputs = [o.copy() for o in slot.output_list(names, f.slot_pos)]
             slot.context.release(slot)
-            for f in frames:
-                if f.pinned and f.image is None and f.pool is not None:  # its input-only ring slot: read, free now
-                    f.pool.put(None)
-                    f.pool = None
+            for f in frames:  # a model input the engine read from where the source prepared it: done with now
+                f.input_read()
             if self.draw:
                 for f in frames:
                     draw_detections(host_image(f), f.detections)

@@ -7,8 +7,9 @@ A slot is sealed when it is full, at a source's end, or early when `batch_timeou
 with the input queue empty — the early seal only where a live source is read: with files alone nothing waits on a
 frame, and a slot sealed half-empty would cost a whole inference call and its per-call overhead for one or two frames
 (on an H200 the decoder hands over a frame about every millisecond, so early sealing ran batch 4 at 1.4 frames a call).
-Frames a decoder process already preprocessed (`sources/decode_process.py`) are only copied into the slot, or, where
-its ring is page-locked for a GPU engine, only noted in it (`slot.host_items`: the engine copies them from the ring).
+Frames whose model input the source already prepared (`Frame.model_input`: decoder processes, `sources/decoders/`)
+are only copied into the slot, or, where that input lies in page-locked memory for a GPU engine, only noted in it
+(`slot.host_items`: the engine copies them from there).
 GPU-decoded frames are only noted in the slot (`engines/device_frames.py`); with tiled inference a wide frame takes
 several consecutive items of one slot (the whole frame and its tiles, `models/tiling.py`).
 """
@@ -58,8 +59,9 @@ class PreprocessStage(Stage):
         self._seal_early = any(self._live)
         self._ended = 0
         self.tiles = tiles  # a TilePlan (models/tiling.py): wide frames take several batch items
-        # with decoder processes, whose rings are bounded, a part-filled batch may hold the very frame the writer
-        # waits for while every ring is full of later frames: seal it after `seal_idle` seconds with no frame coming
+        # where frames hold slots of bounded rings (FrameFeed.bounded: decoder processes), a part-filled batch may
+        # hold the very frame the writer waits for while every ring is full of later frames: seal it after
+        # `seal_idle` seconds with no frame coming
         self.seal_idle = seal_idle
 
     def context_of(self, source_id):
@@ -111,18 +113,13 @@ class PreprocessStage(Stage):
             if item.tiles is not None:
                 item.meta = [fill_input(adapter, slot, pos + j, image[y0:y1, x0:x1])
                              for j, (x0, y0, x1, y1) in enumerate(item.tiles)]
-            elif item.ready is not None and item.pinned and slot.context.takes_host_items:
-                # preprocessed by a decoder process into page-locked memory: the engine copies it to the device from
-                # there (its ring slot goes back once the batch has run: postprocess)
-                slot.host_items[pos] = (adapter.input.name, item.ready)
-                item.ready = None
-            elif item.ready is not None:  # preprocessed by a decoder process: one copy into the pinned buffer
-                slot.host_inputs[adapter.input.name][pos][...] = item.ready
-                item.ready = None
-                item.pinned = False
-                if item.image is None and item.pool is not None:  # an input-only ring slot: free once copied
-                    item.pool.put(None)
-                    item.pool = None
+            elif item.model_input is not None and item.input_pinned and slot.context.takes_host_items:
+                # prepared by the source in page-locked memory: the engine copies it to the device from there at
+                # launch (the frame holds it until the batch has run: postprocess)
+                slot.host_items[pos] = (adapter.input.name, item.model_input)
+            elif item.model_input is not None:  # prepared by the source: one copy into the pinned buffer
+                slot.host_inputs[adapter.input.name][pos][...] = item.model_input
+                item.input_read()
             else:  # a host image into the pinned buffer; a GPU-decoded frame noted, resized when the slot launches
                 item.meta = fill_input(adapter, slot, pos, image)
             t1 = clock()

@@ -2,9 +2,9 @@
 import time
 
 from ..pipeline.control import Stage
-from ..pipeline.metrics import Reservoir
 from ..pipeline.frame import EndOfStream
-from ..pipeline.metrics import StageStats
+from ..pipeline.metrics import Reservoir, StageStats
+from ..sources.feed import Progress
 
 
 class WriteStage(Stage):
@@ -12,7 +12,7 @@ class WriteStage(Stage):
 
     name = "write"
 
-    def __init__(self, control, in_qs, sinks, on_frame=None, poll=0.1, steps=None):
+    def __init__(self, control, in_qs, sinks, on_frame=None, poll=0.1, steps=None, progress=None):
         super(WriteStage, self).__init__(control, workers=len(in_qs))
         self.in_qs = in_qs
         self.sinks = sinks  # per source: list of Sink
@@ -25,12 +25,12 @@ class WriteStage(Stage):
         self.poll = poll
         n = len(sinks)
         self.frames_out = [0] * n  # frames written per source
-        self.next_seq = [0] * n  # the next frame in order per source (differs from frames_out after a skipped gap)
         self.expected = [-1] * n
         self.closed = [False] * n
         self.latencies = [Reservoir() for _ in range(n)]  # per source: capture -> written, seconds (bounded sample)
-        self.gaps = [{} for _ in range(n)]  # per source: first frame of an unreadable stretch -> its end (capture's)
-        self.on_idle = None  # called whenever the input queue ran empty (capture: send decoder processes their slots)
+        # per source, shared with its feed (sources/feed.py Progress): the next frame in order (differs from
+        # frames_out after a skipped gap), the stretches that will never come, what to call when idle
+        self.progress = progress if progress is not None else [Progress() for _ in range(n)]
         self._ahead = {}  # id(frame) -> seconds its sinks spent preparing it ahead of its turn (counted with its write)
 
     def _mine(self, w):
@@ -43,14 +43,17 @@ class WriteStage(Stage):
         received = {s: 0 for s in mine}
         open_sources = set(mine)
         clock = time.perf_counter
+        progress = self.progress
+        idle = [progress[s].on_idle for s in mine if progress[s].on_idle is not None]
         while open_sources:
-            item = q.get(timeout=self.poll) if (self.on_idle is None or not q.empty()) else None
-            if item is None and self.on_idle is not None:
-                self.on_idle()  # before waiting: what was written may be what a decoder process waits for
+            item = q.get(timeout=self.poll) if (not idle or not q.empty()) else None
+            if item is None and idle:
+                for on_idle in idle:  # before waiting: what was written may be what a decoder process waits for
+                    on_idle()
                 item = q.get(timeout=self.poll)
-            if item is None:  # nothing came: a stretch capture has since found unreadable may free waiting frames
+            if item is None:  # nothing came: a stretch a feed has since found unreadable may free waiting frames
                 for s in open_sources:
-                    if self.gaps[s] and pending[s]:
+                    if progress[s].gaps and pending[s]:
                         self._write_ready(s, pending[s], clock)
                 continue
             s = item.source_id
@@ -59,7 +62,7 @@ class WriteStage(Stage):
             else:
                 received[s] += 1
                 pending[s][item.seq] = item
-                if item.seq != self.next_seq[s] and not self.steps[s]:
+                if item.seq != progress[s].next_index and not self.steps[s]:
                     # held for reordering: format it now, write it quickly in turn (not where in-order steps change it)
                     t0 = clock()
                     for sink in self.sinks[s]:
@@ -72,7 +75,7 @@ class WriteStage(Stage):
                 # every frame arrived but some indices never will (a damaged stretch of a file): skip the gap
                 for seq in sorted(pending[s]):
                     if seq in pending[s]:
-                        self.next_seq[s] = seq
+                        progress[s].next_index = seq
                         self._write_ready(s, pending[s], clock)
             if self.expected[s] >= 0 and received[s] >= self.expected[s]:
                 self._close(s)
@@ -80,13 +83,14 @@ class WriteStage(Stage):
 
     def _write_ready(self, s, pending, clock):
         """Write the frames of source `s` that are next in order."""
-        nxt = self.next_seq[s]
-        gaps = self.gaps[s]
+        progress = self.progress[s]
+        nxt = progress.next_index
+        gaps = progress.gaps
         while True:
             if nxt not in pending:
                 if nxt not in gaps:
                     break
-                nxt = self.next_seq[s] = gaps[nxt]  # frames that will never come (capture logged them)
+                nxt = progress.next_index = gaps[nxt]  # frames that will never come (the feed logged them)
                 continue
             f = pending.pop(nxt)
             for step in self.steps[s]:
@@ -102,11 +106,9 @@ class WriteStage(Stage):
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0 + (self._ahead.pop(id(f), 0.0) if self._ahead else 0.0))
             self.latencies[s].add(t1 - f.t_capture)
-            if f.pool is not None:
-                f.pool.put(f.image)
-            f.image = None
+            f.release()
             nxt += 1
-            self.next_seq[s] = nxt
+            progress.next_index = nxt
             self.frames_out[s] += 1
             if self.on_frame is not None:
                 self.on_frame(f)

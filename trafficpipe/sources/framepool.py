@@ -1,8 +1,9 @@
-"""Recycling decoded-frame buffers: capture decodes into an image the writer has finished with.
+"""Recycling decoded-frame buffers: a feed decodes into an image the writer has finished with.
 
 A 720p BGR frame is 2.7 MB; allocating a fresh one per frame makes the allocator hand memory back to the kernel and fault
-it in again, which costs CPU in every stage's thread. The pool is filled by the writer (after every sink has written a
-frame) and emptied by capture; it holds at most `limit` buffers (the frames in flight are bounded by the queues anyway).
+it in again, which costs CPU in every stage's thread. The pool is filled as frames are released (`Frame.release`, once
+every sink has written one) and emptied by the feed's readers; it holds at most `limit` buffers (the frames in flight
+are bounded by the queues anyway).
 """
 import collections
 
@@ -21,6 +22,9 @@ class FramePool(object):
         except IndexError:
             return None
         return buf if buf.shape == shape else None
+
+    def __len__(self):
+        return len(self._free)
 
     def put(self, image):
         """Give back an image no one will read again."""
