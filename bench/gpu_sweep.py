@@ -15,6 +15,7 @@ import time
 from trafficpipe.bench.ceilings import decode_frames
 from trafficpipe.bench.runner import BenchConfig, run_pipeline
 from trafficpipe.detector import Detector
+from trafficpipe.run_config import RunConfig
 from trafficpipe.sources.video import set_decode_threads
 
 
@@ -65,8 +66,9 @@ def main(argv=None):
                 set_decode_threads(dth)
                 cv2.setNumThreads(default_cv_threads if cvt < 0 else cvt)
                 sys.setswitchinterval(default_switch if si <= 0 else si / 1000.0)
-                cfg = BenchConfig(args.video, frames=args.frames, batch=batch, preprocess_workers=pre,
-                                  postprocess_workers=post, output=args.output, decode_workers=dec)
+                run = RunConfig.defaults(batch=batch, preprocess_workers=pre, postprocess_workers=post,
+                                         decode_workers=dec)
+                cfg = BenchConfig(args.video, run, frames=args.frames, output=args.output)
                 t0 = time.perf_counter()
                 tries = [run_pipeline([args.video], det, cfg, os.path.join(out_dir, model))[0]
                          for _ in range(max(1, args.repeat))]

@@ -20,6 +20,7 @@ import numpy as np
 from trafficpipe import Detector, Pipeline
 from trafficpipe.engines.base import Engine, ExecutionContext
 from trafficpipe.models.device_io import DeviceIOAdapter
+from trafficpipe.run_config import RunConfig
 
 TOP_K = 300
 
@@ -102,8 +103,9 @@ def main(argv=None):
     for _ in range(args.repeat):
         out = tempfile.mkdtemp(prefix="parent-cpu-")
         started = []
-        pipe = Pipeline([args.video], det, outputs=("jsonl",), out_dir=out, batch=args.batch, preprocess_workers=1,
-                        postprocess_workers=1, max_frames=args.frames, decode_processes=args.decode_processes,
+        run = RunConfig.defaults(batch=args.batch, preprocess_workers=1, postprocess_workers=1, max_frames=args.frames,
+                                 decode_processes=args.decode_processes)
+        pipe = Pipeline([args.video], det, run, outputs=("jsonl",), out_dir=out,
                         on_start=lambda: started.append(time.process_time()))
         s = pipe.run()
         cpu = pipe.cpu_at_end - started[0]

@@ -16,6 +16,7 @@ from cli_helpers import damaged_copy, run_cli
 from test_detect_cli import count_frames, one_error_line
 from trafficpipe.errors import SourceError
 from trafficpipe.pipeline import Pipeline
+from trafficpipe.run_config import RunConfig
 from trafficpipe.sources.decoders.processes import open_decoders
 from trafficpipe.sources.factory import open_source
 
@@ -39,7 +40,8 @@ class _Keep(object):
 
 def _run(detector, uri, processes, needs_image, **kw):
     keep = _Keep(needs_image)
-    summary = Pipeline([uri], detector, sinks=[[keep]], batch=2, decode_processes=processes, **kw).run()
+    summary = Pipeline([uri], detector, RunConfig.defaults(batch=2, decode_processes=processes, **kw),
+                       sinks=[[keep]]).run()
     return keep.frames, summary
 
 
@@ -137,8 +139,8 @@ def test_frames_held_for_reordering_are_formatted_ahead_and_written_as_in_order(
         prepare(sink, frame)
     monkeypatch.setattr(JsonlSink, "prepare", counting)
     for name, n in (("in-order", 0), ("chunks", 3)):
-        Pipeline([video_360p], picodet320, out_dir=str(tmp_path / name), outputs=["jsonl"], batch=2,
-                 decode_processes=n).run()
+        Pipeline([video_360p], picodet320, RunConfig.defaults(batch=2, decode_processes=n),
+                 out_dir=str(tmp_path / name), outputs=["jsonl"]).run()
         if n == 0:
             assert prepared == []
     a = (tmp_path / "in-order" / "highway-360p.jsonl").read_text()
@@ -167,7 +169,8 @@ def test_more_decoders_than_keyframe_groups_split_the_groups(picodet320, video_7
     decoded from frame 0; the pipeline writes the in-process detections for every frame, in order."""
     base, _ = _run(picodet320, video_720p, 0, False, max_frames=250)
     keep = _Keep(False)
-    pipe = Pipeline([video_720p], picodet320, sinks=[[keep]], batch=2, decode_processes=3, max_frames=250)
+    pipe = Pipeline([video_720p], picodet320, RunConfig.defaults(batch=2, decode_processes=3, max_frames=250),
+                    sinks=[[keep]])
     plan = []
     pipe.on_start = lambda: plan.extend(pipe.stages[0].feeds[0].decoders.chunks)
     summary = pipe.run()

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from trafficpipe import Pipeline
+from trafficpipe import Pipeline, RunConfig
 from trafficpipe.sinks.base import Sink
 from trafficpipe.sources.factory import csi_pipeline, open_source
 from trafficpipe.sources.jetson import JetsonSource
@@ -35,8 +35,8 @@ def test_csi_camera_through_jetson_utils_gives_the_same_detections(jetson, picod
     src = open_source("csi://0")
     assert isinstance(src, JetsonSource) and src.live and (src.width, src.height) == (640, 360)
     cam, ref = Collect(), Collect()
-    s = Pipeline([src], picodet320, sinks=[[cam]], max_frames=30).run()  # a live camera, paced at 29.97 fps
-    Pipeline([video_360p], picodet320, sinks=[[ref]], max_frames=30).run()
+    s = Pipeline([src], picodet320, RunConfig.defaults(max_frames=30), sinks=[[cam]]).run()  # a live camera, paced at 29.97 fps
+    Pipeline([video_360p], picodet320, RunConfig.defaults(max_frames=30), sinks=[[ref]]).run()
     assert s.frames_in == 30 and s.frames_out + s.dropped == 30 and s.frames_out >= 10
     indices = [i for i, _ in cam.dets]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)

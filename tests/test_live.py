@@ -20,6 +20,7 @@ from trafficpipe.detector import Detector
 from trafficpipe.engines.onnxruntime_engine import OnnxRuntimeContext, OnnxRuntimeEngine
 from trafficpipe.paths import data_dir
 from trafficpipe.pipeline import Pipeline
+from trafficpipe.run_config import RunConfig
 from trafficpipe.sources.base import SourceState
 from trafficpipe.sources.factory import open_source
 from cli_helpers import free_port  # noqa: F401 - also imported from here by other tests
@@ -226,7 +227,7 @@ def test_two_streams_and_a_file_at_once(rtsp_server, detector, tmp_path):
     # connected before the start, so that the streams and the file run side by side from the first frame
     sources = [live_source(srv.url("/cam1"), connect_live=True), live_source(srv.url("/cam2"), connect_live=True),
                clip_path()]
-    pipe = Pipeline(sources, detector, out_dir=str(tmp_path), max_frames=limit, on_frame=log)
+    pipe = Pipeline(sources, detector, RunConfig.defaults(max_frames=limit), out_dir=str(tmp_path), on_frame=log)
     summary = run_in_thread(pipe, 90)()
     show(summary)
 
@@ -263,7 +264,7 @@ def test_stream_reconnects_while_the_others_go_on(rtsp_server, detector, tmp_pat
     limit = 150
     log = FrameLog(3)
     sources = [live_source(dying.url(), retries=8), live_source(steady.url()), clip_path()]
-    pipe = Pipeline(sources, detector, out_dir=str(tmp_path), max_frames=limit, on_frame=log)
+    pipe = Pipeline(sources, detector, RunConfig.defaults(max_frames=limit), out_dir=str(tmp_path), on_frame=log)
     join = run_in_thread(pipe, 100)
 
     wait_for(lambda: log.count(0) >= 10, 40, "frames from the first stream")
@@ -323,7 +324,8 @@ def test_live_latency_stays_bounded_with_slow_inference(rtsp_server, tmp_path):
     det.engine = ThrottledEngine(det.model_path)
     limit = 150  # 5 s of stream at 30 fps, inference at < 10 fps
     live_q = 2
-    pipe = Pipeline([live_source(srv.url())], det, out_dir=str(tmp_path), max_frames=limit, live_queue_size=live_q)
+    pipe = Pipeline([live_source(srv.url())], det, RunConfig.defaults(max_frames=limit, live_queue_size=live_q),
+                    out_dir=str(tmp_path))
     try:
         summary = run_in_thread(pipe, 60)()
     finally:
@@ -338,7 +340,7 @@ def test_live_latency_stays_bounded_with_slow_inference(rtsp_server, tmp_path):
     assert recs[-1]["frame"] / recs[-1]["t"] > 20.0
     # capture -> write latency is bounded by what can be queued: the live queue plus the slots in flight,
     # each costing one inference; a generous factor 2 and 0.5 s of slack for a loaded CI machine
-    in_flight = live_q + (pipe.preprocess_workers + pipe.postprocess_workers + pipe.depth + 2) + 2
+    in_flight = live_q + pipe.layout.slots + 2
     bound_ms = (in_flight * ThrottledContext.delay * 2 + 0.5) * 1000.0
     assert cam["latency_ms"]["p99"] < bound_ms, (cam["latency_ms"], bound_ms)
     assert summary.latency_ms["p99"] < bound_ms

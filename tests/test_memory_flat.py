@@ -9,6 +9,7 @@ import numpy as np
 from trafficpipe.engines.base import Engine, ExecutionContext, TensorSpec
 from trafficpipe.models.detections import Detections
 from trafficpipe.pipeline import Pipeline
+from trafficpipe.run_config import RunConfig
 from trafficpipe.sinks.base import Sink
 from trafficpipe.sources.base import Source, SourceState
 
@@ -98,8 +99,8 @@ def test_memory_stays_flat_over_100k_frames():
             tracemalloc.stop()
 
     sink = Count()
-    pipe = Pipeline([SyntheticSource(FRAMES)], IdleDetector(), sinks=[[sink]], batch=1, on_frame=on_frame,
-                    queue_size=64)
+    pipe = Pipeline([SyntheticSource(FRAMES)], IdleDetector(), RunConfig.defaults(batch=1, queue_size=64),
+                    sinks=[[sink]], on_frame=on_frame)
     summary = pipe.run()
     assert summary.frames_in == summary.frames_out == sink.n == FRAMES
     assert summary.stages["write"]["items"] == FRAMES and summary.stages["preprocess"]["frames"] == FRAMES

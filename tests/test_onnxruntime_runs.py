@@ -98,18 +98,19 @@ def test_pipeline_keeps_one_run_more_in_flight_than_the_engine_computes(tmp_path
     2; an explicit depth is kept. A run with the default depth writes every frame."""
     from trafficpipe.detector import Detector
     from trafficpipe.pipeline import Pipeline
-    from trafficpipe.pipeline.pipeline import default_depth
+    from trafficpipe.run_config import RunConfig, default_depth
     det = Detector("yolox-nano", concurrency=2, threads=1)
     one = Detector("yolox-nano", concurrency=1, threads=1)
     try:
         assert default_depth(det.engine) == 3 and default_depth(one.engine) == 2
         assert default_depth(object()) == 2  # an engine without concurrent runs (GPU engines queue on the device)
         seen = []
-        pipe = Pipeline([VIDEO], det, outputs=(), max_frames=20, on_frame=lambda f: seen.append(f.index))
-        assert pipe.depth == 3
+        pipe = Pipeline([VIDEO], det, RunConfig.defaults(max_frames=20), outputs=(),
+                        on_frame=lambda f: seen.append(f.index))
+        assert pipe.layout.depth == 3
         assert pipe.run().frames_out == 20 and seen == list(range(20))
-        deep = Pipeline([VIDEO], det, outputs=(), depth=5)
-        assert deep.depth == 5
+        deep = Pipeline([VIDEO], det, RunConfig.defaults(in_flight=5), outputs=())
+        assert deep.layout.depth == 5
         for src in deep.sources:
             src.close()
     finally:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import read_frames
-from trafficpipe import Detector, Pipeline
+from trafficpipe import Detector, Pipeline, RunConfig
 from trafficpipe.sinks.base import Sink
 
 
@@ -23,8 +23,8 @@ class Collect(Sink):
 
 def test_every_frame_in_order_with_batches_and_workers(picodet320, video_360p):
     sink = Collect()
-    p = Pipeline([video_360p], picodet320, sinks=[[sink]], batch=4, preprocess_workers=3, postprocess_workers=2,
-                 queue_size=4, max_frames=60)
+    p = Pipeline([video_360p], picodet320, RunConfig.defaults(batch=4, preprocess_workers=3, postprocess_workers=2,
+                                                              queue_size=4, max_frames=60), sinks=[[sink]])
     s = p.run()
     assert s.frames_in == s.frames_out == 60 and s.dropped == 0
     assert [i for i, _, _ in sink.frames] == list(range(60))
@@ -42,7 +42,8 @@ def test_every_frame_in_order_with_batches_and_workers(picodet320, video_360p):
 def test_two_sources_keep_their_own_order(picodet320, video_360p, shared):
     a, b = Collect(), Collect()
     street = os.path.join(shared, "videos", "street-540p.mp4")
-    s = Pipeline([video_360p, street], picodet320, sinks=[[a], [b]], batch=2, contexts=2, max_frames=25).run()
+    s = Pipeline([video_360p, street], picodet320, RunConfig.defaults(batch=2, contexts=2, max_frames=25),
+                 sinks=[[a], [b]]).run()
     assert [i for i, _, _ in a.frames] == list(range(25)) == [i for i, _, _ in b.frames]
     assert [src["frames_out"] for src in s.sources] == [25, 25]
 
@@ -69,7 +70,7 @@ def test_the_run_clock_stops_when_outputs_are_closed_not_after_releasing_context
     det.engine.create_context = slow_to_release
     sink = SlowClose()
     t0 = time.perf_counter()
-    s = Pipeline([video_360p], det, sinks=[[sink]], max_frames=20).run()
+    s = Pipeline([video_360p], det, RunConfig.defaults(max_frames=20), sinks=[[sink]]).run()
     total = time.perf_counter() - t0
     assert [i for i, _, _ in sink.frames] == list(range(20))
     assert s.wall_s >= 0.5  # the sink's close counted
@@ -162,7 +163,8 @@ def test_parallel_decode_keeps_every_frame_in_order(picodet320, shared):
     """Keyframe-aligned chunks decoded by 3 readers at once: the same frames, in order, as one reader."""
     street = os.path.join(shared, "videos", "street-540p.mp4")
     seen = Collect()
-    s = Pipeline([street], picodet320, sinks=[[seen]], decode_workers=3, batch=2, preprocess_workers=2).run()
+    s = Pipeline([street], picodet320, RunConfig.defaults(decode_workers=3, batch=2, preprocess_workers=2),
+                 sinks=[[seen]]).run()
     assert s.frames_in == s.frames_out == 368
     assert [i for i, _, _ in seen.frames] == list(range(368))
     assert s.stages["capture"]["workers"] == 3
@@ -188,7 +190,7 @@ def test_decoded_frame_buffers_are_recycled(picodet320, video_360p):
         def write(self, frame):
             seen.add(frame.image.__array_interface__["data"][0])
 
-    p = Pipeline([video_360p], picodet320, sinks=[[Buffers()]], max_frames=120, queue_size=4)
+    p = Pipeline([video_360p], picodet320, RunConfig.defaults(max_frames=120, queue_size=4), sinks=[[Buffers()]])
     p.run()
     pool = p.stages[0].feeds[0].pool
     assert 0 < len(pool) <= 40
@@ -219,7 +221,8 @@ def test_files_fill_whole_batches(picodet320, video_360p):
     src = SlowFile(video_360p)
     src.open()
     sink = Collect()
-    s = Pipeline([src], picodet320, sinks=[[sink]], batch=4, preprocess_workers=2, max_frames=61).run()
+    s = Pipeline([src], picodet320, RunConfig.defaults(batch=4, preprocess_workers=2, max_frames=61),
+                 sinks=[[sink]]).run()
     assert s.frames_out == 61 and [i for i, _, _ in sink.frames] == list(range(61))
     assert s.stages["infer"]["items"] == 16
 

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from trafficpipe.pipeline import Pipeline
+from trafficpipe.run_config import RunConfig
 
 from fakes import MarkerDetector, SyntheticSource, marker_box
 
@@ -25,8 +26,8 @@ def _check_every_frame(records, n, width=160, height=96):
 def test_every_frame_of_every_source_is_written_in_order_with_its_own_detections(tmp_path, batch, pre, post):
     sources = [SyntheticSource("a", 37), SyntheticSource("b", 20), SyntheticSource("c", 5)]
     det = MarkerDetector()
-    summary = Pipeline(sources, det, out_dir=str(tmp_path), outputs=("jsonl",), batch=batch, preprocess_workers=pre,
-                       postprocess_workers=post, contexts=2).run()
+    config = RunConfig.defaults(batch=batch, preprocess_workers=pre, postprocess_workers=post, contexts=2)
+    summary = Pipeline(sources, det, config, out_dir=str(tmp_path), outputs=("jsonl",)).run()
     assert summary.frames_out == 62
     for name, n in (("a", 37), ("b", 20), ("c", 5)):
         _check_every_frame(_lines(tmp_path / ("%s.jsonl" % name)), n)
@@ -35,7 +36,8 @@ def test_every_frame_of_every_source_is_written_in_order_with_its_own_detections
 
 def test_a_source_that_fails_mid_way_keeps_its_frames_and_the_others_finish(tmp_path):
     sources = [SyntheticSource("ok", 30), SyntheticSource("bad", 30, fail_at=12, live=True, fps=500.0)]
-    summary = Pipeline(sources, MarkerDetector(), out_dir=str(tmp_path), outputs=("jsonl",), batch=2).run()
+    summary = Pipeline(sources, MarkerDetector(), RunConfig.defaults(batch=2), out_dir=str(tmp_path),
+                       outputs=("jsonl",)).run()
     by_name = dict((s["name"], s) for s in summary.sources)
     assert by_name["ok"]["frames_out"] == 30 and not by_name["ok"]["error"]
     assert by_name["bad"]["frames_out"] == 12 and "frame 12" in by_name["bad"]["error"]
@@ -44,8 +46,8 @@ def test_a_source_that_fails_mid_way_keeps_its_frames_and_the_others_finish(tmp_
 
 def test_a_slow_engine_makes_a_live_source_drop_its_oldest_frames_and_count_them(tmp_path):
     live = SyntheticSource("cam", 60, live=True, fps=200.0)
-    summary = Pipeline([live], MarkerDetector(delay=0.02), out_dir=str(tmp_path), outputs=("jsonl",),
-                       live_queue_size=2).run()
+    summary = Pipeline([live], MarkerDetector(delay=0.02), RunConfig.defaults(live_queue_size=2),
+                       out_dir=str(tmp_path), outputs=("jsonl",)).run()
     s = summary.sources[0]
     assert s["frames_in"] == 60 and s["dropped"] > 0 and s["frames_out"] + s["dropped"] == 60
     records = _lines(tmp_path / "cam.jsonl")

@@ -22,13 +22,14 @@ def _detector(tmp_path, model, engine="tensorrt", **kw):
 
 def _run(detector, sources, **kw):
     from trafficpipe.pipeline import Pipeline
+    from trafficpipe.run_config import RunConfig
     got = {}
 
     def on_frame(f):
         d = f.detections
         got[(f.source_id, f.index)] = (d.boxes.copy(), d.scores.copy(), d.class_ids.copy())
 
-    summary = Pipeline(sources, detector, max_frames=FRAMES, on_frame=on_frame, **kw).run()
+    summary = Pipeline(sources, detector, RunConfig.defaults(max_frames=FRAMES, **kw), on_frame=on_frame).run()
     assert summary.frames_out == FRAMES * len(sources)
     return got
 

@@ -5,8 +5,9 @@ from .errors import TrafficpipeError
 from .models.classes import TRAFFIC_CLASSES
 from .models.detections import Detections
 from .pipeline import Pipeline, RunSummary
+from .run_config import RunConfig
 from .sources import open_source
 
 __version__ = "0.1.0"
-__all__ = ["Detector", "Pipeline", "RunSummary", "Detections", "TRAFFIC_CLASSES", "TrafficpipeError", "open_source",
+__all__ = ["Detector", "Pipeline", "RunConfig", "RunSummary", "Detections", "TRAFFIC_CLASSES", "TrafficpipeError", "open_source",
            "__version__"]

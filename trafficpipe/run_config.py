@@ -1,7 +1,10 @@
 """One run's settings, fixed before it starts: the engine actually used (with the reason it was chosen) and the
-pipeline's knobs, each left unset filled with the best measured setting for this machine and these sources.
+pipeline's knobs, each left unset filled with the best measured setting for this machine and these sources; and the
+run's layout (slots, queue depths, worker counts) derived from them in one place.
 
-detect and bench build it the same way (`resolve`), so a bench figure is what `trafficpipe detect` gives with no flags.
+detect and bench build it the same way (`resolve`), so a bench figure is what `trafficpipe detect` gives with no flags;
+the Pipeline takes it (`RunConfig.defaults()` for the API), as do detect's `--processes` children, bench's
+one-process-per-source runs (inside a BenchConfig) and eval.
 """
 import os
 from collections import namedtuple
@@ -21,28 +24,83 @@ DEFAULTS = {
     "decode_processes": (0, None),    # GPU: 3 child decoders for video files on hosts of 12+ cores
     "decode_threads": (0, None),      # GPU: 8 FFmpeg threads per child decoder with decode_processes
     "decoder": ("opencv", "opencv"),
-    "in_flight": (None, None),        # the engine's own (pipeline.default_depth)
+    "in_flight": (None, None),        # the engine's own (default_depth)
     "queue_size": (8, 8),
     "live_queue_size": (2, 2),
+    "writers": (1, 1),
 }
 KNOBS = tuple(sorted(DEFAULTS))
 MANY_CORES = 12
 
 
 class RunConfig(namedtuple("RunConfig", ("engine", "engine_reason", "precision", "max_frames") + KNOBS)):
-    """A run's engine and pipeline settings (immutable). `pipeline_kwargs()` gives the Pipeline's keyword arguments."""
+    """A run's engine and pipeline settings (immutable): `max_frames` per source (None: all) and every knob of KNOBS.
+    `engine`, `engine_reason` and `precision` are None where the detector was built apart (`defaults`)."""
 
-    def pipeline_kwargs(self):
+    @classmethod
+    def defaults(cls, **values):
+        # type: (**object) -> RunConfig
+        """ONNX Runtime's CPU defaults, with `values` (knobs or max_frames) set over them: for the API and tests."""
+        fields = dict((k, DEFAULTS[k][0]) for k in KNOBS)
+        fields.update(engine=None, engine_reason=None, precision=None, max_frames=None)
+        fields.update(values)
+        return cls(**fields)
+
+    def replace(self, **values):
+        # type: (**object) -> RunConfig
+        """A copy with `values` changed."""
+        return self._replace(**values)
+
+    def knobs(self):
         # type: () -> dict
-        return dict(batch=self.batch, batch_timeout=self.batch_timeout, contexts=self.contexts,
-                    preprocess_workers=self.preprocess_workers, postprocess_workers=self.postprocess_workers,
-                    decode_workers=self.decode_workers, decode_processes=self.decode_processes, depth=self.in_flight,
-                    queue_size=self.queue_size, live_queue_size=self.live_queue_size, max_frames=self.max_frames)
+        """knob -> value, for reports."""
+        return dict((k, getattr(self, k)) for k in KNOBS)
+
+    def layout(self, engine, n_sources, min_batch=1):
+        # type: (object, int, int) -> Layout
+        """What a run of these settings is built of, for `n_sources` sources on `engine`; `min_batch`: the items one
+        frame may take (tiled inference: the whole frame and its tiles go in one slot)."""
+        contexts = max(1, min(int(self.contexts), n_sources))
+        depth = int(self.in_flight) if self.in_flight else default_depth(engine)
+        slots = self.preprocess_workers + self.postprocess_workers + depth + 2  # enough to keep every worker busy
+        return Layout(batch=max(1, int(self.batch), int(min_batch)), contexts=contexts, slots=slots, depth=depth,
+                      preprocess_workers=self.preprocess_workers, postprocess_workers=self.postprocess_workers,
+                      writers=max(1, min(int(self.writers), n_sources)),
+                      decode_workers=max(1, int(self.decode_workers)),
+                      decode_processes=max(0, int(self.decode_processes or 0)), queue_size=self.queue_size,
+                      live_queue_size=self.live_queue_size, batch_timeout=self.batch_timeout,
+                      infer_queue=max(2, slots), collect_queue=max(2, slots) * contexts,
+                      write_queue=self.queue_size * 4)
 
     def tuned(self):
         # type: () -> dict
         """The knobs whose value differs from ONNX Runtime's CPU defaults (for the start-up log line)."""
         return dict((k, getattr(self, k)) for k in KNOBS if getattr(self, k) != DEFAULTS[k][0])
+
+
+class Layout(namedtuple("Layout", ("batch", "contexts", "slots", "depth", "preprocess_workers", "postprocess_workers",
+                                   "writers", "decode_workers", "decode_processes", "queue_size", "live_queue_size",
+                                   "batch_timeout", "infer_queue", "collect_queue", "write_queue"))):
+    """A run's shape derived from its RunConfig (`RunConfig.layout`): `batch` items per inference call, `contexts`
+    (at most one per source), `slots` per context, `depth` batches in flight per context, worker counts, the capture
+    queue's capacity per file (`queue_size`) and live source (`live_queue_size`), and the capacities of the queues
+    preprocess -> infer (`infer_queue`, per context), infer -> postprocess (`collect_queue`) and postprocess -> write
+    (`write_queue`, per writer)."""
+
+    @property
+    def engine_frames(self):
+        # type: () -> int
+        """Frames the engine's slots hold at once."""
+        return self.slots * self.batch * self.contexts
+
+
+def default_depth(engine):
+    # type: (object) -> int
+    """Slots the inference stage keeps submitted per context: one more than the engine computes at once (ONNX
+    Runtime's `concurrency` runs), so the next run starts the moment one ends instead of after the inference thread
+    collects the oldest; at least 2 (GPU engines: the next batch is queued on the device while one computes). On 2 CPU
+    cores, 3 instead of 2 raised the pipeline from 0.85 to 0.91 of the bound (YOLOX-nano)."""
+    return max(2, int(getattr(engine, "concurrency", 1) or 1) + 1)
 
 
 def local_video_files(uris):

@@ -9,6 +9,7 @@ import pytest
 from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 from trafficpipe.pipeline import Pipeline
+from trafficpipe.run_config import RunConfig
 
 
 class _Keep(object):
@@ -32,7 +33,8 @@ def det():
 
 def _run(det, processes, needs_image=False):
     keep = _Keep(needs_image)
-    pipe = Pipeline([VIDEO], det, sinks=[[keep]], batch=4, preprocess_workers=1, decode_processes=processes)
+    pipe = Pipeline([VIDEO], det, RunConfig.defaults(batch=4, preprocess_workers=1, decode_processes=processes),
+                    sinks=[[keep]])
     rings = []
 
     def look():  # once the run is set up: does the driver see the rings' inputs as page-locked?

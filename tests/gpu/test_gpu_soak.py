@@ -116,6 +116,7 @@ def test_pipeline_keeps_each_sources_order_on_the_gpu(yolox16, tmp_path):
     """Two sources over 2 contexts, batch 4, several workers: frames reach the writer in order per source, and each
     frame's detections equal the synchronous detector's."""
     from trafficpipe.pipeline import Pipeline
+    from trafficpipe.run_config import RunConfig
     seen = {0: [], 1: []}
     dets = {}
 
@@ -124,8 +125,8 @@ def test_pipeline_keeps_each_sources_order_on_the_gpu(yolox16, tmp_path):
         if frame.source_id == 0 and frame.index < 12:
             dets[frame.index] = frame.detections
 
-    pipe = Pipeline([VIDEO, VIDEO], yolox16, out_dir=str(tmp_path), outputs=("jsonl",), batch=4, contexts=2,
-                    preprocess_workers=3, postprocess_workers=2, max_frames=120, on_frame=on_frame)
+    config = RunConfig.defaults(batch=4, contexts=2, preprocess_workers=3, postprocess_workers=2, max_frames=120)
+    pipe = Pipeline([VIDEO, VIDEO], yolox16, config, out_dir=str(tmp_path), outputs=("jsonl",), on_frame=on_frame)
     summary = pipe.run()
     assert summary.frames_out == 240
     for sid in (0, 1):

@@ -105,14 +105,15 @@ def test_pipeline_with_nvdec_matches_opencv(yolox32, tmp_path):
     """The whole clip through the pipeline with each decoder: every frame, in order, and the same detections up to
     the two decoders' colour conversion."""
     from trafficpipe.pipeline import Pipeline
+    from trafficpipe.run_config import RunConfig
     from trafficpipe.sources.video import set_decoder
     runs = {}
     for dec in ("opencv", "nvdec"):
         set_decoder(dec)
         seen, dets = [], []
         try:
-            pipe = Pipeline([VIDEO], yolox32, out_dir=str(tmp_path / dec), outputs=("jsonl",), batch=4,
-                            preprocess_workers=2, postprocess_workers=1,
+            pipe = Pipeline([VIDEO], yolox32, RunConfig.defaults(batch=4, preprocess_workers=2, postprocess_workers=1),
+                            out_dir=str(tmp_path / dec), outputs=("jsonl",),
                             on_frame=lambda f: (seen.append(f.index), dets.append(f.detections)))
             summary = pipe.run()
         finally:
@@ -159,6 +160,7 @@ def test_tiled_device_frames_match_tiled_host_frames(yolox32):
     tiles of host frames (a ratio of 1.5 tiles the 16:9 clip: whole frame + 2 tiles)."""
     from trafficpipe.models.tiling import TilePlan
     from trafficpipe.pipeline import Pipeline
+    from trafficpipe.run_config import RunConfig
     from trafficpipe.sources.video import set_decoder
     plan = TilePlan(min_ratio=1.5)
     assert len(plan.crops(1280, 720, 416, 416)) == 3
@@ -167,7 +169,7 @@ def test_tiled_device_frames_match_tiled_host_frames(yolox32):
         set_decoder(dec)
         dets = []
         try:
-            Pipeline([VIDEO], yolox32, outputs=(), batch=4, max_frames=40, tiles=plan,
+            Pipeline([VIDEO], yolox32, RunConfig.defaults(batch=4, max_frames=40), outputs=(), tiles=plan,
                      on_frame=lambda f: dets.append((f.index, f.detections))).run()
         finally:
             set_decoder("opencv")

@@ -151,19 +151,15 @@ def run(args):
         from ..tracking import TrackerConfig
         args.conf = min(args.conf, TrackerConfig().low)
     if args.live:
-        return run_live(args, source)
+        return run_live(args, source, config)
     if args.plot:
         try:
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
         except ImportError:
             raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
-    cfg = BenchConfig(source, frames=args.frames, repeat=args.repeat, batch=args.batch, contexts=args.contexts,
-                      preprocess_workers=args.preprocess_workers, postprocess_workers=args.postprocess_workers,
-                      decode_workers=args.decode_workers, writers=args.writers, queue_size=args.queue_size,
-                      output=args.output, streams=streams, warmup=args.warmup, out_dir=args.out,
-                      stream_processes=args.stream_processes, detector_kwargs=detector_kwargs(args),
-                      in_flight=args.in_flight, decode_processes=args.decode_processes, track=args.track,
-                      tiles=tile_plan(args))
+    cfg = BenchConfig(source, config, frames=args.frames, repeat=args.repeat, output=args.output, streams=streams,
+                      warmup=args.warmup, out_dir=args.out, stream_processes=args.stream_processes,
+                      detector_kwargs=detector_kwargs(args), track=args.track, tiles=tile_plan(args))
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
     set_decode_threads(args.decode_threads)
@@ -209,8 +205,9 @@ def check_writable(path):
         raise TrafficpipeError("cannot write %s: permission denied" % path)
 
 
-def run_live(args, source):
-    """`--live N,N,...`: the live-capacity ramp (bench/live_capacity.py), a table and the JSON report."""
+def run_live(args, source, config):
+    """`--live N,N,...`: the live-capacity ramp (bench/live_capacity.py) with the run's settings `config` (a
+    RunConfig), a table and the JSON report."""
     from ..commands.options import make_pipeline_detector
     from ..sources.video import check_video_file, set_decode_threads, set_decoder
     from .live_capacity import format_live_capacity, measure_live_capacity
@@ -225,14 +222,10 @@ def run_live(args, source):
     check_video_file(path)
     set_decode_threads(args.decode_threads)
     set_decoder("opencv")
-    kw = dict(batch=args.batch, contexts=args.contexts, preprocess_workers=args.preprocess_workers,
-              postprocess_workers=args.postprocess_workers, writers=args.writers)
-    if args.in_flight:
-        kw["depth"] = args.in_flight
     detector = make_pipeline_detector(args)
     try:
-        report = measure_live_capacity(path, detector, counts, args.live_seconds,
-                                       args.output, args.live_p99, pipeline_kwargs=kw)
+        report = measure_live_capacity(path, detector, counts, args.live_seconds, args.output, args.live_p99,
+                                       config=config)
         report["detector"] = detector.describe()
     finally:
         detector.close()

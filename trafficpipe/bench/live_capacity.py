@@ -13,6 +13,7 @@ import time
 
 from ..log import logger
 from ..pipeline import Pipeline
+from ..run_config import RunConfig
 from ..sources.replay import ReplaySource
 
 SCHEMA = "trafficpipe-live-capacity/1"
@@ -32,15 +33,16 @@ def _cameras(path, n):
     return sources
 
 
-def run_count(path, detector, n, seconds, outputs, out_dir, pipeline_kwargs):
-    # type: (str, object, int, float, tuple, str, dict) -> dict
-    """One step of the ramp: N replayed cameras for `seconds`; frames, drops, latency and fps."""
+def run_count(path, detector, n, seconds, outputs, out_dir, config):
+    # type: (str, object, int, float, tuple, str, RunConfig) -> dict
+    """One step of the ramp: N replayed cameras for `seconds` with the run's settings `config`; frames, drops,
+    latency and fps."""
     sources = _cameras(path, n)
     fps = sources[0].fps
     frames = max(1, int(round(seconds * fps)))
     folder = os.path.join(out_dir, "n%d" % n)
-    pipe = Pipeline(sources, detector, out_dir=folder if outputs else None, outputs=outputs, max_frames=frames,
-                    **pipeline_kwargs)
+    pipe = Pipeline(sources, detector, config.replace(max_frames=frames), out_dir=folder if outputs else None,
+                    outputs=outputs)
     t0 = time.time()
     summary = pipe.run()
     shutil.rmtree(folder, ignore_errors=True)
@@ -56,16 +58,16 @@ def run_count(path, detector, n, seconds, outputs, out_dir, pipeline_kwargs):
 
 
 def measure_live_capacity(path, detector, counts, seconds=10.0, output="jsonl", max_p99_ms=100.0, warmup_s=1.0,
-                          keep_going=False, pipeline_kwargs=None):
-    # type: (str, object, list, float, str, float, float, bool, dict) -> dict
+                          keep_going=False, config=None):
+    # type: (str, object, list, float, str, float, float, bool, RunConfig) -> dict
     """Ramp the camera counts `counts` (ascending); returns {"steps": [...], "capacity": N or 0, ...}.
 
     `output`: "jsonl", "video" or "none" (what each camera's frames are written to, in a temporary folder).
     `warmup_s`: one camera run first, untimed, so the engine's first batches are not counted. `keep_going`: run
-    every count even after one is not served.
+    every count even after one is not served. `config`: the pipeline's settings (None: the CPU defaults).
     """
     outputs = {"video": ("video",), "jsonl": ("jsonl",), "none": ()}[output]
-    kw = dict(pipeline_kwargs or {})
+    kw = config if config is not None else RunConfig.defaults()
     tmp = tempfile.mkdtemp(prefix="trafficpipe-live-")
     steps = []
     capacity = 0
@@ -88,7 +90,7 @@ def measure_live_capacity(path, detector, counts, seconds=10.0, output="jsonl", 
         shutil.rmtree(tmp, ignore_errors=True)
     return {"schema": SCHEMA, "source": os.path.abspath(path), "seconds": seconds, "output": output,
             "max_p99_ms": max_p99_ms, "capacity": capacity, "steps": steps,
-            "pipeline": {k: v for k, v in kw.items() if isinstance(v, (int, float, str, bool))}}
+            "pipeline": dict((k, v) for k, v in kw.knobs().items() if isinstance(v, (int, float, str, bool)))}
 
 
 def format_live_capacity(report):

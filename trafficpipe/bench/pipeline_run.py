@@ -57,12 +57,8 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
             on_start()
         c0.append(time.process_time())
 
-    pipe = Pipeline(list(uris), detector, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
-                    batch=cfg.batch, contexts=cfg.contexts, preprocess_workers=cfg.preprocess_workers,
-                    postprocess_workers=cfg.postprocess_workers, writers=cfg.writers, queue_size=cfg.queue_size,
-                    max_frames=cfg.frames, on_frame=log, decode_workers=cfg.decode_workers, on_start=started,
-                    decode_processes=cfg.decode_processes,
-                    depth=cfg.in_flight, steps=_track_steps(cfg), tiles=cfg.tiles)
+    pipe = Pipeline(list(uris), detector, cfg.run, out_dir=out_dir if cfg.outputs else None, outputs=cfg.outputs,
+                    on_frame=log, on_start=started, steps=_track_steps(cfg), tiles=cfg.tiles)
     summary = pipe.run()
     cpu = pipe.cpu_at_end - c0[0]
     n = summary["frames_out"]
@@ -74,13 +70,13 @@ def run_pipeline(uris, detector, cfg, out_dir, on_start=None):
               "wall_s": summary["wall_s"], "teardown_s": summary["teardown_s"], "fps": summary["fps"], "cpu_s": cpu,
               "cpu_ms_per_frame": cpu * 1000.0 / n if n else 0.0, "latency_ms": summary["latency_ms"],
               "stages": stage_rows(summary), "queues": summary["queues"], "sources": sources,
-              "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.depth,
+              "batch": summary["batch"], "contexts": summary["contexts"], "in_flight": pipe.layout.depth,
               "decoders": summary["decoders"], "phases_ms": phases(log, pipe.t0, summary["decoders"])}
     return result, log, pipe
 
 
 def _track_steps(cfg):
-    if not getattr(cfg, "track", False):
+    if not cfg.track:
         return None
     from ..tracking.steps import tracking_steps
     return tracking_steps(None)

@@ -21,26 +21,18 @@ SCHEMA = "trafficpipe-bench/1"
 
 
 class BenchConfig(object):
-    """What to measure: source, frame limit, repeats, pipeline options and the multi-source counts."""
+    """What to measure: the source, the run's settings (`run`, a RunConfig: the pipeline's knobs, as detect resolves
+    them; None: the CPU defaults) and what only the bench has: frames per run, repeats, output, the multi-source
+    counts, warm-up, where outputs go, the timeline's length, one process per source (`stream_processes`, building
+    their detector from `detector_kwargs`), the tracker (`track`: its time is the "track" stage row) and tiles."""
 
-    def __init__(self, source, frames=300, repeat=3, batch=1, contexts=1, preprocess_workers=2, postprocess_workers=1,
-                 writers=1, queue_size=8, output="video", streams=(), warmup=10, out_dir=None, timeline_frames=24,
-                 decode_workers=1, stream_processes=False, detector_kwargs=None, in_flight=None, decode_processes=0,
-                 track=False, tiles=None):
+    def __init__(self, source, run=None, frames=300, repeat=3, output="video", streams=(), warmup=10, out_dir=None,
+                 timeline_frames=24, stream_processes=False, detector_kwargs=None, track=False, tiles=None):
+        from ..run_config import RunConfig
         self.source = source
-        self.track = bool(track)  # the pipeline runs the tracker (its time: the "track" stage row)
-        self.tiles = tiles  # a TilePlan (models/tiling.py) for the pipeline, or None
-        self.decode_processes = max(0, int(decode_processes or 0))
-        self.in_flight = max(1, int(in_flight)) if in_flight else None  # None: the pipeline's default_depth
         self.frames = int(frames) if frames else None
+        self.run = (run if run is not None else RunConfig.defaults()).replace(max_frames=self.frames)
         self.repeat = max(1, int(repeat))
-        self.batch = max(1, int(batch))
-        self.contexts = max(1, int(contexts))
-        self.preprocess_workers = max(1, int(preprocess_workers))
-        self.postprocess_workers = max(1, int(postprocess_workers))
-        self.writers = max(1, int(writers))
-        self.decode_workers = max(1, int(decode_workers))
-        self.queue_size = max(1, int(queue_size))
         self.output = output
         self.streams = [int(n) for n in streams]
         self.warmup = max(0, int(warmup))
@@ -48,6 +40,8 @@ class BenchConfig(object):
         self.timeline_frames = int(timeline_frames)
         self.stream_processes = bool(stream_processes)  # multi-source mode: one process per source
         self.detector_kwargs = detector_kwargs  # how those processes build their detector
+        self.track = bool(track)
+        self.tiles = tiles  # a TilePlan (models/tiling.py) for the pipeline, or None
 
     @property
     def outputs(self):
@@ -56,11 +50,12 @@ class BenchConfig(object):
 
     def to_dict(self):
         # type: () -> dict
-        d = dict(self.__dict__)
+        """The report's "config": the bench's own fields and every knob of the run."""
+        d = dict((k, v) for k, v in self.__dict__.items() if k not in ("run", "detector_kwargs"))
+        d.update(self.run.knobs())
         d["source"] = os.path.abspath(self.source) if os.path.exists(self.source) else redact(self.source)
         d["source_name"] = source_name(self.source)
         d["tiles"] = self.tiles.describe() if self.tiles is not None else None
-        d.pop("detector_kwargs", None)
         return d
 
 
@@ -75,7 +70,7 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
     cores = cores_available()
     raw = {}
     logger.info("repeat {}: stage ceilings", index + 1)
-    ceilings, raw["ceilings"] = measure_ceilings(uri, detector, cfg.frames, cfg.batch, cfg.outputs,
+    ceilings, raw["ceilings"] = measure_ceilings(uri, detector, cfg.frames, cfg.run.batch, cfg.outputs,
                                                  os.path.join(out_dir, "ceilings"))
     run["ceilings"] = ceilings
 
@@ -96,9 +91,9 @@ def run_once(uri, detector, cfg, out_dir, index=0, seed_detector=None):
     run["bound"] = bound(ceilings, stage_workers(run["pipeline"]), cores)
     run["ratios"] = ratios(run["pipeline"]["fps"], run["seed"]["fps"], run["bound"]["fps"],
                            ceilings["capture"]["fps"])
-    if cfg.decode_processes:  # decode-only of the pipeline's own reader (the ratio above is against one decoder)
-        logger.info("repeat {}: decode-only in {} process(es)", index + 1, cfg.decode_processes)
-        dp = ceilings["capture_processes"] = decode_in_processes(uri, cfg.decode_processes, cfg.frames,
+    if cfg.run.decode_processes:  # decode-only of the pipeline's own reader (the ratio above is against one decoder)
+        logger.info("repeat {}: decode-only in {} process(es)", index + 1, cfg.run.decode_processes)
+        dp = ceilings["capture_processes"] = decode_in_processes(uri, cfg.run.decode_processes, cfg.frames,
                                                                  detector.adapter, "video" in cfg.outputs)
         run["ratios"]["pipeline_over_decode_processes"] = (run["pipeline"]["fps"] / dp["fps"] if dp["fps"] else 0.0)
     streams = []

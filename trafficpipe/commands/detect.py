@@ -178,9 +178,8 @@ def _run(args):
     shared = getattr(args, "progress", None)  # (frames written, frames expected) read by a --processes parent
     if shared is not None:
         shared[1].value = total or -1
-    pipe = Pipeline(sources, detector, out_dir=args.out, outputs=outputs, tiles=tiles,
-                    on_frame=_frame_counter(bar, shared), steps=steps, sinks=view.sinks if view is not None else None,
-                    **config.pipeline_kwargs())
+    pipe = Pipeline(sources, detector, config, out_dir=args.out, outputs=outputs, tiles=tiles,
+                    on_frame=_frame_counter(bar, shared), steps=steps, sinks=view.sinks if view is not None else None)
     if view is not None:
         view.bind(pipe.stop)  # q, Esc or closing the window: the run stops, every output is closed
     try:

@@ -4,8 +4,9 @@ Library API (stable):
 
 - ``load_dataset(path) -> Dataset``: read and validate a folder holding ``annotations.json`` (traffic-dev format);
   raises DatasetError with one line. ``Dataset.subset(indices=None, source=None, limit=None)`` picks images.
-- ``evaluate(dataset, detector, batch=1, classes=None, progress=False, **pipeline_options) -> EvalResult``: runs a
-  Detector (left open) over every image through the Pipeline, each image exactly once, and scores it.
+- ``evaluate(dataset, detector, batch=1, classes=None, progress=False, tiles=None, config=None) -> EvalResult``: runs
+  a Detector (left open) over every image through the Pipeline (``config``: a RunConfig, default the CPU defaults at
+  ``batch``; ``tiles``: a TilePlan), each image exactly once, and scores it.
 - ``score_detections(dataset, detections_by_image, classes=None) -> EvalResult``: scores detections computed
   elsewhere; ``detections_by_image`` is a list in dataset order or a dict keyed by the image name in
   annotations.json (e.g. ``"images/kitti/000000.jpg"``); values are Detections, ``(boxes, scores, class_ids)`` or

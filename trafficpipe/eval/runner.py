@@ -25,9 +25,10 @@ class CollectSink(Sink):
             self.on_frame(frame)
 
 
-def detect_dataset(dataset, detector, batch=1, progress=False, **pipeline_options):
-    # type: (Dataset, object, int, bool, **object) -> tuple
-    """Run `detector` over every image of `dataset` through a Pipeline: (detections list in dataset order, summary)."""
+def detect_dataset(dataset, detector, batch=1, progress=False, tiles=None, config=None):
+    # type: (Dataset, object, int, bool, object, object) -> tuple
+    """Run `detector` over every image of `dataset` through a Pipeline: (detections list in dataset order, summary).
+    `tiles`: a TilePlan for tiled inference; `config`: the run's RunConfig (None: the CPU defaults at `batch`)."""
     source = ImageSource(dataset.root, name=dataset.name, paths=dataset.paths)
     bar = None
     if progress:
@@ -35,7 +36,9 @@ def detect_dataset(dataset, detector, batch=1, progress=False, **pipeline_option
         bar = tqdm(total=len(dataset), unit="img", dynamic_ncols=True, mininterval=0.5)
     sink = CollectSink(on_frame=(lambda f: bar.update(1)) if bar is not None else None)
     from ..pipeline import Pipeline
-    pipe = Pipeline([source], detector, out_dir=None, sinks=[[sink]], batch=batch, draw=False, **pipeline_options)
+    from ..run_config import RunConfig
+    pipe = Pipeline([source], detector, config or RunConfig.defaults(batch=batch), sinks=[[sink]], tiles=tiles,
+                    draw=False)
     try:
         summary = pipe.run()
     finally:
@@ -49,9 +52,10 @@ def detect_dataset(dataset, detector, batch=1, progress=False, **pipeline_option
     return [sink.detections[i] for i in range(n)], summary
 
 
-def evaluate(dataset, detector, batch=1, classes=None, progress=False, **pipeline_options):
-    # type: (object, object, int, object, bool, **object) -> object
-    """Detect every image of `dataset` (a Dataset or folder) with `detector` (a Detector, left open) and score it.
+def evaluate(dataset, detector, batch=1, classes=None, progress=False, tiles=None, config=None):
+    # type: (object, object, int, object, bool, object, object) -> object
+    """Detect every image of `dataset` (a Dataset or folder) with `detector` (a Detector, left open) and score it;
+    `tiles` and `config` as `detect_dataset` takes them.
 
     Returns an EvalResult whose `run` holds the detector description, image count, wall time and fps, and whose
     `detections` attribute holds the detections per image (dataset order). `classes` defaults to the classes both the
@@ -63,15 +67,16 @@ def evaluate(dataset, detector, batch=1, classes=None, progress=False, **pipelin
         own = set(getattr(getattr(detector, "adapter", None), "classes", dataset.classes))
         classes = [c for c in dataset.classes if c in own]
     t0 = time.perf_counter()
-    dets, summary = detect_dataset(dataset, detector, batch=batch, progress=progress, **pipeline_options)
+    dets, summary = detect_dataset(dataset, detector, batch=batch, progress=progress, tiles=tiles, config=config)
     t1 = time.perf_counter()
     result = score_detections(dataset, dets, classes=classes)
     t2 = time.perf_counter()
     describe = getattr(detector, "describe", None)
-    result.run = {"detector": describe() if describe else None, "images": len(dataset), "batch": batch,
+    result.run = {"detector": describe() if describe else None, "images": len(dataset),
+                  "batch": config.batch if config is not None else batch,
                   "detect_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3),
                   "fps": round(len(dataset) / (t1 - t0), 2) if t1 > t0 else None,
-                  "tiles": pipeline_options["tiles"].describe() if pipeline_options.get("tiles") else None}
+                  "tiles": tiles.describe() if tiles else None}
     result.detections = dets
     result.image_names = [im.image for im in dataset.images]
     logger.debug("eval: {} images detected in {:.1f}s, scored in {:.1f}s", len(dataset), t1 - t0, t2 - t1)

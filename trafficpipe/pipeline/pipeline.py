@@ -3,6 +3,7 @@ import os
 import time
 
 from ..log import logger
+from ..run_config import RunConfig
 from ..sinks.files import make_sinks
 from ..sinks.outputs import check_distinct, log_replaced
 from ..sources.base import SourceState, output_names
@@ -35,33 +36,24 @@ class RunSummary(dict):
 
 
 
-def default_depth(engine):
-    # type: (object) -> int
-    """Slots the inference stage keeps submitted per context: one more than the engine computes at once (ONNX
-    Runtime's `concurrency` runs), so the next run starts the moment one ends instead of after the inference thread
-    collects the oldest; at least 2 (GPU engines: the next batch is queued on the device while one computes). On 2 CPU
-    cores, 3 instead of 2 raised the pipeline from 0.85 to 0.91 of the bound (YOLOX-nano)."""
-    return max(2, int(getattr(engine, "concurrency", 1) or 1) + 1)
-
 class Pipeline(object):
     """A threaded detection pipeline over one or more sources, with one detector shared by all.
 
-    `sources`: URIs or opened Source objects. `outputs`: sink kinds ("video", "jsonl", "images", "txt") written under
-    `out_dir` per source; `sinks` may instead give extra Sink lists per source. `batch` frames per inference call,
-    `contexts` execution contexts (sources are spread over them), `slots` per context (default enough to keep every
-    worker busy), `queue_size` per-source capacity of the file queues, `live_queue_size` for live sources (drop-oldest).
-    `on_start()` is called in `run()` once the engine contexts are built, just before the first frame is read (the
-    timed run starts after it returns; an exception from it ends the run). `tiles`: a TilePlan (models/tiling.py) for
-    tiled inference of frames far wider or taller than the model's input (the batch is then raised to hold one
-    frame's tiles). `steps(source, draw)`: the in-order FrameSteps of a source (pipeline/steps.py: tracking,
-    counting), run by the writer in frame order before the sinks; where a source has steps they draw its frames
-    (`draw` says whether a sink needs the picture) and postprocess does not.
+    `sources`: URIs or opened Source objects. `config`: a RunConfig (run_config.py; None: `RunConfig.defaults()`, the
+    CPU defaults), whose layout (`RunConfig.layout`: batch, contexts, slots, queue depths, workers) the run is built
+    of. `outputs`: sink kinds ("video", "jsonl", "images", "txt") written under `out_dir` per source; `sinks` may
+    instead give extra Sink lists per source. `steps(source, draw)`: the in-order FrameSteps of a source
+    (pipeline/steps.py: tracking, counting), run by the writer in frame order before the sinks; where a source has
+    steps they draw its frames (`draw` says whether a sink needs the picture) and postprocess does not. `on_frame(frame)`
+    is called once each frame is written. `on_start()` is called in `run()` once the engine contexts are built, just
+    before the first frame is read (the timed run starts after it returns; an exception from it ends the run). `tiles`:
+    a TilePlan (models/tiling.py) for tiled inference of frames far wider or taller than the model's input (the batch
+    is then raised to hold one frame's tiles). `draw`: whether postprocess draws the detections (default: where a sink
+    needs the picture); `keep_outputs`: keep each frame's raw model outputs (`Frame.outputs`).
     """
 
-    def __init__(self, sources, detector, out_dir=None, outputs=("video", "jsonl"), sinks=None, batch=1, contexts=1,
-                 slots=None, preprocess_workers=2, postprocess_workers=1, writers=1, queue_size=8,
-                 live_queue_size=2, batch_timeout=0.0, depth=None, max_frames=None, keep_outputs=False, on_frame=None,
-                 draw=None, decode_workers=1, on_start=None, tiles=None, decode_processes=0, steps=None):
+    def __init__(self, sources, detector, config=None, out_dir=None, outputs=("video", "jsonl"), sinks=None,
+                 steps=None, on_frame=None, on_start=None, tiles=None, draw=None, keep_outputs=False):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
         self.detector = detector
@@ -74,25 +66,13 @@ class Pipeline(object):
                 s.close()
             raise
         _unique_names(self.sources)
+        self.config = config if config is not None else RunConfig.defaults()
         self.out_dir = out_dir
         self.outputs = tuple(outputs) if out_dir else ()
         self.extra_sinks = sinks
-        self.batch = max(1, int(batch))
-        self.n_contexts = max(1, min(int(contexts), len(self.sources)))
-        self.slots = slots
-        self.preprocess_workers = preprocess_workers
-        self.postprocess_workers = postprocess_workers
-        self.writers = max(1, min(int(writers), len(self.sources)))
-        self.queue_size = queue_size
-        self.live_queue_size = live_queue_size
-        self.batch_timeout = batch_timeout
-        self.depth = int(depth) if depth else default_depth(detector.engine)
-        self.max_frames = max_frames
         self.keep_outputs = keep_outputs
         self.on_frame = on_frame
         self.draw = draw
-        self.decode_workers = max(1, int(decode_workers))
-        self.decode_processes = max(0, int(decode_processes or 0))
         self.control = Control()
         self.summary = None
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
@@ -101,8 +81,8 @@ class Pipeline(object):
             from .tile_check import plan_for_sources
             tiles = plan_for_sources(tiles, self.sources, detector.adapter.width, detector.adapter.height)
         self.tiles = tiles  # a TilePlan: tiled inference for frames far wider or taller than the model's input
-        if tiles is not None:  # a tiled frame's items (whole frame + tiles) go in one slot
-            self.batch = max(self.batch, tiles.max_items)
+        # a tiled frame's items (whole frame + tiles) go in one slot
+        self.layout = self.config.layout(detector.engine, len(self.sources), tiles.max_items if tiles else 1)
         self.steps = steps  # make_steps(source, draw) -> in-order FrameSteps of that source (tracking, counting)
 
     def stop(self):
@@ -146,29 +126,29 @@ class Pipeline(object):
                 for s in ss:
                     s.close()
             raise
-        slots = self.slots or (self.preprocess_workers + self.postprocess_workers + self.depth + 2)
+        lay = self.layout
         try:
-            contexts = [det.engine.create_context(slots, self.batch) for _ in range(self.n_contexts)]
+            contexts = [det.engine.create_context(lay.slots, lay.batch) for _ in range(lay.contexts)]
         except BaseException:
             for own in sinks:
                 for sink in own:
                     sink.discard()
             raise
-        per_ctx = [sum(1 for s in range(n_src) if s % self.n_contexts == c) for c in range(self.n_contexts)]
-        cap_q = StageQueue(self.queue_size, ctl.stop, "capture->preprocess", fair=n_src > 1)
+        per_ctx = [sum(1 for s in range(n_src) if s % lay.contexts == c) for c in range(lay.contexts)]
+        cap_q = StageQueue(lay.queue_size, ctl.stop, "capture->preprocess", fair=n_src > 1)
         for i, src in enumerate(self.sources):
             if src.live:
-                cap_q.capacities[i] = self.live_queue_size
-        pre_qs = [StageQueue(max(2, slots), ctl.stop, "preprocess->infer[%d]" % c) for c in range(self.n_contexts)]
-        post_q = StageQueue(max(2, slots) * self.n_contexts, ctl.stop, "infer->postprocess")
-        write_qs = [StageQueue(self.queue_size * 4, ctl.stop, "postprocess->write[%d]" % w) for w in range(self.writers)]
+                cap_q.capacities[i] = lay.live_queue_size
+        pre_qs = [StageQueue(lay.infer_queue, ctl.stop, "preprocess->infer[%d]" % c) for c in range(lay.contexts)]
+        post_q = StageQueue(lay.collect_queue, ctl.stop, "infer->postprocess")
+        write_qs = [StageQueue(lay.write_queue, ctl.stop, "postprocess->write[%d]" % w) for w in range(lay.writers)]
         try:
-            # the frame feeds: what they may need of the run in one plan (decoder processes size their rings from
-            # it, and page-lock them where the engine copies inputs to the device straight from host memory)
+            # the frame feeds, given what they may need of the run in one plan (decoder processes size their rings
+            # from it, and page-lock them where the engine copies inputs to the device straight from host memory)
             pin_host = getattr(contexts[0].runtime, "pin_host", None) if contexts[0].takes_host_items else None
-            plan = FeedPlan(self.max_frames, self.decode_workers, self.decode_processes,
+            plan = FeedPlan(self.config.max_frames, lay.decode_workers, lay.decode_processes,
                             det.adapter if self.tiles is None else None, bool(draw or self.keep_outputs),
-                            self.queue_size, slots * self.batch * self.n_contexts, pin_host)
+                            lay.queue_size, lay.engine_frames, pin_host)
             feeds = open_feeds(self.sources, plan, ctl.stop)
         except BaseException:
             for c in contexts:
@@ -179,16 +159,16 @@ class Pipeline(object):
                     sink.discard()
             raise
         capture = CaptureStage(ctl, feeds, cap_q)
-        pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, self.preprocess_workers,
-                              self.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
+        pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, lay.preprocess_workers,
+                              lay.batch_timeout, live=[s.live for s in self.sources], tiles=self.tiles,
                               seal_idle=0.01 if any(f.bounded for f in feeds) else None)
-        infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, self.depth)
-        post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, self.postprocess_workers,
+        infer = InferStage(ctl, pre_qs, post_q, contexts, per_ctx, lay.depth)
+        post = PostprocessStage(ctl, post_q, write_qs, det.adapter, det.output_names, n_src, lay.postprocess_workers,
                                 draw and not (steps and any(steps)), self.keep_outputs)
         write = WriteStage(ctl, write_qs, sinks, self.on_frame, steps=steps, progress=[f.progress for f in feeds])
         stages = self.stages = [capture, pre, infer, post, write]
         logger.debug("pipeline: {} source(s), batch {}, {} context(s) x {} slots, workers pre {} post {} write {}",
-                     n_src, self.batch, self.n_contexts, slots, pre.workers, post.workers, write.workers)
+                     n_src, lay.batch, lay.contexts, lay.slots, pre.workers, post.workers, write.workers)
         t0 = time.perf_counter()
         interrupted = False
         try:
@@ -253,7 +233,7 @@ class Pipeline(object):
             stages=_stage_summaries(stages, write, wall),
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
             decoders=capture.timing(),
-            detector=self.detector.describe(), batch=self.batch, contexts=self.n_contexts,
+            detector=self.detector.describe(), batch=self.layout.batch, contexts=self.layout.contexts,
             out_dir=os.path.abspath(self.out_dir) if self.out_dir else None)
 
 

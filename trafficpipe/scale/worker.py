@@ -19,12 +19,13 @@ def score_segment(detector, path, start, stop, batch=1):
     """Score frames [start, stop) of the video file `path` (stop None: to its end) with the pipeline: a RowsSink holding
     their detections and its frame count. SourceError where the segment cannot be decoded whole."""
     from ..pipeline import Pipeline
+    from ..run_config import RunConfig
     from ..sources.segment import VideoSegmentSource
     from .rows import RowsSink
     src = VideoSegmentSource(path, start, stop)
     src.open()
     sink = RowsSink(start)
-    Pipeline([src], detector, out_dir=None, sinks=[[sink]], batch=batch, draw=False).run()
+    Pipeline([src], detector, RunConfig.defaults(batch=batch), sinks=[[sink]], draw=False).run()
     if src.truncated or src.error:
         raise SourceError(src.error or "cannot decode frames %d-%s of %s" % (start, stop, path))
     return sink

@@ -106,6 +106,7 @@ def _end_to_end(args, name, info, path):
     """Our detector over the sequence's frames, tracked in the pipeline; also keeps the detections (det.txt format)."""
     from ..commands.options import make_detector
     from ..pipeline import Pipeline
+    from ..run_config import RunConfig
     from ..sinks.tracks import MotSink
     from .steps import tracking_steps
 
@@ -121,9 +122,8 @@ def _end_to_end(args, name, info, path):
     try:
         # sinks see a frame after the tracking step; with keep_conf 0 it drops nothing, so DetSink records exactly
         # the detections the tracker was given
-        pipe = Pipeline([info.images], detector, sinks=[[DetSink(os.path.join(det_dir, name + ".txt")),
-                                                          MotSink(path)]],
-                        max_frames=info.length, draw=False,
+        pipe = Pipeline([info.images], detector, RunConfig.defaults(max_frames=info.length),
+                        sinks=[[DetSink(os.path.join(det_dir, name + ".txt")), MotSink(path)]], draw=False,
                         steps=tracking_steps(None, args.tracker, keep_conf=0.0, image_fps=info.fps))
         summary = pipe.run()
     finally:
