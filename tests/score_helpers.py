@@ -29,28 +29,34 @@ def cut_clips(shared, folder):
 
 
 def parquet_by_frame(path):
-    """{frame: [(class, score, box)]} of a video's Parquet file, and its frame count (file metadata)."""
+    """{frame: [(class, score, box, track_id)]} of a video's Parquet file (track_id "none" where the file has no such
+    column), and its frame count (file metadata)."""
     import pyarrow.parquet as pq
     t = pq.read_table(path)
     meta = json.loads(t.schema.metadata[b"trafficpipe"])
     out = {}
     for r in t.to_pylist():
-        out.setdefault(r["frame"], []).append((r["class"], r["score"], r["box"]))
+        out.setdefault(r["frame"], []).append((r["class"], r["score"], r["box"], r.get("track_id", "none")))
     return out, meta["frames"]
 
 
-def assert_same_as_detect(parquet, jsonl, tol=0.011):
-    """Every frame of the detect JSON lines has the same detections in the Parquet file (boxes and scores within
-    `tol`: the JSON is rounded to 2 and 4 digits), and the Parquet file has no other frames."""
+def assert_same_as_detect(parquet, jsonl, tol=0.011, until=None):
+    """Every frame of the detect JSON lines (those before frame `until` where given) has the same detections in the
+    Parquet file (boxes and scores within `tol`: the JSON is rounded to 2 and 4 digits; the same track ids where detect
+    tracked, else no track_id column), and the Parquet file has no other frames."""
     rows, frames = parquet_by_frame(parquet)
     lines = [json.loads(ln) for ln in open(jsonl)]
     assert frames == len(lines)
     for rec in lines:
         got = rows.pop(rec["frame"], [])
+        if until is not None and rec["frame"] >= until:
+            continue
         want = rec["detections"]
         assert len(got) == len(want), "frame %d: %d detections, detect had %d" % (rec["frame"], len(got), len(want))
-        for (cls, score, box), d in zip(got, want):
+        for (cls, score, box, track_id), d in zip(got, want):
             assert cls == d["cls"]
             assert abs(score - d["score"]) < tol
             assert np.abs(np.asarray(box) - np.asarray(d["box"])).max() < tol
+            assert track_id == d.get("track_id", "none"), "frame %d: track id %s, detect had %s" % (
+                rec["frame"], track_id, d.get("track_id", "none"))
     assert not rows, "frames not in the video: %s" % sorted(rows)

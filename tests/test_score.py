@@ -11,7 +11,7 @@ import time
 import pytest
 
 from cli_helpers import ROOT, run_cli
-from score_helpers import assert_same_as_detect, cut_clips
+from score_helpers import assert_same_as_detect, cut_clips, parquet_by_frame
 
 pytest.importorskip("pyarrow")
 
@@ -30,6 +30,17 @@ def reference(clips, tmp_path_factory):
     out = tmp_path_factory.mktemp("detect")
     r = run_cli("detect", *clips[1], "--save", "jsonl", "--out", out, "--threads", "1", "--no-progress")
     assert r.returncode == 0, r.stderr
+    return dict((os.path.basename(p)[:-4], str(out / (os.path.basename(p)[:-4] + ".jsonl"))) for p in clips[1])
+
+
+@pytest.fixture(scope="module")
+def tracked_reference(clips, tmp_path_factory):
+    """`trafficpipe detect --track` JSON lines: ByteTrack on the first two clips, OC-SORT on the third."""
+    out = tmp_path_factory.mktemp("detect-track")
+    for paths, tracker in ((clips[1][:2], "bytetrack"), (clips[1][2:], "ocsort")):
+        r = run_cli("detect", *paths, "--track", "--tracker", tracker, "--save", "jsonl", "--out", out, "--threads", "1",
+                    "--no-progress")
+        assert r.returncode == 0, r.stderr
     return dict((os.path.basename(p)[:-4], str(out / (os.path.basename(p)[:-4] + ".jsonl"))) for p in clips[1])
 
 
@@ -66,6 +77,57 @@ def test_score_here_equals_detect_and_resumes(clips, reference, tmp_path):
     assert outputs_mtimes(out) == before
 
 
+def test_score_here_tracked_equals_detect_track_and_is_not_the_untracked_run(clips, tracked_reference, tmp_path):
+    """--track: segments of 12 frames (6 here) tracked in order by one tracker, the ids of `detect --track`; a
+    tracked run after an untracked one in the same folder scores again (another configuration), and resumes itself."""
+    path = clips[1][2]
+    name = os.path.basename(path)[:-4]
+    out = tmp_path / "out"
+    r = run_cli("score", path, "--out", out, "--segment-frames", "12", "--threads", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    untracked = json.load(open(str(out / "manifest.json")))
+    assert "tracker" not in untracked
+    import pyarrow.parquet as pq
+    assert "track_id" not in pq.read_schema(str(out / untracked["videos"][0]["output"])).names
+    for reused in (0, 1):
+        r = run_cli("score", path, "--out", out, "--segment-frames", "12", "--threads", "1", "--no-progress",
+                    "--track", "--tracker", "ocsort")
+        assert r.returncode == 0, r.stderr
+        man = check_outputs(out, {name: tracked_reference[name]})
+        assert man["tracker"] == "ocsort" and man["config"] != untracked["config"]
+        assert man["summary"]["reused"] == reused and man["summary"]["frames_scored"] == (0 if reused else 66)
+        v = man["videos"][0]
+        assert v["segments"] == 6 and v["track_restarts"] == [] and len(v["workers"]) == 1
+
+
+def test_a_tracked_resume_restarts_the_ids_after_the_committed_segments(tmp_path):
+    """An interrupted tracked run left segments 0-12 and 24-36 of a video: the next run keeps 0-12, scores 12-24 with a
+    new tracker whose ids follow those committed, and 24-36 (after it) again, in order; untracked, only 12-24."""
+    from trafficpipe.scale.rows import schema
+    from trafficpipe.scale.run import ScoreRun
+    from trafficpipe.scale.store import OutputStore
+    from trafficpipe.scale.worker import META_KEY
+
+    class Runner(object):
+        name, workers = "test", ["here:1"]
+
+    store = OutputStore(str(tmp_path))
+    tracking = {"tracker": "bytetrack", "keep_conf": 0.3}
+    segs = [(0, 12), (12, 24), (24, 36)]
+    for track in (tracking, None):
+        run = ScoreRun([], store, Runner(), {"model": "m.onnx"}, 12, tracking=track)
+        for (a, b), next_id in zip(segs, (8, None, 20)):
+            if next_id is not None:
+                store.write_table(run._segment_path("v", a, b), schema(track is not None).empty_table(),
+                                  {META_KEY: {"frames": 12, "next_track_id": next_id}})
+        tasks = run._segment_tasks("v", "/videos/v.mp4", segs)
+        if track:
+            assert [(t["start"], t["track"]["restart"], t["track"]["first_id"], t["track"]["last"]) for t in tasks] == [
+                (12, True, 8, False), (24, False, 8, True)]
+        else:
+            assert [(t["start"], "track" in t) for t in tasks] == [(12, False)]
+
+
 # ---- on a real Ray cluster: two nodes of one CPU each on 127.0.0.1 ----
 
 @pytest.fixture(scope="module")
@@ -83,9 +145,9 @@ def cluster(tmp_path_factory):
     assert not c.processes()
 
 
-def score_cmd(sources, out, cluster):
+def score_cmd(sources, out, cluster, segment_frames="30"):
     return [sys.executable, "-m", "trafficpipe", "score"] + [str(s) for s in sources] + [
-        "--out", str(out), "--segment-frames", "30", "--ray", cluster.address, "--no-progress"]
+        "--out", str(out), "--segment-frames", segment_frames, "--ray", cluster.address, "--no-progress"]
 
 
 def test_score_on_ray_cluster(clips, reference, cluster, tmp_path):
@@ -140,6 +202,56 @@ def test_score_on_ray_survives_a_killed_worker(clips, reference, cluster, tmp_pa
     assert man["summary"]["retries"] == len(retries) >= 1
     assert all(r["scored_again"] and r["worker"].endswith(":%d" % killed) for r in retries)
     assert man["summary"]["segments_scored"] == 6
+
+
+def test_score_on_ray_tracked_equals_detect_track(clips, tracked_reference, cluster, tmp_path):
+    """--track on the cluster: each video's 5 segments in order on one actor (two videos: one on each), the ids of
+    `detect --track` as if the video had not been cut."""
+    out = tmp_path / "out"
+    r = subprocess.run(score_cmd(clips[1][:2], out, cluster, "12") + ["--track"], cwd=ROOT, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    man = check_outputs(out, dict((os.path.basename(p)[:-4], tracked_reference[os.path.basename(p)[:-4]])
+                                  for p in clips[1][:2]))
+    assert man["tracker"] == "bytetrack" and man["summary"]["segments_scored"] == 10
+    assert all(len(v["workers"]) == 1 and v["segments"] == 5 for v in man["videos"])
+    assert len(set(v["workers"][0] for v in man["videos"])) == 2
+
+
+def test_score_on_ray_tracked_goes_on_after_a_killed_worker(clips, tracked_reference, cluster, tmp_path):
+    """--track with an actor killed mid-video: its video goes on, in order, on the other actor from the lost segment
+    with new ids (above every id before it); the frames before are those of `detect --track`, none is lost."""
+    out = tmp_path / "out"
+    p = subprocess.Popen(score_cmd(clips[1][:2], out, cluster, "12") + ["--track"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        killed = None
+        t_end = time.time() + 120
+        while time.time() < t_end and p.poll() is None:  # once each video has a segment in, kill an actor
+            if len(set(os.path.dirname(f) for f in glob.glob(str(out / "segments" / "*" / "*" / "*.parquet")))) == 2:
+                killed = cluster.actor_pids("SegmentScorer")[0]
+                os.kill(killed, 9)
+                break
+            time.sleep(0.05)
+        _, err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert killed is not None and p.returncode == 0, err
+    man = json.load(open(str(out / "manifest.json")))
+    retries = [r for v in man["videos"] for r in v["retries"]]
+    assert retries and all(r["scored_again"] and r["ids_restart"] for r in retries), retries
+    restarted = [v for v in man["videos"] if v["track_restarts"]]
+    assert len(restarted) == 1 and len(restarted[0]["workers"]) == 2
+    for v in man["videos"]:
+        reference = tracked_reference[os.path.basename(v["path"])[:-4]]
+        at = v["track_restarts"][0] if v["track_restarts"] else None
+        assert_same_as_detect(str(out / v["output"]), reference, until=at)
+        if at:
+            rows, _ = parquet_by_frame(str(out / v["output"]))
+            before = [r[3] for f, rs in rows.items() if f < at for r in rs if r[3]]
+            after = [r[3] for f, rs in rows.items() if f >= at for r in rs if r[3]]
+            assert 0 < at < v["frames"] and after and min(after) > max(before)
 
 
 def test_score_sources_folders_globs_and_lists(clips, tmp_path):

@@ -8,7 +8,7 @@ from .progress import progress_bar
 
 def add_parser(sub):
     from ..cli_values import batch_size, nonneg_float, nonneg_int, positive_int
-    from .options import add_decoding_options, add_model_options, add_tile_options
+    from .options import add_decoding_options, add_model_options, add_tile_options, add_track_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
                                    "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
@@ -30,16 +30,13 @@ def add_parser(sub):
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("tracking and counting")
-    g.add_argument("--track", action="store_true",
-                   help="follow objects over time (ByteTrack): track_id in the JSON lines, ids and trails drawn, "
-                        "DIR/<name>.mot.txt (MOTChallenge) and DIR/<name>.tracks.json (one row per track)")
+    add_track_options(g, "track_id in the JSON lines, ids and trails drawn, DIR/<name>.mot.txt (MOTChallenge) and "
+                         "DIR/<name>.tracks.json (one row per track)")
     g.add_argument("--count", action="append", default=[], metavar="SPEC",
                    help="count tracked objects (implies --track; repeatable): a line [NAME=]x1,y1,x2,y2 counts "
                         "crossings per class and direction, a zone zone:[NAME=]x1,y1,x2,y2,x3,y3[,...] reports "
                         "occupancy and dwell time; pixels; figures in the JSON lines, on the video and in "
                         "DIR/<name>.counts.json")
-    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),  # expert
-                   help="tracking algorithm (default %(default)s)")
     g.add_argument("--track-fps", type=float, default=30.0,  # expert
                    help="frame rate taken for image sets, which have no timestamps (default %(default)s)")
     g = p.add_argument_group("pipeline")

@@ -37,6 +37,14 @@ def add_model_options(p, conf=0.3):
                    help="feed float tensors and decode the raw outputs on the CPU")
 
 
+def add_track_options(g, what):
+    """--track and --tracker, shared by detect and score (into argument group `g`); `what` tells what --track adds to
+    the command's outputs."""
+    g.add_argument("--track", action="store_true", help="follow objects over time (ByteTrack): " + what)
+    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),  # expert
+                   help="tracking algorithm (default %(default)s)")
+
+
 def add_decoding_options(g):
     """Video decoding and in-flight options shared by detect and bench (into argument group `g`)."""
     g.add_argument("--in-flight", type=positive_int, default=None,

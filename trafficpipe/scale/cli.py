@@ -6,13 +6,14 @@ from ..log import logger
 
 
 def add_parser(sub):
-    from ..commands.options import add_model_options
+    from ..commands.options import add_model_options, add_track_options
     p = sub.add_parser(
         "score", help="score an archive of video files into Parquet, here or on a Ray cluster",
         description="Score video files (files, folders, globs, or .txt files listing them) into one Parquet file "
-                    "per video (rows: video, frame, timestamp, class, score, box) and manifest.json in --out. "
-                    "Re-running the same command skips what is done. Each video is cut into keyframe-aligned "
-                    "segments, scored here (default) or, with --ray, by Ray actors across a cluster (docs/scale.md).",
+                    "per video (rows: video, frame, timestamp, class, score, box; track_id with --track) and "
+                    "manifest.json in --out. Re-running the same command skips what is done. Each video is cut into "
+                    "keyframe-aligned segments, scored here (default) or, with --ray, by Ray actors across a cluster "
+                    "(docs/scale.md).",
         epilog="Exit status: 0 when every video was scored; 2 on bad input or when any video failed (the others are "
                "written, the manifest says why). Needs the scale extra: pip install 'trafficpipe[scale]'.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
@@ -21,6 +22,9 @@ def add_parser(sub):
                    help="run on a Ray cluster: auto (the one started on this machine with `ray start`) or its "
                         "address HOST:PORT (default: no Ray, this machine only)")
     add_model_options(p)
+    add_track_options(p.add_argument_group("tracking"),
+                      "a track_id column; each video's segments are scored in order by one worker, which keeps its "
+                      "tracker from one segment to the next, so the ids are those of `detect --track`")
     g = p.add_argument_group("run")
     g.add_argument("--segment-frames", type=int, default=1800,  # expert
                    help="least frames per segment; segments start on keyframes (default %(default)s)")
@@ -47,6 +51,10 @@ def run(args):
     from .run import ScoreRun
     paths = expand_sources(args.sources)
     kw = detector_kwargs(args)
+    tracking = None
+    if args.track:
+        from .track import track_settings
+        tracking, kw["conf"] = track_settings(args.tracker, args.conf)
     if kw.get("model") and os.path.exists(kw["model"]):
         kw["model"] = os.path.abspath(kw["model"])  # workers may start elsewhere
     store = OutputStore(args.out)
@@ -58,7 +66,7 @@ def run(args):
         runner = LocalRunner(store.uri, kw, args.batch)
     bar = progress_bar(None, args.no_progress)
     try:
-        summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar).run()
+        summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar, tracking).run()
     finally:
         if bar is not None:
             bar.close()

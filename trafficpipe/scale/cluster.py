@@ -5,13 +5,15 @@ else one per `cpus_per_actor` CPUs. The driver keeps each actor fed with up to `
 results as they come (`ray.wait`). Probes and merges are zero-CPU Ray tasks (they read files and write Parquet, and
 must not wait behind the actors for a CPU). A worker process or node that dies takes only its unfinished segments:
 Ray restarts the actor (max_restarts=-1; on another node where its own is gone) and the driver puts the segments back
-in the queue, recording each such retry for the manifest.
+in the queue, recording each such retry for the manifest. A tracked run scores each video's segments in order on one
+actor instead (ordered.py).
 """
 import collections
 import logging
 
 from ..errors import TrafficpipeError, first_line
 from ..log import logger
+from .ordered import score_in_order
 from .probe import probe_video
 from .worker import SegmentScorer, merge_video
 
@@ -89,6 +91,10 @@ class RayRunner(object):
         return self.ray.get([self._probe.remote(p) for p in paths])
 
     def score(self, tasks, on_result, on_retry):
+        """Score the segment tasks, each on whichever actor is free; tracked ones (`track`) each video's in order on
+        one actor (ordered.py)."""
+        if any(t.get("track") for t in tasks):
+            return score_in_order(self, tasks, on_result, on_retry)
         ray = self.ray
         pending = collections.deque(tasks)
         inflight = {}  # ObjectRef -> (task, actor index)
@@ -104,23 +110,34 @@ class RayRunner(object):
             for ref in done:
                 t, i = inflight.pop(ref)
                 load[i] -= 1
-                try:
-                    res = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:  # (score reports its own errors: this is a bug)
-                    res = dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i], error=_cause(e))
-                except ray.exceptions.RayError as e:  # the actor's process or node died: score it again
-                    key = (t["video"], t["start"])
-                    attempts[key] += 1
-                    why = "%s: %s" % (type(e).__name__, _cause(e))
-                    on_retry(t, self.workers[i], why, attempts[key] < self.max_attempts)
-                    if attempts[key] < self.max_attempts:
-                        pending.append(t)
-                    else:
-                        on_result(dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i],
-                                       error="segment %d-%s: its worker died %d times (%s)"
-                                             % (t["start"], t["stop"], attempts[key], why)))
-                    continue
-                on_result(res)
+                res, why = self.outcome(ref, t, i)
+                if res is not None:
+                    on_result(res)
+                elif self.died(t, i, why, attempts, on_result, on_retry):
+                    pending.append(t)
+
+    def outcome(self, ref, t, i):
+        """(the result of task `t` from actor `i`, None), or (None, why) where the actor's process or node died."""
+        ray = self.ray
+        try:
+            return ray.get(ref), None
+        except ray.exceptions.RayTaskError as e:  # (score reports its own errors: this is a bug)
+            return dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i], error=_cause(e)), None
+        except ray.exceptions.RayError as e:
+            return None, "%s: %s" % (type(e).__name__, _cause(e))
+
+    def died(self, t, i, why, attempts, on_result, on_retry):
+        """Count a lost attempt at task `t` (`attempts`: a Counter): True where it is to be scored again, else its
+        video's error is reported."""
+        key = (t["video"], t["start"])
+        attempts[key] += 1
+        again = attempts[key] < self.max_attempts
+        on_retry(t, self.workers[i], why, again)
+        if not again:
+            on_result(dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i],
+                           error="segment %d-%s: its worker died %d times (%s)" % (t["start"], t["stop"],
+                                                                                 attempts[key], why)))
+        return again
 
     def submit_merge(self, job):
         return self._merge.remote(self.store_uri, **job)

@@ -1,6 +1,7 @@
 """The embedded runner: a scoring run's work done in this process with one detector (no Ray)."""
 from ..errors import TrafficpipeError
 from .probe import probe_video
+from .track import not_scored
 from .worker import SegmentScorer, merge_video
 
 
@@ -20,8 +21,17 @@ class LocalRunner(object):
         return [probe_video(p) for p in paths]
 
     def score(self, tasks, on_result, on_retry):
+        """The tasks in their order (a video's segments one after the other: one tracker per video goes on from one
+        to the next); in a tracked run, the segments after a failed one of the same video are left unscored."""
+        failed = set()
         for t in tasks:
-            on_result(self.scorer.score(t))
+            if t.get("track") and t["video"] in failed:
+                on_result(not_scored(t, self.scorer.name))
+                continue
+            res = self.scorer.score(t)
+            if res.get("error"):
+                failed.add(t["video"])
+            on_result(res)
 
     def submit_merge(self, job):
         return merge_video(self.store_uri, **job)

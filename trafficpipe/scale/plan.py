@@ -16,11 +16,14 @@ def video_id(path):
     return "%s-%s" % (source_name(path), hashlib.sha1(os.path.abspath(path).encode("utf-8")).hexdigest()[:8])
 
 
-def config_key(detector_kwargs):
-    # type: (dict) -> str
-    """12 hex digits naming what decides a run's detections (model file, engine, precision, thresholds, classes):
-    outputs made with another key are not reused."""
+def config_key(detector_kwargs, tracking=None):
+    # type: (dict, dict) -> str
+    """12 hex digits naming what decides a run's detections (model file, engine, precision, thresholds, classes) and
+    track ids (`tracking`: tracker and kept score; None without ids): outputs made with another key are not
+    reused."""
     kw = dict(detector_kwargs)
+    if tracking:
+        kw["tracking"] = tracking
     kw.pop("threads", None)  # thread counts change nothing but speed
     if kw.get("model"):
         kw["model"] = os.path.basename(str(kw["model"]))

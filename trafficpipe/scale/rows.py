@@ -20,12 +20,14 @@ def schema(track_ids=False):
 
 class RowsSink(Sink):
     """Collects the detections of one source's frames; `first` is added to the pipeline's 0-based frame numbers (a
-    segment's first frame in its file). `table(video)` gives them as a pyarrow Table."""
+    segment's first frame in its file). `table(video)` gives them as a pyarrow Table, with `track_ids` a track_id
+    column (null outside a confirmed track, as `detect`'s JSON lines have it)."""
 
-    def __init__(self, first=0):
+    def __init__(self, first=0, track_ids=False):
         self.first = int(first)
         self.frames = 0
-        self._frame, self._time, self._cls, self._score, self._box = [], [], [], [], []
+        self.track_ids = bool(track_ids)
+        self._frame, self._time, self._cls, self._score, self._box, self._ids = [], [], [], [], [], []
 
     def write(self, frame):
         d = frame.detections
@@ -38,21 +40,26 @@ class RowsSink(Sink):
         self._cls.append(np.asarray(d.class_ids, np.int32))
         self._score.append(np.asarray(d.scores, np.float32))
         self._box.append(np.asarray(d.boxes, np.float32).reshape(n, 4))
+        if self.track_ids:
+            self._ids.append(np.asarray(d.track_ids if d.track_ids is not None else np.zeros(n), np.int64))
 
     def table(self, video):
-        """The collected rows of `video` (its output name) as a pyarrow Table of `schema()`."""
+        """The collected rows of `video` (its output name) as a pyarrow Table of `schema(track_ids)`."""
         import pyarrow as pa
         cat = (lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt))
         boxes = np.concatenate(self._box) if self._box else np.zeros((0, 4), np.float32)
         names = np.asarray(TRAFFIC_CLASSES, dtype=object)
         cls = cat(self._cls, np.int32)
         n = len(cls)
-        return pa.Table.from_arrays([
+        columns = [
             pa.array([video] * n, pa.string()),
             pa.array(cat(self._frame, np.int32), pa.int32()),
             pa.array(cat(self._time, np.float64), pa.float64()),
             pa.array(names[cls] if n else [], pa.string()),
             pa.array(cat(self._score, np.float32), pa.float32()),
             pa.ListArray.from_arrays(pa.array(np.arange(0, 4 * n + 1, 4, dtype=np.int32)),
-                                     pa.array(boxes.reshape(-1), pa.float32())),
-        ], schema=schema())
+                                     pa.array(boxes.reshape(-1), pa.float32()))]
+        if self.track_ids:
+            ids = cat(self._ids, np.int64)
+            columns.append(pa.array(ids, pa.int64(), mask=ids <= 0))
+        return pa.Table.from_arrays(columns, schema=schema(self.track_ids))

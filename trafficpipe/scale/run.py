@@ -6,23 +6,27 @@ import time
 from ..log import logger
 from .manifest import Manifest
 from .plan import config_key, plan_segments, segment_name, video_id
-from .worker import META_KEY, segment_frames
+from .worker import META_KEY, segment_meta
 
 
 class ScoreRun(object):
-    """Score `paths` into `store` with `runner` (local.LocalRunner or cluster.RayRunner)."""
+    """Score `paths` into `store` with `runner` (local.LocalRunner or cluster.RayRunner); `tracking` {tracker,
+    keep_conf} (track.track_settings) for track ids, None without."""
 
-    def __init__(self, paths, store, runner, detector_kwargs, segment_frames=1800, bar=None):
+    def __init__(self, paths, store, runner, detector_kwargs, segment_frames=1800, bar=None, tracking=None):
         self.paths = list(paths)
         self.store = store
         self.runner = runner
-        self.config = config_key(detector_kwargs)
+        self.tracking = tracking
+        self.config = config_key(detector_kwargs, tracking)
         self.segment_frames = segment_frames
         self.bar = bar
         self.manifest = Manifest(store)
         self.manifest.run = {"config": self.config, "model": os.path.basename(str(detector_kwargs.get("model") or
                                                                                     "default")),
                              "runner": runner.name, "workers": list(runner.workers)}
+        if tracking:
+            self.manifest.run["tracker"] = tracking["tracker"]
         self.videos = {}  # video id -> {info, segments [(start, stop)], left, seconds, workers}
         self.frames_scored = 0
         self.segments_scored = 0
@@ -65,14 +69,11 @@ class ScoreRun(object):
             e.update((k, info[k]) for k in ("size", "mtime_ns", "sha256", "frames", "fps", "width", "height"))
             e.update(status="running", error=None, seconds=0.0, workers=[], retries=[])
             segs = plan_segments(info, self.segment_frames)
-            v = self.videos[e["video"]] = {"info": info, "entry": e, "segments": segs, "left": 0}
-            for start, stop in segs:
-                path = self._segment_path(e["video"], start, stop)
-                if segment_frames(self.store, path) is not None:
-                    continue  # committed by an earlier run
-                v["left"] += 1
-                tasks.append({"video": e["video"], "path": info["path"], "start": start, "stop": stop,
-                              "segment_path": path, "config": self.config})
+            mine = self._segment_tasks(e["video"], info["path"], segs)
+            self.videos[e["video"]] = {"info": info, "entry": e, "segments": segs, "left": len(mine)}
+            if self.tracking:  # the frames where the ids restart: here, where an interrupted run left the video
+                e["track_restarts"] = [mine[0]["start"]] if mine and mine[0]["start"] else []
+            tasks.extend(mine)
             e["segments"] = len(segs)
         man.write()
         if self.bar is not None:
@@ -102,12 +103,30 @@ class ScoreRun(object):
         man.write()
         return summary
 
+    def _segment_tasks(self, vid, path, segs):
+        """The tasks of a video's segments that no earlier run committed. Tracked, the segments from the first such
+        one on, in order: that one starts a tracker whose ids go on after those of the committed segments."""
+        tasks, next_id = [], 1
+        for k, (start, stop) in enumerate(segs):
+            seg_path = self._segment_path(vid, start, stop)
+            meta = None if tasks and self.tracking else segment_meta(self.store, seg_path)
+            if meta is not None:  # committed by an earlier run
+                next_id = max(next_id, int(meta.get("next_track_id") or 1))
+                continue
+            t = {"video": vid, "path": path, "start": start, "stop": stop, "segment_path": seg_path,
+                 "config": self.config}
+            if self.tracking:
+                t["track"] = dict(self.tracking, restart=not tasks, first_id=next_id, last=k == len(segs) - 1)
+            tasks.append(t)
+        return tasks
+
     def _segment_path(self, video, start, stop):
         return self.store.path("segments", self.config, video, segment_name(start, stop))
 
     def _merge_job(self, vid):
         v = self.videos[vid]
         return {"video": vid, "info": v["info"], "config": self.config,
+                "tracker": self.tracking["tracker"] if self.tracking else None,
                 "segment_paths": [((a, b), self._segment_path(vid, a, b)) for a, b in v["segments"]]}
 
     def _on_result(self, res):
@@ -121,9 +140,9 @@ class ScoreRun(object):
         if self.bar is not None:
             self.bar.update((res["stop"] - res["start"]) if res["stop"] is not None else res["frames"])
         if res.get("error"):
-            if e["status"] != "failed":
+            if e["status"] != "failed":  # the first error is the video's
                 logger.error("{}: {}", os.path.basename(e["path"]), res["error"])
-            e.update(status="failed", error=res["error"])
+                e.update(status="failed", error=res["error"])
         else:
             self.frames_scored += res["frames"]
             self.segments_scored += 1
@@ -138,6 +157,10 @@ class ScoreRun(object):
         e = self.videos[task["video"]]["entry"]
         e["retries"].append({"segment": [task["start"], task["stop"]], "worker": worker, "error": why,
                              "scored_again": again})
+        if again and task.get("track") and task["start"]:  # scored again with a new tracker: new ids from there on
+            e["retries"][-1]["ids_restart"] = True
+            if task["start"] not in e["track_restarts"]:
+                e["track_restarts"].append(task["start"])
         logger.warning("{}: the worker scoring frames {}-{} died ({}); {}", os.path.basename(task["path"]),
                        task["start"], task["stop"], why, "scoring them again" if again else "giving up")
 

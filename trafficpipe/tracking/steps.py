@@ -13,11 +13,7 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
 
     def steps(source, draw):
         from ..counting import check_in_frame
-        fps = image_fps if isinstance(source, ImageSource) or not source.fps else None
-        cfg = _config(tracker, config)
-        if cfg.frame_interval is None and (fps or source.fps):  # the Kalman step's unit: one nominal frame
-            cfg.frame_interval = 1.0 / float(fps or source.fps)
-        track = TrackStep(make_tracker(tracker, cfg), keep_conf, draw, fps=fps)
+        track = track_step(source, tracker, config, keep_conf, draw, image_fps)
         out = [track]
         if regions:
             from ..counting.step import CountStep
@@ -27,6 +23,16 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
         return out
 
     return steps
+
+
+def track_step(source, tracker="bytetrack", config=None, keep_conf=0.0, draw=False, image_fps=30.0):
+    """The TrackStep of `source`, with a tracker of its own: on the source's timestamps, or at `image_fps` for image
+    sets (no timestamps)."""
+    fps = image_fps if isinstance(source, ImageSource) or not source.fps else None
+    cfg = _config(tracker, config)
+    if cfg.frame_interval is None and (fps or source.fps):  # the Kalman step's unit: one nominal frame
+        cfg.frame_interval = 1.0 / float(fps or source.fps)
+    return TrackStep(make_tracker(tracker, cfg), keep_conf, draw, fps=fps)
 
 
 def _config(tracker, config):
