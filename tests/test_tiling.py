@@ -12,20 +12,20 @@ from trafficpipe.models.tiling import TilePlan, merge_tiles
 
 
 def test_wide_frames_get_overlapping_tiles_of_the_models_shape():
-    plan = TilePlan()  # ratio 2, overlap 0.2
+    plan = TilePlan()  # ratio 2, overlap 0.35
     crops = plan.crops(1242, 375, 416, 416)  # KITTI
     assert crops[0] == (0, 0, 1242, 375)  # the whole frame first
     tiles = crops[1:]
-    assert len(tiles) == 4
+    assert len(tiles) == 5
     assert tiles[0][0] == 0 and tiles[-1][2] == 1242 and all(t[1] == 0 and t[3] == 375 for t in tiles)
     widths = [t[2] - t[0] for t in tiles]
     assert max(widths) - min(widths) <= 1 and abs(widths[0] - 375) < 0.1 * 375  # about square, like the model
     for a, b in zip(tiles, tiles[1:]):
         assert b[0] < a[2]  # neighbours overlap ...
-        assert (a[2] - b[0]) == pytest.approx(0.2 * widths[0], abs=2)  # ... by a fifth of a tile
+        assert (a[2] - b[0]) == pytest.approx(0.35 * widths[0], abs=2)  # ... by about a third of a tile
     assert plan.crops(1280, 720, 416, 416) == [(0, 0, 1280, 720)]  # 16:9 video stays whole
     tall = plan.crops(375, 1242, 416, 416)
-    assert len(tall) == 5 and all(t[0] == 0 and t[2] == 375 for t in tall[1:]) and tall[-1][3] == 1242
+    assert len(tall) == 6 and all(t[0] == 0 and t[2] == 375 for t in tall[1:]) and tall[-1][3] == 1242
     assert len(TilePlan(max_tiles=8).crops(6000, 300, 416, 416)) == 9  # capped
     assert len(TilePlan(min_ratio=4).crops(1242, 375, 416, 416)) == 1
 
@@ -60,7 +60,7 @@ def kitti_dev(dev_set):
 
 def test_tiles_find_the_pedestrians_that_squashed_frames_miss(kitti_dev):
     """On the 51 KITTI frames of traffic-dev (1242x375) with the default model: pedestrian AP50 rises by at least
-    0.1 with tiles (measured: 0.591 -> 0.798) and vehicles lose nothing; every frame is scored once."""
+    0.1 with tiles, to the 0.85 goal (measured: 0.591 -> 0.881) and vehicles lose nothing; every frame is scored once."""
     from trafficpipe import Detector
     from trafficpipe.eval.runner import evaluate
     det = Detector(conf=0.001, threads=2)
@@ -70,8 +70,9 @@ def test_tiles_find_the_pedestrians_that_squashed_frames_miss(kitti_dev):
     finally:
         det.close()
     assert len(tiled.detections) == len(kitti_dev) == 51
-    assert tiled.run["tiles"] == {"min_ratio": 2.0, "overlap": 0.2, "max_tiles": 8}
+    assert tiled.run["tiles"] == {"min_ratio": 2.0, "overlap": 0.35, "max_tiles": 8}
     assert tiled.ap50("pedestrian") >= plain.ap50("pedestrian") + 0.1
+    assert tiled.ap50("pedestrian") >= 0.85
     assert tiled.ap50("vehicle") >= plain.ap50("vehicle") - 0.01
 
 

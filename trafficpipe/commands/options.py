@@ -100,7 +100,7 @@ def add_tile_options(p):
                         "frames, e.g. KITTI's 1242x375; 16:9 video is not tiled); off: every frame whole")
     g.add_argument("--tile-ratio", type=float_at_least(1.0), default=2.0,
                    help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
-    g.add_argument("--tile-overlap", type=fraction_below_one, default=0.2,
+    g.add_argument("--tile-overlap", type=fraction_below_one, default=0.35,
                    help="overlap of neighbouring tiles, a fraction of a tile (default %(default)s)")
 
 

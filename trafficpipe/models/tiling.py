@@ -7,8 +7,9 @@ that an inner tile edge cuts are dropped (a neighbouring tile, or the whole fram
 NMS merges the rest (as SAHI's "standard + sliced prediction"). Frames within `min_ratio` of the model's aspect ratio
 are left whole, so 16:9 video at the default 2.0 costs nothing more.
 
-Measured with the default model on traffic-dev (VOC AP50; 51 KITTI frames tiled, 4 tiles each at overlap 0.2):
-pedestrian 0.591 -> 0.798, vehicle 0.938 -> 0.948; the other classes' images are not wide and keep their figures.
+Measured with the default model on traffic-dev (VOC AP50; 51 KITTI frames tiled, 5 tiles each at overlap 0.35):
+pedestrian 0.591 -> 0.881, vehicle 0.938 -> 0.951; the other classes' images are not wide and keep their figures.
+Overlap 0.35 was the best of 0.2-0.5 there (0.2: 0.798, 0.3: 0.873, 0.4: 0.874, 0.5: 0.828; docs/perception.md).
 """
 import math
 
@@ -25,7 +26,7 @@ class TilePlan(object):
     cut along their long side into tiles of the model's aspect ratio overlapping by `overlap` (a fraction of a tile),
     at most `max_tiles`, and also run whole."""
 
-    def __init__(self, min_ratio=2.0, overlap=0.2, max_tiles=8):
+    def __init__(self, min_ratio=2.0, overlap=0.35, max_tiles=8):
         if min_ratio <= 1.0:
             raise ValueError("the tiling ratio must be above 1 (got %g)" % min_ratio)
         if not 0.0 <= overlap < 0.9:
