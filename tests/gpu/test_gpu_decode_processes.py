@@ -10,6 +10,7 @@ from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 from trafficpipe.pipeline import Pipeline
 from trafficpipe.run_config import RunConfig
+from trafficpipe.sources.decoders.feed import ProcessFeed
 
 
 class _Keep(object):
@@ -37,16 +38,18 @@ def _run(det, processes, needs_image=False):
                     sinks=[[keep]])
     rings = []
 
+    def children():
+        return [c for f in pipe.stages[0].feeds if isinstance(f, ProcessFeed) for c in f.decoders.children]
+
     def look():  # once the run is set up: does the driver see the rings' inputs as page-locked?
         runtime = det.engine.runtime
-        for feed in pipe.stages[0].feeds:
-            rings.extend((c.pinned, runtime.is_page_locked(c.inputs), runtime.is_page_locked(c.inputs[-1]))
-                         for c in feed.decoders.children)
+        rings.extend((c.pinned, runtime.is_page_locked(c.inputs), runtime.is_page_locked(c.inputs[-1]))
+                     for c in children())
     pipe.on_start = look
     summary = pipe.run()
     if processes:
         assert rings and all(r == (True, True, True) for r in rings), rings
-        assert not any(c.pinned for f in pipe.stages[0].feeds for c in f.decoders.children)  # unpinned
+        assert not any(c.pinned for c in children())  # unpinned
     return keep.frames, summary
 
 

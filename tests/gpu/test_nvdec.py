@@ -157,13 +157,13 @@ def test_nvdec_with_a_cpu_engine_is_one_line(tmp_path):
 
 def test_tiled_device_frames_match_tiled_host_frames(yolox32):
     """Tiles of GPU-decoded frames (views of the device frame, resized on the device) give the detections of the same
-    tiles of host frames (a ratio of 1.5 tiles the 16:9 clip: whole frame + 2 tiles)."""
+    tiles of host frames (a ratio of 1.5 tiles the 16:9 clip: whole frame + 3 overlapping tiles)."""
     from trafficpipe.models.tiling import TilePlan
     from trafficpipe.pipeline import Pipeline
     from trafficpipe.run_config import RunConfig
     from trafficpipe.sources.video import set_decoder
     plan = TilePlan(min_ratio=1.5)
-    assert len(plan.crops(1280, 720, 416, 416)) == 3
+    assert len(plan.crops(1280, 720, 416, 416)) == 4
     runs = {}
     for dec in ("opencv", "nvdec"):
         set_decoder(dec)
