@@ -1,0 +1,76 @@
+"""AP50 of one class under a stricter suppression of that class's boxes than the model's per-class NMS: greedy, by
+score, a box goes when its IoU with a kept box of the class exceeds T ("iou"), or when more than T of its own area lies
+inside one ("inside"). Detections as `trafficpipe eval` makes them with its defaults, run once; one JSON line per
+setting.
+
+Usage: python tools/class_nms_sweep.py DATASET [--cls traffic_light] [--model M] [--out OUT.jsonl]
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from trafficpipe.detector import Detector  # noqa: E402
+from trafficpipe.eval.runner import evaluate  # noqa: E402
+from trafficpipe.eval.scoring import as_arrays, score_detections  # noqa: E402
+from trafficpipe.eval.sets import load_labeled_set  # noqa: E402
+from trafficpipe.models.classes import TRAFFIC_CLASSES  # noqa: E402
+from trafficpipe.models.nms import box_iou  # noqa: E402
+from trafficpipe.models.tiling import TilePlan  # noqa: E402
+
+SETTINGS = [("iou", t) for t in (0.4, 0.35, 0.3, 0.25, 0.2)] + [("inside", t) for t in (0.8, 0.7, 0.6, 0.5)]
+
+
+def inside_fraction(box, kept):
+    """Share of `box`'s area inside each of the `kept` boxes."""
+    lt = np.maximum(box[:2], kept[:, :2])
+    rb = np.minimum(box[2:], kept[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    return inter / max(float(np.prod(box[2:] - box[:2])), 1e-9)
+
+
+def suppress(dets, k, mode, threshold):
+    """`dets` (boxes, scores, class ids) with class `k`'s boxes suppressed once more."""
+    boxes, scores, ids = dets
+    keep = np.ones(scores.shape[0], bool)
+    kept = []
+    for i in sorted(np.flatnonzero(ids == k), key=lambda j: -scores[j]):
+        if kept:
+            over = box_iou(boxes[i:i + 1], boxes[kept])[0] if mode == "iou" else inside_fraction(boxes[i], boxes[kept])
+            if over.max() > threshold:
+                keep[i] = False
+                continue
+        kept.append(i)
+    return boxes[keep], scores[keep], ids[keep]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset")
+    ap.add_argument("--cls", default="traffic_light", choices=TRAFFIC_CLASSES)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    dataset = load_labeled_set(args.dataset)
+    with Detector(model=args.model, conf=0.001) as det:
+        res = evaluate(dataset, det, tiles=TilePlan())
+    k = TRAFFIC_CLASSES.index(args.cls)
+    dets = [as_arrays(d) for d in res.detections]
+    rows = [{"cls": args.cls, "suppression": "model NMS only", "ap50": res.classes[args.cls].ap50}]
+    for mode, threshold in SETTINGS:
+        scored = score_detections(dataset, [suppress(d, k, mode, threshold) for d in dets], classes=[args.cls])
+        rows.append({"cls": args.cls, "suppression": "%s > %.2f" % (mode, threshold),
+                     "ap50": scored.classes[args.cls].ap50})
+    for row in rows:
+        sys.stdout.write("%-22s AP50 %.4f\n" % (row["suppression"], row["ap50"]))
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
