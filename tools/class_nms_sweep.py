@@ -15,7 +15,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trafficpipe.detector import Detector  # noqa: E402
+from trafficpipe.eval.matching import inside_fraction  # noqa: E402
 from trafficpipe.eval.runner import evaluate  # noqa: E402
+from trafficpipe.errors import TrafficpipeError  # noqa: E402
 from trafficpipe.eval.scoring import as_arrays, score_detections  # noqa: E402
 from trafficpipe.eval.sets import load_labeled_set  # noqa: E402
 from trafficpipe.models.classes import TRAFFIC_CLASSES  # noqa: E402
@@ -25,14 +27,6 @@ from trafficpipe.models.tiling import TilePlan  # noqa: E402
 SETTINGS = [("iou", t) for t in (0.4, 0.35, 0.3, 0.25, 0.2)] + [("inside", t) for t in (0.8, 0.7, 0.6, 0.5)]
 
 
-def inside_fraction(box, kept):
-    """Share of `box`'s area inside each of the `kept` boxes."""
-    lt = np.maximum(box[:2], kept[:, :2])
-    rb = np.minimum(box[2:], kept[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    return inter / max(float(np.prod(box[2:] - box[:2])), 1e-9)
-
-
 def suppress(dets, k, mode, threshold):
     """`dets` (boxes, scores, class ids) with class `k`'s boxes suppressed once more."""
     boxes, scores, ids = dets
@@ -40,7 +34,8 @@ def suppress(dets, k, mode, threshold):
     kept = []
     for i in sorted(np.flatnonzero(ids == k), key=lambda j: -scores[j]):
         if kept:
-            over = box_iou(boxes[i:i + 1], boxes[kept])[0] if mode == "iou" else inside_fraction(boxes[i], boxes[kept])
+            measure = box_iou if mode == "iou" else inside_fraction
+            over = measure(boxes[i:i + 1], boxes[kept])[0]
             if over.max() > threshold:
                 keep[i] = False
                 continue
@@ -67,10 +62,13 @@ def main():
                      "ap50": scored.classes[args.cls].ap50})
     for row in rows:
         sys.stdout.write("%-22s AP50 %.4f\n" % (row["suppression"], row["ap50"]))
-        if args.out:
-            with open(args.out, "a") as f:
-                f.write(json.dumps(row) + "\n")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TrafficpipeError as e:
+        sys.exit("class_nms_sweep: error: %s" % e)
