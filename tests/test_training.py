@@ -134,6 +134,59 @@ def test_boost_raises_the_images_of_a_class_only():
     assert np.allclose(boosted[~with_ped], base[~with_ped])
 
 
+def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
+    """Copy-paste cuts traffic-train's labeled traffic lights (22, 21 of them at least 8 px) and pastes 1-3 into a
+    view: each pasted box is a new label inside the image, covers no labeled object by more than a fifth, holds the
+    source light's pixels, and an image that labels no traffic light at all labels them partly from then on."""
+    import cv2
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.training.augment import AugmentConfig
+    from trafficpipe.training.data import TrainSamples
+    from trafficpipe.training.label_state import PARTIAL, UNLISTED
+    from trafficpipe.training.paste import cover
+    tl = TRAFFIC_CLASSES.index("traffic_light")
+    ds = load_dataset(TRAIN)
+    samples = TrainSamples(ds, 416, AugmentConfig(crop_p=0.0, flip_p=0.0, saturation=0.0, value=0.0, hue=0.0,
+                                                  gray_p=0.0, blur_p=0.0), channels="bgr", paste={tl: 1.0})
+    assert samples.bank.counts() == {tl: 21}
+    unlisted = [i for i, im in enumerate(ds.images) if samples.states[i][tl] == UNLISTED]
+    pasted = 0
+    for i in unlisted[:12]:
+        im = ds.images[i]
+        out = samples[i]
+        n_own = im.boxes.shape[0]
+        new = out["boxes"][n_own:]
+        assert np.array_equal(out["labels"][:n_own], im.class_ids) and np.all(out["labels"][n_own:] == tl)
+        assert out["state"][tl] == (PARTIAL if len(new) else UNLISTED)
+        assert np.all(new >= 0) and np.all(new <= 416)
+        own = out["boxes"][:n_own]
+        for b in new:
+            assert len(own) == 0 or cover(b, own).max() <= 0.2
+        pasted += len(new)
+        assert samples.states[i][tl] == UNLISTED  # the dataset's own state is left as it was
+    assert pasted >= 12
+    # the pasted pixels are a light's: the view differs from the plain image exactly around the new boxes
+    i = unlisted[0]
+    out = samples[i]
+    plain = cv2.resize(cv2.imread(ds.images[i].path), (416, 416), interpolation=cv2.INTER_LINEAR)
+    diff = np.abs(out["image"].astype(int) - plain.astype(int)).max(axis=2) > 12  # above the HSV round trip
+    inside = np.zeros_like(diff)
+    for x0, y0, x1, y1 in out["boxes"][ds.images[i].boxes.shape[0]:]:
+        w, h = x1 - x0, y1 - y0
+        inside[max(0, int(y0 - h)):int(y1 + h) + 1, max(0, int(x0 - w)):int(x1 + w) + 1] = True
+    assert diff.any() and not (diff & ~inside).any()
+
+
+def test_copy_paste_flag_values():
+    from trafficpipe.errors import TrafficpipeError
+    from trafficpipe.training.cli import parse_class_values
+    assert parse_class_values("traffic_light=0.5", "--copy-paste", "0 < VALUE <= 1", upper=1.0) == \
+        {"traffic_light": 0.5}
+    for bad in ("traffic_light=2", "light=0.5", "traffic_light=0", "traffic_light"):
+        with pytest.raises(TrafficpipeError, match="--copy-paste expects CLASS=VALUE"):
+            parse_class_values(bad, "--copy-paste", "0 < VALUE <= 1", upper=1.0)
+
+
 def test_tile_crops_keep_objects_at_their_own_size():
     """A tile crop is a square window of about the input size in image pixels: a 40 px person in an 800x600 frame
     stays about 40 px tall in the 416 input (the plain resize of the whole frame makes it 28 px)."""

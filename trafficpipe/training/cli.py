@@ -47,6 +47,9 @@ def add_parser(sub):
                         "pixels, as the tiles of tiled inference see objects (default 0)")
     p.add_argument("--boost", default=None, metavar="CLASS=F[,CLASS=F]",  # expert
                    help="sample the images holding CLASS F times more often (e.g. pedestrian=2,traffic_light=2)")
+    p.add_argument("--copy-paste", default=None, metavar="CLASS=P[,CLASS=P]",  # expert
+                   help="paste 1-3 labeled objects of CLASS, cut from other training images, into a share P of the "
+                        "training views (e.g. traffic_light=0.5)")
     p.add_argument("--max-images", type=int, default=0, help="train on the first N images only (smoke runs)")
     p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -77,7 +80,8 @@ def run(args):
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
                       val_limit=args.val_limit, distill=args.distill, partial=args.partial,
                       seed=args.seed, augment=AugmentConfig(tile_p=args.tile_crop, tile_px=args.imgsz),
-                      boost=parse_boost(args.boost))
+                      boost=parse_class_values(args.boost, "--boost", "VALUE > 0"),
+                      paste=parse_class_values(args.copy_paste, "--copy-paste", "0 < VALUE <= 1", upper=1.0))
     progress = not args.no_progress and sys.stderr.isatty()
     summary = train(args.dataset, base, args.val, args.out, device, cfg,
                     export_name=args.name + ".onnx" if args.name else None, progress=progress)
@@ -95,9 +99,10 @@ def run(args):
     return 0
 
 
-def parse_boost(text):
-    # type: (str) -> dict
-    """{class: factor} from "pedestrian=2,traffic_light=1.5"; TrafficpipeError (one line) on a bad entry."""
+def parse_class_values(text, flag="--boost", rule="VALUE > 0", upper=None):
+    # type: (str, str, str, float) -> dict
+    """{class: value} from "pedestrian=2,traffic_light=1.5" (values > 0, at most `upper`); TrafficpipeError (one
+    line, naming `flag` and `rule`) on a bad entry."""
     from ..models.classes import TRAFFIC_CLASSES
     out = {}
     for part in (text or "").split(","):
@@ -109,9 +114,9 @@ def parse_boost(text):
             factor = float(value)
         except ValueError:
             factor = -1.0
-        if name not in TRAFFIC_CLASSES or factor <= 0:
-            raise TrafficpipeError("--boost expects CLASS=FACTOR entries (FACTOR > 0; classes %s), got %r"
-                                   % (", ".join(TRAFFIC_CLASSES), part))
+        if name not in TRAFFIC_CLASSES or factor <= 0 or (upper is not None and factor > upper):
+            raise TrafficpipeError("%s expects CLASS=VALUE entries (%s; classes %s), got %r"
+                                   % (flag, rule, ", ".join(TRAFFIC_CLASSES), part))
         out[name] = factor
     return out
 

@@ -14,6 +14,7 @@ from ..errors import DatasetError
 from ..models.classes import TRAFFIC_CLASSES
 from .augment import AugmentConfig, augment, plain
 from .label_state import EXHAUSTIVE, PARTIAL, UNLISTED
+from .paste import ObjectBank, cut, paste
 
 
 def class_state(im, num_classes=len(TRAFFIC_CLASSES)):
@@ -49,7 +50,9 @@ def repeat_factors(dataset, threshold=0.3, boost=None):
 class TrainSamples(object):
     """Indexable training samples (a torch Dataset by duck typing) with augmentation."""
 
-    def __init__(self, dataset, imgsz=416, augment_config=None, train=True, seed=0, channels="rgb", letterbox=False):
+    def __init__(self, dataset, imgsz=416, augment_config=None, train=True, seed=0, channels="rgb", letterbox=False,
+                 paste=None):
+        # `paste`: {class id: probability} of copy-paste augmentation (paste.py); train views only
         self.dataset = dataset
         self.channels = channels  # "rgb" or "bgr": the order the network's normalize takes
         self.letterbox = bool(letterbox)  # YOLOX's keep-ratio view (else plain resize)
@@ -60,6 +63,7 @@ class TrainSamples(object):
         self._rng = None
         self._pid = None
         self.states = [class_state(im) for im in dataset.images]
+        self.bank = ObjectBank(dataset, paste) if (paste and train) else None
 
     def __len__(self):
         return len(self.dataset)
@@ -86,15 +90,37 @@ class TrainSamples(object):
     def __getitem__(self, i):
         im, image = self.load(i)
         boxes = im.boxes.astype(np.float32).reshape(-1, 4)
+        labels = im.class_ids.astype(np.int64)
         ignore = im.ignore_regions.astype(np.float32).reshape(-1, 4)
+        state = self.states[i]
+        if self.bank is not None:
+            image, boxes, labels, state = self.pasted(i, image, boxes, labels, ignore, state)
         if self.train:
             out, keep, boxes, ignore = augment(image, boxes, ignore, self.imgsz, self.rng(), self.cfg, self.letterbox)
         else:
             out, keep, boxes, ignore = plain(image, boxes, ignore, self.imgsz, self.letterbox)
-        labels = im.class_ids.astype(np.int64)[keep]
+        labels = labels[keep]
         if self.channels == "rgb":
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
-        return {"image": out, "boxes": boxes, "labels": labels, "ignore": ignore, "state": self.states[i]}
+        return {"image": out, "boxes": boxes, "labels": labels, "ignore": ignore, "state": state}
+
+    def pasted(self, i, image, boxes, labels, ignore, state):
+        """Image `i` with 1-3 objects of each bank class pasted in (at that class's probability): (image, boxes,
+        labels, class states); a class the image does not label becomes partly labeled."""
+        rng = self.rng()
+        for k, p in self.bank.classes.items():
+            entries = [e for e in self.bank.entries[k] if e[0] != i]
+            if not entries or rng.random() >= p:
+                continue
+            for _ in range(int(rng.integers(1, 4))):
+                j, box = entries[int(rng.integers(0, len(entries)))]
+                patch, pbox = cut(self.load(j)[1], box)
+                n = labels.shape[0]
+                image, boxes, labels = paste(image, boxes, labels, ignore, patch, pbox, k, rng)
+                if labels.shape[0] > n and state[k] == UNLISTED:
+                    state = state.copy()
+                    state[k] = PARTIAL
+        return image, boxes, labels, state
 
 
 def collate(samples):

@@ -1,0 +1,97 @@
+"""Copy-paste augmentation for rare classes (as Ghiasi et al., "Simple Copy-Paste"): labeled objects of a class are
+cut out of the training images, with a little context, and pasted at a new scale into other training images, so a
+class with few labeled instances (traffic-train's 22 traffic lights) is met in many scenes and places.
+
+A pasted patch is feathered into its new scene, is placed where it covers no labeled object (nor an ignore region)
+by more than `max_cover` of that object's area, and adds its box to the image's labels. Where the image does not label
+the class at all, the class becomes partly labeled there (the pasted object is a positive, the rest stays unknown).
+"""
+import cv2
+import numpy as np
+
+MARGIN = 0.15  # context cut around an object, a fraction of its width and height on each side
+MIN_SIDE = 8  # pixels: smaller objects are not pasted
+
+
+class ObjectBank(object):
+    """The pasteable objects of a dataset: (image index, box) per non-difficult box of the chosen classes."""
+
+    def __init__(self, dataset, classes):
+        # type: (object, dict) -> None
+        """`classes`: {class id: probability that a training view gets objects of that class pasted}."""
+        self.classes = dict(classes)
+        self.entries = {k: [] for k in self.classes}
+        for i, im in enumerate(dataset.images):
+            for box, k, hard in zip(im.boxes, im.class_ids, im.difficult):
+                k = int(k)
+                if k in self.entries and not hard and min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE:
+                    self.entries[k].append((i, np.asarray(box, np.float32)))
+
+    def __len__(self):
+        return sum(len(v) for v in self.entries.values())
+
+    def counts(self):
+        # type: () -> dict
+        return {k: len(v) for k, v in self.entries.items()}
+
+
+def cut(image, box):
+    # type: (np.ndarray, np.ndarray) -> tuple
+    """(patch with MARGIN of context, the object's box in patch pixels)."""
+    h, w = image.shape[:2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    x0 = int(max(0, np.floor(box[0] - MARGIN * bw)))
+    y0 = int(max(0, np.floor(box[1] - MARGIN * bh)))
+    x1 = int(min(w, np.ceil(box[2] + MARGIN * bw)))
+    y1 = int(min(h, np.ceil(box[3] + MARGIN * bh)))
+    return image[y0:y1, x0:x1], box - np.array([x0, y0, x0, y0], np.float32)
+
+
+def feather(h, w):
+    # type: (int, int) -> np.ndarray
+    """float32 [h,w,1] blend weights: 1 inside, falling linearly to 0 over the outer margin."""
+    def ramp(n):
+        edge = max(1.0, n * MARGIN)
+        x = np.arange(n, dtype=np.float32) + 0.5
+        return np.clip(np.minimum(x, n - x) / edge, 0.0, 1.0)
+    return (ramp(h)[:, None] * ramp(w)[None, :])[:, :, None]
+
+
+def cover(region, boxes):
+    # type: (np.ndarray, np.ndarray) -> np.ndarray
+    """Fraction of each of `boxes` [N,4] that `region` [4] covers."""
+    if boxes.shape[0] == 0:
+        return np.zeros((0,), np.float32)
+    iw = np.clip(np.minimum(region[2], boxes[:, 2]) - np.maximum(region[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(region[3], boxes[:, 3]) - np.maximum(region[1], boxes[:, 1]), 0, None)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+    return iw * ih / area
+
+
+def paste(image, boxes, labels, ignore, patch, pbox, k, rng, scale=(0.6, 1.6), max_cover=0.2, tries=10):
+    # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, object, tuple, float, int) \
+    #     -> tuple
+    """`patch` (whose object is at `pbox`, class `k`) pasted into `image` at a random place and scale:
+    (image, boxes, labels); unchanged when no place within `tries` covers the image's objects little enough."""
+    h, w = image.shape[:2]
+    ph, pw = patch.shape[:2]
+    s = rng.uniform(scale[0], scale[1])
+    s = min(s, 0.9 * w / float(pw), 0.9 * h / float(ph))
+    nw, nh = int(round(pw * s)), int(round(ph * s))
+    if min(nw, nh) < 4 or min((pbox[2] - pbox[0]) * s, (pbox[3] - pbox[1]) * s) < MIN_SIDE / 2.0:
+        return image, boxes, labels
+    occupied = np.concatenate([boxes.reshape(-1, 4), ignore.reshape(-1, 4)])
+    for _ in range(tries):
+        x0 = int(rng.integers(0, w - nw + 1))
+        y0 = int(rng.integers(0, h - nh + 1))
+        new_box = pbox * s + np.array([x0, y0, x0, y0], np.float32)
+        if occupied.shape[0] and cover(np.array([x0, y0, x0 + nw, y0 + nh], np.float32), occupied).max() > max_cover:
+            continue
+        src = cv2.resize(patch, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        alpha = feather(nh, nw)
+        out = image.copy()
+        roi = out[y0:y0 + nh, x0:x0 + nw].astype(np.float32)
+        out[y0:y0 + nh, x0:x0 + nw] = (alpha * src + (1.0 - alpha) * roi + 0.5).astype(np.uint8)
+        return (out, np.concatenate([boxes.reshape(-1, 4), new_box[None]]).astype(np.float32),
+                np.concatenate([labels, np.array([k], labels.dtype)]))
+    return image, boxes, labels
