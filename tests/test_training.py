@@ -143,7 +143,7 @@ def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
     from trafficpipe.training.augment import AugmentConfig
     from trafficpipe.training.data import TrainSamples
     from trafficpipe.training.label_state import PARTIAL, UNLISTED
-    from trafficpipe.training.paste import cover
+    from trafficpipe.eval.matching import inside_fraction
     tl = TRAFFIC_CLASSES.index("traffic_light")
     ds = load_dataset(TRAIN)
     samples = TrainSamples(ds, 416, AugmentConfig(crop_p=0.0, flip_p=0.0, saturation=0.0, value=0.0, hue=0.0,
@@ -161,7 +161,7 @@ def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
         assert np.all(new >= 0) and np.all(new <= 416)
         own = out["boxes"][:n_own]
         for b in new:
-            assert len(own) == 0 or cover(b, own).max() <= 0.2
+            assert len(own) == 0 or inside_fraction(own, b[None]).max() <= 0.2
         pasted += len(new)
         assert samples.states[i][tl] == UNLISTED  # the dataset's own state is left as it was
     assert pasted >= 12

@@ -14,7 +14,7 @@ from ..errors import DatasetError
 from ..models.classes import TRAFFIC_CLASSES
 from .augment import AugmentConfig, augment, plain
 from .label_state import EXHAUSTIVE, PARTIAL, UNLISTED
-from .paste import ObjectBank, cut, paste
+from .paste import ObjectBank, paste
 
 
 def class_state(im, num_classes=len(TRAFFIC_CLASSES)):
@@ -113,8 +113,7 @@ class TrainSamples(object):
             if not entries or rng.random() >= p:
                 continue
             for _ in range(int(rng.integers(1, 4))):
-                j, box = entries[int(rng.integers(0, len(entries)))]
-                patch, pbox = cut(self.load(j)[1], box)
+                _, patch, pbox = entries[int(rng.integers(0, len(entries)))]
                 n = labels.shape[0]
                 image, boxes, labels = paste(image, boxes, labels, ignore, patch, pbox, k, rng)
                 if labels.shape[0] > n and state[k] == UNLISTED:

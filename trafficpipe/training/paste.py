@@ -9,12 +9,16 @@ the class at all, the class becomes partly labeled there (the pasted object is a
 import cv2
 import numpy as np
 
+from ..errors import DatasetError
+from ..eval.matching import inside_fraction
+
 MARGIN = 0.15  # context cut around an object, a fraction of its width and height on each side
 MIN_SIDE = 8  # pixels: smaller objects are not pasted
 
 
 class ObjectBank(object):
-    """The pasteable objects of a dataset: (image index, box) per non-difficult box of the chosen classes."""
+    """The pasteable objects of a dataset, cut once: {class id: [(image index, patch, box in patch pixels), ...]} for
+    every non-difficult box of the chosen classes at least MIN_SIDE pixels on each side."""
 
     def __init__(self, dataset, classes):
         # type: (object, dict) -> None
@@ -22,10 +26,16 @@ class ObjectBank(object):
         self.classes = dict(classes)
         self.entries = {k: [] for k in self.classes}
         for i, im in enumerate(dataset.images):
-            for box, k, hard in zip(im.boxes, im.class_ids, im.difficult):
-                k = int(k)
-                if k in self.entries and not hard and min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE:
-                    self.entries[k].append((i, np.asarray(box, np.float32)))
+            wanted = [(box, int(k)) for box, k, hard in zip(im.boxes, im.class_ids, im.difficult)
+                      if int(k) in self.entries and not hard and min(box[2] - box[0], box[3] - box[1]) >= MIN_SIDE]
+            if not wanted:
+                continue
+            image = cv2.imread(im.path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise DatasetError("cannot read image %s" % im.path)
+            for box, k in wanted:
+                patch, pbox = cut(image, np.asarray(box, np.float32))
+                self.entries[k].append((i, patch.copy(), pbox))
 
     def __len__(self):
         return sum(len(v) for v in self.entries.values())
@@ -57,17 +67,6 @@ def feather(h, w):
     return (ramp(h)[:, None] * ramp(w)[None, :])[:, :, None]
 
 
-def cover(region, boxes):
-    # type: (np.ndarray, np.ndarray) -> np.ndarray
-    """Fraction of each of `boxes` [N,4] that `region` [4] covers."""
-    if boxes.shape[0] == 0:
-        return np.zeros((0,), np.float32)
-    iw = np.clip(np.minimum(region[2], boxes[:, 2]) - np.maximum(region[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(region[3], boxes[:, 3]) - np.maximum(region[1], boxes[:, 1]), 0, None)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
-    return iw * ih / area
-
-
 def paste(image, boxes, labels, ignore, patch, pbox, k, rng, scale=(0.6, 1.6), max_cover=0.2, tries=10):
     # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, object, tuple, float, int) \
     #     -> tuple
@@ -85,7 +84,8 @@ def paste(image, boxes, labels, ignore, patch, pbox, k, rng, scale=(0.6, 1.6), m
         x0 = int(rng.integers(0, w - nw + 1))
         y0 = int(rng.integers(0, h - nh + 1))
         new_box = pbox * s + np.array([x0, y0, x0, y0], np.float32)
-        if occupied.shape[0] and cover(np.array([x0, y0, x0 + nw, y0 + nh], np.float32), occupied).max() > max_cover:
+        region = np.array([[x0, y0, x0 + nw, y0 + nh]], np.float32)
+        if occupied.shape[0] and inside_fraction(occupied, region).max() > max_cover:
             continue
         src = cv2.resize(patch, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         alpha = feather(nh, nw)
