@@ -21,15 +21,17 @@ def _options(text):
     return re.findall(r"^  (-{1,2}[a-z][\w-]*)", text, flags=re.M)
 
 
-@pytest.mark.parametrize("command", ["detect", "bench", "eval"])
+@pytest.mark.parametrize("command", ["detect", "bench", "eval", "eval-track", "score", "train"])
 def test_the_main_help_lists_at_most_15_options_and_help_all_lists_every_knob(command, capsys):
     short = _options(_help([command, "--help"], capsys))
     full = _options(_help([command, "--help-all"], capsys))
     assert len(short) <= 15, short
     assert set(short) < set(full)
     assert "--set" in short and "--help-all" in short
-    if command != "eval":
+    if command in ("detect", "bench"):
         assert "--decode-processes" in full and "--decode-processes" not in short
+    if command == "train":
+        assert {"--tile-crop", "--boost", "--copy-paste", "--lr"} <= set(full) - set(short)
 
 
 def test_set_key_value_is_the_same_as_the_option():

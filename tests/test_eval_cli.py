@@ -43,6 +43,9 @@ def _bad_datasets(tmp):
     os.makedirs(d)
     open(os.path.join(d, "annotations.json"), "w").write('{"images": [')
     yield "bad json", [d], "is not valid JSON"
+    video = os.path.join(tmp, "clip.mp4")
+    open(video, "wb").write(b"\x00\x00\x00\x18ftypmp42")
+    yield "a video file", [video], "is a file, not a labeled set"
     d = os.path.join(tmp, "ok")
     write_dataset(d, [{"name": "a", "boxes": []}], make_files=True)
     yield "unknown source", [d, "--source", "kitti"], "has no source 'kitti'"

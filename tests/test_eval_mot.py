@@ -9,8 +9,9 @@ import pytest
 
 from cli_helpers import run_cli
 from trafficpipe.errors import DatasetError
-from trafficpipe.eval.motchallenge import load_mot, read_gt
+from trafficpipe.eval.motchallenge import load_mot
 from trafficpipe.eval.sets import load_labeled_set
+from trafficpipe.tracking.motdata import read_mot_rows
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_pets_frames_and_boxes_as_the_gt_file_has_them(pets):
     first = ds.images[0]
     assert first.path.endswith(os.path.join("img1", "000001.jpg")) and first.width == 768 and first.height == 576
     # gt line 1: 1,1,682.07,285.96,34.32,102.25,1,...  (x, y top-left, w, h)
-    rows = read_gt(os.path.join(pets, "gt", "gt.txt"))
+    rows = read_mot_rows(os.path.join(pets, "gt", "gt.txt"), what="ground truth")
     r = rows[(rows[:, 0] == 1) & (rows[:, 1] == 1)][0]
     want = [r[2], r[3], r[2] + r[4], r[3] + r[5]]
     assert any(np.allclose(b, want) for b in first.boxes)
@@ -65,12 +66,12 @@ def _bad_sequences(tmp, pets):
     shutil.copytree(pets, bad_gt)
     with open(os.path.join(bad_gt, "gt", "gt.txt"), "a") as f:
         f.write("3,9,12.5,oops,4,4,1,0,0,0\n")
-    yield bad_gt, "gt.txt line 621: expected comma-separated numbers"
+    yield bad_gt, "gt.txt line 621: not comma-separated numbers"
     short = os.path.join(tmp, "short")
     shutil.copytree(pets, short)
     with open(os.path.join(short, "gt", "gt.txt"), "a") as f:
         f.write("3,9,12.5,4\n")
-    yield short, "line 621: expected frame,id,x,y,w,h,consider"
+    yield short, "line 621: 4 values, expected at least 7 (frame,id,x,y,w,h,consider"
 
 
 def test_bad_sequences_end_in_one_line(tmp_path, pets):

@@ -159,6 +159,17 @@ def test_tracker_only_mot17_scores_and_reference(shared, tmp_path):
     assert ours["HOTA"] >= theirs["HOTA"] and ours["IDF1"] >= theirs["IDF1"], (ours, theirs)
 
 
+def test_a_folder_of_sequences_scores_each_of_them(shared, tmp_path):
+    mot17 = os.path.join(shared, "data", "tracking", "mot17")
+    r = run_cli("eval-track", mot17, "--dets", "public", "--max-frames", "30", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    scores = _scores(tmp_path)
+    want = sorted(n for n in os.listdir(mot17) if n.startswith("MOT17-"))
+    assert len(want) == 4 and sorted(s for s in scores if s != "COMBINED_SEQ") == want
+    r = run_cli("eval-track", os.path.join(shared, "data", "traffic-dev"), "--out", tmp_path / "none")
+    assert r.returncode == 2 and "nor a folder of them" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_end_to_end_pets09(shared, tmp_path):
     """Our detector and tracker on the first 40 frames of the PETS 2009 sequence, scored against its ground truth
     (no class column: scored as MOT15)."""
@@ -184,7 +195,7 @@ def _fake_seq(shared, tmp_path, name="seq"):
 @pytest.mark.parametrize("damage,message", [
     ("empty-det", "is empty"),
     ("bad-det", "not comma-separated numbers"),
-    ("short-det", "columns"),
+    ("short-det", "5 values, expected at least 7"),
     ("no-seqinfo", "has no seqinfo.ini"),
     ("bad-seqinfo", "not a valid seqinfo.ini"),
     ("empty-gt", "is empty"),

@@ -55,6 +55,36 @@ def test_train_refuses_the_validation_set_as_training_set():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("flag,value,words", [
+    ("--lr", "-1", "argument --lr: must be more than 0"),
+    ("--workers", "-1", "argument --workers: must be 0 or more"),
+    ("--device", "tpu", "expected cpu, cuda or cuda:N"),
+    ("--time-budget", "-5", "argument --time-budget: must be 0 or more"),
+    ("--tile-crop", "2", "argument --tile-crop: must be between 0 and 1"),
+    ("--val", "/no/such/set", "dataset /no/such/set does not exist"),
+])
+def test_a_bad_train_flag_ends_in_one_line_before_any_work(tmp_path, flag, value, words):
+    proc = run_cli("train", TRAIN, "--epochs", "1", "--out", tmp_path / "run", flag, value, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if "error:" in l]
+    assert len(errors) == 1 and (words in errors[0] or "needs torch" in errors[0]), proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@needs_torch
+def test_a_second_run_into_the_same_folder_keeps_the_first(tmp_path):
+    args = ["train", TRAIN, "--device", "cpu", "--epochs", "1", "--max-images", "4", "--trainable", "head",
+            "--workers", "0", "--no-progress", "--out", tmp_path / "run"]
+    first = run_cli(*args, timeout=300)
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "run" / "best.pt").read_bytes()
+    second = run_cli(*args, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "holds an earlier run; this one writes to %s" % (tmp_path / "run2") in second.stderr
+    assert (tmp_path / "run" / "best.pt").read_bytes() == before
+    assert (tmp_path / "run2" / "best.pt").is_file() and str(tmp_path / "run2") in second.stdout
+
+
 @needs_torch
 def test_train_refuses_a_base_that_is_neither_picodet_nor_yolox(tmp_path):
     import onnx

@@ -11,6 +11,10 @@ USER_OPTIONS = {
                "--count", "--show"),
     "bench": ("--model", "--engine", "--frames", "--repeat", "--output", "--json", "--plot", "--streams"),
     "eval": ("--model", "--engine", "--out", "--tiles", "--conf", "--source", "--limit", "--no-plots", "--tracks"),
+    "eval-track": ("--dets", "--out", "--tracker", "--max-frames", "--model", "--engine", "--conf", "--no-progress"),
+    "score": ("--out", "--ray", "--model", "--engine", "--conf", "--classes", "--track", "--actors", "--no-progress"),
+    "train": ("--base", "--val", "--epochs", "--imgsz", "--device", "--out", "--name", "--batch", "--time-budget",
+              "--no-progress"),
 }
 ALWAYS = ("-h", "--help", "--help-all", "--set", "--debug")
 TRUE = ("1", "true", "yes", "on")

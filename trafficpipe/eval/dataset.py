@@ -95,6 +95,9 @@ def load_dataset(path, check_images=True):
     if os.path.isdir(path):
         root, ann = path, os.path.join(path, ANNOTATIONS_FILE)
     elif os.path.isfile(path):
+        if not path.lower().endswith(".json"):
+            raise DatasetError("%s is a file, not a labeled set: expected a folder with %s (the traffic-dev format), "
+                               "that .json file, or MOTChallenge sequences" % (path, ANNOTATIONS_FILE))
         root, ann = os.path.dirname(path), path
     else:
         raise DatasetError("dataset %s does not exist" % path)

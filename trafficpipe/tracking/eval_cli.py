@@ -11,6 +11,7 @@ from .scores import METRIC_KEYS
 
 
 def add_parser(sub):
+    from ..cli_values import positive_int
     from ..commands.options import add_model_options
     p = sub.add_parser("eval-track", help="score tracking on MOTChallenge sequences (HOTA, MOTA, IDF1) with TrackEval",
                        description="Track every SEQ (a MOTChallenge sequence folder: seqinfo.ini, gt/gt.txt, img1/ "
@@ -20,13 +21,15 @@ def add_parser(sub):
                                    "with MOTChallenge classes is scored as MOT17 (pedestrians), without as MOT15. "
                                    "Writes report.json, the tracks (data/<seq>.txt) and, end to end, the detections "
                                    "used (dets/<seq>.txt) under --out.")
-    p.add_argument("sequences", nargs="+", metavar="SEQ", help="MOTChallenge sequence folder(s)")
+    p.add_argument("sequences", nargs="+", metavar="SEQ",
+                   help="MOTChallenge sequence folder(s), or folders of them (e.g. ../shared/data/tracking/mot17)")
     p.add_argument("--dets", choices=("detector", "public"), default="detector",
                    help="detector: run the model on img1/ (end to end, default); public: the sequence's det/det.txt "
                         "(tracker only)")
     p.add_argument("--out", default="eval-track", help="output folder (default %(default)s)")
     p.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"), help="tracker (default %(default)s)")
-    p.add_argument("--max-frames", type=int, default=None, help="score only the first N frames of each sequence")
+    p.add_argument("--max-frames", type=positive_int, default=None,
+                   help="score only the first N frames of each sequence")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p, conf=0.1)
     p.set_defaults(classes="pedestrian")
@@ -38,7 +41,7 @@ def run(args):
     from .scores import gt_benchmark, score_tracks
 
     seqs = []
-    for folder in args.sequences:
+    for folder in _sequence_folders(args.sequences):
         info = read_seqinfo(folder)
         gt = os.path.join(folder, "gt", "gt.txt")
         gt_rows = read_mot_rows(gt, min_cols=7, what="ground truth")
@@ -90,6 +93,24 @@ def run(args):
     sys.stdout.flush()
     logger.info("eval-track: report in {}", os.path.abspath(os.path.join(args.out, "report.json")))
     return 0
+
+
+def _sequence_folders(paths):
+    # type: (list) -> list
+    """Each path that is a sequence, or the sequences in each folder of them, in order; DatasetError (one line) for a
+    path that is neither."""
+    from .motdata import find_sequences
+    out = []
+    for path in paths:
+        found = find_sequences(path)
+        if not found:
+            if not os.path.isdir(path):
+                raise DatasetError("%s is not a folder (expected a MOTChallenge sequence with seqinfo.ini, or a "
+                                   "folder of them)" % path)
+            raise DatasetError("%s is neither a MOTChallenge sequence (seqinfo.ini, gt/gt.txt) nor a folder of "
+                               "them" % path)
+        out.extend(found)
+    return out
 
 
 def _rows_upto(rows, length):

@@ -1,10 +1,42 @@
-"""MOTChallenge files: seqinfo.ini, det.txt (frame,id,x,y,w,h,score[,...]), gt.txt, and the tracker text output
-(`frame,id,x,y,w,h,score,-1,-1,-1`, 1-based frames)."""
+"""MOTChallenge files: sequence folders, seqinfo.ini, det.txt (frame,id,x,y,w,h,score[,...]), gt.txt, and the tracker
+text output (`frame,id,x,y,w,h,score,-1,-1,-1`, 1-based frames). The one reader of these files for detection scoring
+(`trafficpipe eval`) and tracking scoring (`trafficpipe eval-track`)."""
 import os
 
 import numpy as np
 
 from ..errors import DatasetError
+
+SEQINFO = "seqinfo.ini"
+
+
+def is_mot_sequence(path):
+    # type: (str) -> bool
+    """True for a folder laid out as a MOTChallenge sequence (seqinfo.ini, gt/ or img1/)."""
+    return os.path.isdir(path) and any(os.path.exists(os.path.join(path, p)) for p in (SEQINFO, "gt", "img1"))
+
+
+def mot_sequences(path):
+    # type: (str) -> list
+    """The sequence folders directly under `path` (sorted), or [] when it holds none."""
+    if not os.path.isdir(path):
+        return []
+    return [os.path.join(path, n) for n in sorted(os.listdir(path)) if is_mot_sequence(os.path.join(path, n))]
+
+
+def find_sequences(path):
+    # type: (str) -> list
+    """`path` itself when it is a sequence; else the sequences under it, and under its sub-folders one level down
+    (a folder of benchmarks: tracking/mot17/MOT17-02-FRCNN), sorted; [] when it holds none."""
+    if is_mot_sequence(path):
+        return [path]
+    seqs = mot_sequences(path)
+    if os.path.isdir(path):
+        for sub in sorted(os.listdir(path)):
+            full = os.path.join(path, sub)
+            if full not in seqs and os.path.isdir(full):
+                seqs.extend(mot_sequences(full))
+    return seqs
 
 
 class SequenceInfo(object):
@@ -28,7 +60,7 @@ class SequenceInfo(object):
 def read_seqinfo(seq_dir):
     # type: (str) -> SequenceInfo
     """The [Sequence] section of `seq_dir`/seqinfo.ini; DatasetError (one line) when missing or incomplete."""
-    path = os.path.join(seq_dir, "seqinfo.ini")
+    path = os.path.join(seq_dir, SEQINFO)
     if not os.path.isdir(seq_dir):
         raise DatasetError("%s is not a folder (expected a MOTChallenge sequence with seqinfo.ini)" % seq_dir)
     if not os.path.isfile(path):
@@ -42,18 +74,21 @@ def read_seqinfo(seq_dir):
     try:
         cp.read(path)
         sec = cp["Sequence"]
-        return SequenceInfo(os.path.abspath(seq_dir), sec.get("name", os.path.basename(os.path.abspath(seq_dir))),
+        info = SequenceInfo(os.path.abspath(seq_dir), sec.get("name", os.path.basename(os.path.abspath(seq_dir))),
                             int(sec["seqLength"]), float(sec.get("frameRate", "30")), int(sec["imWidth"]),
                             int(sec["imHeight"]), sec.get("imDir", "img1"), sec.get("imExt", ".jpg"))
     except (configparser.Error, KeyError, ValueError) as e:
         raise DatasetError("%s: not a valid seqinfo.ini ([Sequence] with seqLength, frameRate, imWidth, imHeight): %s"
                            % (path, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    if min(info.length, info.width, info.height) <= 0 or not info.fps > 0:
+        raise DatasetError("%s: seqLength, frameRate, imWidth and imHeight must be positive" % path)
+    return info
 
 
-def read_mot_rows(path, min_cols=7, what="detections"):
-    # type: (str, int, str) -> np.ndarray
-    """The rows of a MOTChallenge text file as float64 [N, cols]; DatasetError naming the file and line when it is
-    missing, empty or malformed."""
+def read_mot_rows(path, min_cols=7, what="detections", allow_empty=False):
+    # type: (str, int, str, bool) -> np.ndarray
+    """The rows of a MOTChallenge text file as float64 [N, cols] (values separated by commas or spaces); DatasetError
+    naming the file and line when it is missing, malformed, or empty (unless `allow_empty`)."""
     if not os.path.isfile(path):
         raise DatasetError("%s: no such file (MOTChallenge %s)" % (path, what))
     rows = []
@@ -63,26 +98,29 @@ def read_mot_rows(path, min_cols=7, what="detections"):
             line = line.strip()
             if not line:
                 continue
-            parts = line.replace(" ", "").split(",")
+            parts = line.replace(",", " ").split()
             try:
                 vals = [float(p) for p in parts]
             except ValueError:
                 raise DatasetError("%s line %d: not comma-separated numbers: %r" % (path, i, line[:60]))
             if len(vals) < min_cols:
-                raise DatasetError("%s line %d: %d columns, expected at least %d (frame,id,x,y,w,h,score...)"
-                                   % (path, i, len(vals), min_cols))
+                raise DatasetError("%s line %d: %d values, expected at least %d (frame,id,x,y,w,h,%s...)"
+                                   % (path, i, len(vals), min_cols, "consider" if what == "ground truth" else "score"))
             if width is None:
                 width = len(vals)
             elif len(vals) != width:
-                raise DatasetError("%s line %d: %d columns where the file's first row has %d" % (path, i, len(vals), width))
+                raise DatasetError("%s line %d: %d values where the file's first row has %d"
+                                   % (path, i, len(vals), width))
+            if not np.all(np.isfinite(vals[:6])):
+                raise DatasetError("%s line %d: a frame or box value is not a finite number: %r" % (path, i, line[:60]))
             if vals[0] < 1 or vals[0] != int(vals[0]):
                 raise DatasetError("%s line %d: frame %r is not a 1-based frame number" % (path, i, parts[0]))
             if vals[4] <= 0 or vals[5] <= 0:
                 raise DatasetError("%s line %d: box width and height must be positive" % (path, i))
             rows.append(vals)
-    if not rows:
+    if not rows and not allow_empty:
         raise DatasetError("%s is empty: no %s" % (path, what))
-    return np.asarray(rows, np.float64)
+    return np.asarray(rows, np.float64).reshape(-1, width or min_cols)
 
 
 def detections_by_frame(rows, length):

@@ -6,7 +6,25 @@ from ..errors import TrafficpipeError
 from ..log import logger
 
 
+def device_name(text):
+    # type: (str) -> str
+    """cpu, cuda or cuda:N (argparse type)."""
+    import argparse
+    import re
+    name = text.strip().lower()
+    if not re.match(r"^(cpu|cuda(:\d+)?)$", name):
+        raise argparse.ArgumentTypeError("expected cpu, cuda or cuda:N, got %r" % text)
+    return name
+
+
+def default_workers():
+    # type: () -> int
+    """Data-loading processes: 4, at most the cores less one (the training loop keeps one)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
 def add_parser(sub):
+    from ..cli_values import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
     p = sub.add_parser("train", help="fine-tune a pretrained PicoDet or YOLOX into the traffic classes (needs torch)",
                        description="Fine-tune a pretrained PicoDet or YOLOX (ONNX, COCO classes; the family is told "
                                    "from the graph) into vehicle, pedestrian, "
@@ -19,19 +37,22 @@ def add_parser(sub):
                    help="pretrained PicoDet or YOLOX ONNX (e.g. yolox_nano_416.onnx): path, file name in the model "
                         "folders or alias (default %(default)s)")
     p.add_argument("--val", default=None, metavar="DATASET", help="validation set folder (e.g. ../shared/data/traffic-dev)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs (default %(default)s)")
-    p.add_argument("--imgsz", type=int, default=416, help="input size; must match the base model (default %(default)s)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--epochs", type=positive_int, default=30, help="epochs (default %(default)s)")
+    p.add_argument("--imgsz", type=positive_int, default=416,
+                   help="input size; must match the base model (default %(default)s)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="cuda, cuda:N or cpu (default: cuda when available)")
     p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
     p.add_argument("--name", default=None, help="exported model name (default: trafficpipe_picodet_s_416 or "
                                                 "trafficpipe_yolox_nano_416, after the base's family)")
-    p.add_argument("--batch", type=int, default=32, help="images per step (default %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=32, help="images per step (default %(default)s)")
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="weight decay (default %(default)s)")
-    p.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps (default %(default)s)")
-    p.add_argument("--workers", type=int, default=4, help="data-loading processes (default %(default)s)")
-    p.add_argument("--time-budget", type=float, default=0.0, metavar="MIN",
+    p.add_argument("--lr", type=positive_float, default=3e-4, help="peak learning rate (default %(default)s)")
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.01, help="weight decay (default %(default)s)")
+    p.add_argument("--warmup-steps", type=nonneg_int, default=100, help="linear warm-up steps (default %(default)s)")
+    p.add_argument("--workers", type=nonneg_int, default=None,
+                   help="data-loading processes (default: 4, at most the cores less one; 0 loads in the main process)")
+    p.add_argument("--time-budget", type=nonneg_float, default=0.0, metavar="MIN",
                    help="fit the run into MIN minutes: fewer epochs when they would not fit (default: no limit)")
     p.add_argument("--trainable", default="all", choices=("all", "head"),
                    help="train all weights or only the head convolutions (PicoDet 4, YOLOX 9) (default %(default)s)")
@@ -42,7 +63,7 @@ def add_parser(sub):
                    help="unassigned cells of a class an image labels only partly: distill = the base model's score "
                         "as target (default: unlabeled objects the base model sees are not negatives, background "
                         "stays background), mask = no loss there")
-    p.add_argument("--tile-crop", type=float, default=0.0, metavar="P",  # expert
+    p.add_argument("--tile-crop", type=unit_interval, default=0.0, metavar="P",  # expert
                    help="share of training crops that are square windows of about the input size in the image's own "
                         "pixels, as the tiles of tiled inference see objects (default 0)")
     p.add_argument("--boost", default=None, metavar="CLASS=F[,CLASS=F]",  # expert
@@ -50,8 +71,8 @@ def add_parser(sub):
     p.add_argument("--copy-paste", default=None, metavar="CLASS=P[,CLASS=P]",  # expert
                    help="paste 1-3 labeled objects of CLASS, cut from other training images, into a share P of the "
                         "training views (e.g. traffic_light=0.5)")
-    p.add_argument("--max-images", type=int, default=0, help="train on the first N images only (smoke runs)")
-    p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images only (smoke runs)")
+    p.add_argument("--max-images", type=nonneg_int, default=0, help="train on the first N images only (smoke runs)")
+    p.add_argument("--val-limit", type=nonneg_int, default=0, help="validate on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -66,29 +87,30 @@ def run(args):
         raise TrafficpipeError("trafficpipe train needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model
+    from .augment import AugmentConfig
     from .card import build_card, dataset_facts, write_card
 
+    boost = parse_class_values(args.boost, "--boost", "VALUE > 0")
+    paste = parse_class_values(args.copy_paste, "--copy-paste", "0 < VALUE <= 1", upper=1.0)
+    train_set = load_dataset(args.dataset)  # a bad set ends here, before the base model loads
+    val_set = load_dataset(args.val) if args.val else None
     base = find_model(args.base)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.epochs < 1 or args.batch < 1:
-        raise TrafficpipeError("--epochs and --batch must be at least 1")
-    from .augment import AugmentConfig
-    if not 0.0 <= args.tile_crop <= 1.0:
-        raise TrafficpipeError("--tile-crop must be between 0 and 1")
+    workers = default_workers() if args.workers is None else args.workers
+    out = run_folder(args.out)
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, imgsz=args.imgsz, optimizer=args.optimizer, lr=args.lr,
-                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=args.workers,
+                      weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=workers,
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
                       val_limit=args.val_limit, distill=args.distill, partial=args.partial,
                       seed=args.seed, augment=AugmentConfig(tile_p=args.tile_crop, tile_px=args.imgsz),
-                      boost=parse_class_values(args.boost, "--boost", "VALUE > 0"),
-                      paste=parse_class_values(args.copy_paste, "--copy-paste", "0 < VALUE <= 1", upper=1.0))
+                      boost=boost, paste=paste)
     progress = not args.no_progress and sys.stderr.isatty()
-    summary = train(args.dataset, base, args.val, args.out, device, cfg,
+    summary = train(args.dataset, base, args.val, out, device, cfg,
                     export_name=args.name + ".onnx" if args.name else None, progress=progress)
-    train_facts = dataset_facts(load_dataset(args.dataset))
+    train_facts = dataset_facts(train_set)
     if summary["images"] != train_facts["images"]:
         train_facts["images_used"] = summary["images"]
-    val_facts = dataset_facts(load_dataset(args.val)) if args.val else None
+    val_facts = dataset_facts(val_set) if val_set is not None else None
     card = build_card(summary["onnx"], _classes(), base, summary, None, train_facts, val_facts,
                       family=summary.get("family"))
     paths = write_card(card, summary["onnx"])
@@ -97,6 +119,24 @@ def run(args):
         ", ".join(paths)))
     logger.info("score it with: trafficpipe eval DATASET --model {}", os.path.abspath(summary["onnx"]))
     return 0
+
+
+def run_folder(path):
+    # type: (str) -> str
+    """`path`, or where it already holds a run (best.pt, summary.json or history.json), the first free `path`2,
+    `path`3, ... (`path`-2 where it ends in a digit): an earlier run is never overwritten. Logs the choice."""
+    def taken(p):
+        return any(os.path.exists(os.path.join(p, f)) for f in ("best.pt", "summary.json", "history.json"))
+    if not taken(path):
+        return path
+    stem = path.rstrip("/\\")
+    stem += "-" if stem[-1:].isdigit() else ""  # runs/train -> runs/train2; runs/v1 -> runs/v1-2
+    n = 2
+    while taken("%s%d" % (stem, n)):
+        n += 1
+    out = "%s%d" % (stem, n)
+    logger.info("{} holds an earlier run; this one writes to {}", path, out)
+    return out
 
 
 def parse_class_values(text, flag="--boost", rule="VALUE > 0", upper=None):
