@@ -243,9 +243,15 @@ def test_a_failing_run_leaves_earlier_outputs_as_they_were_and_a_rerun_says_what
     ("detect", "--decode-threads", "-2"), ("detect", "--in-flight", "0"), ("detect", "--max-frames", "ten"),
     ("bench", "--frames", "0"), ("bench", "--repeat", "0"), ("bench", "--batch", "-3"), ("bench", "--writers", "0"),
     ("bench", "--conf", "-0.1"), ("eval", "--batch", "0"), ("eval", "--limit", "0"), ("eval", "--iou", "1.5"),
+    ("eval-track", "--max-frames", "0"), ("train", "--lr", "0"), ("train", "--epochs", "0"),
+    ("train", "--workers", "-1"), ("train", "--tile-crop", "1.5"), ("train", "--device", "gpu0"),
+    ("export", "--blend", "1.2"), ("export", "--threads", "-1"), ("build-engine", "--batch", "0"),
+    ("build-engine", "--workspace", "-5"), ("build-engine", "--calib-images", "0"), ("build-engine", "--device", "-1"),
 ])
 def test_bad_option_values_end_at_parse_time_in_one_line(cmd, opt, value, tmp_path):
-    positional = {"detect": [clip_path()], "bench": [clip_path()], "eval": [str(tmp_path)]}[cmd]
+    positional = {"detect": [clip_path()], "bench": [clip_path()], "eval": [str(tmp_path)],
+                  "eval-track": [str(tmp_path)], "train": [str(tmp_path)], "export": [str(tmp_path / "best.pt")],
+                  "build-engine": ["picodet-s-416"]}[cmd]
     p = run_cli(cmd, *positional, opt + "=" + value, "--out", tmp_path / "o", timeout=60)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1, p.stderr

@@ -71,6 +71,25 @@ def test_a_bad_train_flag_ends_in_one_line_before_any_work(tmp_path, flag, value
     assert not (tmp_path / "run").exists()
 
 
+def test_export_and_calibrate_check_their_outputs_and_sets_before_writing(tmp_path):
+    from trafficpipe.models.registry import find_model
+    ckpt = tmp_path / "best.pt"
+    ckpt.write_bytes(b"not read: the options are checked first")
+    shipped = find_model("trafficpipe_picodet_s_416.onnx")
+    for args, words in (
+            (["export", ckpt, "--out", tmp_path / "m.txt"], "give a file name ending in .onnx"),
+            (["export", ckpt, "--out", tmp_path / "m.onnx", "--eval", tmp_path / "nope"], "does not exist"),
+            (["calibrate", shipped, "--dataset", TRAIN, "--classes", "road_sign", "--out", tmp_path / "c"],
+             "give a file name ending in .onnx"),
+            (["calibrate", shipped, "--dataset", TRAIN, "--classes", "road_sign", "--out", tmp_path / "c.onnx",
+              "--eval", tmp_path / "nope"], "does not exist")):
+        proc = run_cli(*args, timeout=120)
+        errors = [l for l in proc.stderr.splitlines() if "error:" in l]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(errors) == 1 and (words in errors[0] or "needs torch" in errors[0]), proc.stderr
+    assert sorted(os.listdir(str(tmp_path))) == ["best.pt"]
+
+
 @needs_torch
 def test_a_second_run_into_the_same_folder_keeps_the_first(tmp_path):
     args = ["train", TRAIN, "--device", "cpu", "--epochs", "1", "--max-images", "4", "--trainable", "head",

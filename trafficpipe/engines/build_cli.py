@@ -8,6 +8,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def add_parser(sub):
+    from ..cli_values import batch_size, nonneg_int, positive_int
     p = sub.add_parser(
         "build-engine", help="build a TensorRT engine (plan) from an ONNX model",
         description="Build a TensorRT plan for this GPU and TensorRT version, or reuse the cached one. "
@@ -17,14 +18,14 @@ def add_parser(sub):
                    "needs --calib and a GPU with fast INT8; TensorRT 11 takes the precision from the ONNX file)")
     p.add_argument("--calib", default=None, metavar="DIR_OR_DATASET",
                    help="INT8 calibration images: an image folder or a dataset folder with annotations.json")
-    p.add_argument("--calib-images", type=int, default=200, metavar="N",
+    p.add_argument("--calib-images", type=positive_int, default=200, metavar="N",
                    help="at most N calibration images, spread over the set (default 200)")
-    p.add_argument("--batch", type=int, default=1, help="largest batch per call (default 1); a fixed-batch-1 "
+    p.add_argument("--batch", type=batch_size, default=1, help="largest batch per call (default 1); a fixed-batch-1 "
                    "model is made batch-dynamic where its graph allows, else it runs one frame per call")
-    p.add_argument("--contexts", type=int, default=1, metavar="N",
+    p.add_argument("--contexts", type=positive_int, default=1, metavar="N",
                    help="execution contexts the plan runs in at once, as `detect --contexts N` (default 1; TensorRT "
                         "8.0-8.5 build an optimization profile for each, plus one)")
-    p.add_argument("--workspace", type=int, default=None, metavar="MB", help="builder workspace limit in MB "
+    p.add_argument("--workspace", type=positive_int, default=None, metavar="MB", help="builder workspace limit in MB "
                    "(default: 256 on TensorRT 8.0-8.3, TensorRT's own default from 8.4)")
     p.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",
                    help="TensorRT plugin library to load first (repeatable); a build of libnvinfer_plugin has its "
@@ -34,7 +35,7 @@ def add_parser(sub):
     p.add_argument("--out", default=None, metavar="PLAN", help="also write the plan here, with a PLAN.json sidecar")
     p.add_argument("--cache-dir", default=None, help="plan cache folder (default $TRAFFICPIPE_CACHE/tensorrt)")
     p.add_argument("--force", action="store_true", help="rebuild even when a valid cached plan exists")
-    p.add_argument("--device", type=int, default=0, help="CUDA device (default 0)")
+    p.add_argument("--device", type=nonneg_int, default=0, help="CUDA device (default 0)")
     return p
 
 
@@ -48,12 +49,6 @@ def run(args):
     model = find_model(args.model)
     if not model.lower().endswith(".onnx"):
         raise ModelError("build-engine builds from an ONNX file; %s is not one" % model)
-    if args.batch < 1:
-        raise EngineError("--batch must be at least 1")
-    if args.contexts < 1:
-        raise EngineError("--contexts must be at least 1")
-    if args.workspace is not None and args.workspace <= 0:
-        raise EngineError("--workspace must be a positive number of MB")
     if args.calib and args.precision != "int8":
         raise EngineError("--calib is for --precision int8")
     runtime = CudaRuntime.get(args.device)

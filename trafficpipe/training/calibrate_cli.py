@@ -8,6 +8,7 @@ from ..log import logger
 
 
 def add_parser(sub):
+    from ..cli_values import nonneg_int
     p = sub.add_parser("calibrate", help="shift a trained model's class scores so that the default threshold falls at "
                                          "each class's operating point on a labeled set",
                        description="For each class of --classes, find on DATASET (use the training set, never the "
@@ -28,7 +29,7 @@ def add_parser(sub):
     p.add_argument("--eval", default=None, metavar="DATASET", help="score the calibrated model on this dataset for "
                                                                   "its card")
     p.add_argument("--baseline", default=None, metavar="MODEL", help="with --eval: also score this (COCO) model")
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = all cores)")
+    p.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime threads (0 = all cores)")
     return p
 
 
@@ -38,7 +39,12 @@ def run(args):
     from ..models.model_card import model_classes
     from ..models.registry import find_model
     from .calibrate import calibration_point, logit, shift_class_logit
+    from .card import model_out_path
 
+    if not 0.0 < args.conf < 1.0:
+        raise TrafficpipeError("--conf must lie in (0, 1), got %s" % args.conf)
+    if args.min_precision is not None and not 0.0 < args.min_precision <= 1.0:
+        raise TrafficpipeError("--min-precision must lie in (0, 1], got %s" % args.min_precision)
     model = find_model(args.model)
     classes = model_classes(model)
     if not classes:
@@ -49,12 +55,10 @@ def run(args):
     if unknown:
         raise TrafficpipeError("--classes: %s not among the model's classes %s" % (", ".join(unknown),
                                                                                   ", ".join(classes)))
-    if not 0.0 < args.conf < 1.0:
-        raise TrafficpipeError("--conf must lie in (0, 1), got %s" % args.conf)
-    if args.min_precision is not None and not 0.0 < args.min_precision <= 1.0:
-        raise TrafficpipeError("--min-precision must lie in (0, 1], got %s" % args.min_precision)
     dataset = load_dataset(args.dataset)
-    out = args.out or os.path.splitext(model)[0] + "_calibrated.onnx"
+    if args.eval:
+        load_dataset(args.eval, check_images=False)  # a bad set ends here, before anything is written
+    out = model_out_path(args.out or os.path.splitext(model)[0] + "_calibrated.onnx")
     proto = onnx.load(model)
     meta = dict((p.key, p.value) for p in proto.metadata_props)
     done = json.loads(meta.get("trafficpipe.calibration", "[]"))

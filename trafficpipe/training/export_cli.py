@@ -8,6 +8,7 @@ from ..log import logger
 
 
 def add_parser(sub):
+    from ..cli_values import nonneg_int, unit_interval
     p = sub.add_parser("export", help="write a trained checkpoint (best.pt) as ONNX with its model card",
                        description="Write CHECKPOINT (best.pt of `trafficpipe train`) as an ONNX file with the base "
                                    "model's graph, input and outputs (PicoDet: 8, score maps with one column per "
@@ -26,14 +27,14 @@ def add_parser(sub):
                    help="also score this (COCO) model on --eval and record whether the export beats it per class")
     p.add_argument("--summary", default=None, help="summary.json of the training run (default: beside the "
                                                    "checkpoint) for the card's training facts")
-    p.add_argument("--blend", type=float, default=1.0, metavar="ALPHA",
+    p.add_argument("--blend", type=unit_interval, default=1.0, metavar="ALPHA",
                    help="weight-space ensemble with the base model (WiSE-FT): ALPHA * trained + (1 - ALPHA) * initial "
                         "weights; 1 = the trained weights as they are (default)")
     p.add_argument("--keep-base", default=None, metavar="CLASS[,CLASS]",
                    help="these classes keep the head rows they started from (their COCO rows): for classes the "
                         "training set cannot teach; exact with --trainable head (default: none)")
     p.add_argument("--note", default=None, help="a line for the card's training section (e.g. how the GPU was shared)")
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
+    p.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
     return p
 
 
@@ -60,11 +61,15 @@ def run(args):
         raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model
-    from .card import build_card, dataset_facts, write_card
+    from .card import build_card, dataset_facts, model_out_path, write_card
     from .model_eval import compare, evaluate_model
 
     if not os.path.isfile(args.checkpoint):
         raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
+    if args.out:
+        model_out_path(args.out, announce=False)
+    if args.eval:
+        load_dataset(args.eval, check_images=False)  # a bad set ends here, before anything is written
     try:
         ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     except Exception as e:
@@ -73,8 +78,6 @@ def run(args):
         raise TrafficpipeError("%s is not a trafficpipe checkpoint (no state_dict/classes)" % args.checkpoint)
     base = find_model(args.base or ckpt.get("base"))
     classes = tuple(ckpt["classes"])
-    if not 0.0 <= args.blend <= 1.0:
-        raise TrafficpipeError("--blend must lie in [0, 1], got %s" % args.blend)
     net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
     state = ckpt["state_dict"]
     if args.blend < 1.0:
@@ -85,7 +88,8 @@ def run(args):
         from .export import keep_initial_rows
         state = keep_initial_rows(state, net.state_dict(), net.head_names, [classes.index(c) for c in kept])
     net.load_state_dict(state)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), net.base.export_name + ".onnx")
+    out = model_out_path(args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
+                                                  net.base.export_name + ".onnx"))
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
             "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
     export_onnx(net, base, out, classes, meta)
