@@ -178,6 +178,10 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrafficpipeError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise TrafficpipeError("--device %s: this machine has %d CUDA GPU%s (%s)"
+                               % (device, n, "" if n == 1 else "s", "cuda:0" if n == 1 else "cuda:0 to cuda:%d" % (n - 1)))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     if device.type == "cuda":
