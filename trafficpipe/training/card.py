@@ -106,16 +106,16 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
     return card
 
 
-def model_out_path(path, flag="--out", announce=True):
-    # type: (str, str, bool) -> str
-    """`path` checked as where a model is written: an .onnx file name (TrafficpipeError, one line, otherwise); with
-    `announce`, an existing file there is named in the log as replaced, with its card."""
+def model_out_path(path, announce=True):
+    # type: (str, bool) -> str
+    """`path` checked as where a model is written (--out): an .onnx file name (TrafficpipeError, one line,
+    otherwise); with `announce`, an existing file there is named in the log as replaced, with its card."""
     from ..errors import TrafficpipeError
     from ..log import logger
     if not path.lower().endswith(".onnx"):
-        raise TrafficpipeError("%s %s: the model is written as ONNX; give a file name ending in .onnx" % (flag, path))
+        raise TrafficpipeError("--out %s: the model is written as ONNX; give a file name ending in .onnx" % path)
     if os.path.isdir(path):
-        raise TrafficpipeError("%s %s is a folder; give a file name ending in .onnx" % (flag, path))
+        raise TrafficpipeError("--out %s is a folder; give a file name ending in .onnx" % path)
     if announce and os.path.exists(path):
         logger.info("replacing {} and its card", path)
     return path

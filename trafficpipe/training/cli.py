@@ -19,8 +19,9 @@ def device_name(text):
 
 def default_workers():
     # type: () -> int
-    """Data-loading processes: 4, at most the cores less one (the training loop keeps one)."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """Data-loading processes: 4, at most the cores this process may use less one (the training loop keeps one)."""
+    from ..cpu import cores_available
+    return max(0, min(4, int(cores_available()) - 1))
 
 
 def add_parser(sub):

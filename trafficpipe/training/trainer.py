@@ -180,8 +180,8 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
         raise TrafficpipeError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         n = torch.cuda.device_count()
-        raise TrafficpipeError("--device %s: this machine has %d CUDA GPU%s (%s)"
-                               % (device, n, "" if n == 1 else "s", "cuda:0" if n == 1 else "cuda:0 to cuda:%d" % (n - 1)))
+        gpus = "1 CUDA GPU (cuda:0)" if n == 1 else "%d CUDA GPUs (cuda:0 to cuda:%d)" % (n, n - 1)
+        raise TrafficpipeError("--device %s: this machine has %s" % (device, gpus))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     if device.type == "cuda":
