@@ -15,6 +15,23 @@ def run_cli(*args, **kw):
                           timeout=kw.pop("timeout", 300))
 
 
+def _default_sigint():
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_cli(*args, **kw):
+    """Start `python -m trafficpipe ARGS` in the background (text pipes for stdout/stderr unless given). Ctrl-C
+    (SIGINT) reaches it as it reaches a command in a terminal, also where the test run itself ignores SIGINT (a
+    runner started as a background job of a shell inherits SIGINT ignored, and so would every child)."""
+    import subprocess
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("universal_newlines", True)
+    return subprocess.Popen([sys.executable, "-m", "trafficpipe"] + [str(a) for a in args], cwd=kw.pop("cwd", ROOT),
+                            preexec_fn=_default_sigint, **kw)
+
+
 def read_frames(path, n=None):
     """The first `n` decoded frames of a video (all when None)."""
     import cv2

@@ -153,13 +153,10 @@ def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_p
     import glob
     import signal
     import subprocess
-    import sys
     import time
-    from cli_helpers import ROOT
+    from cli_helpers import start_cli
     rings = set(glob.glob("/dev/shm/trafficpipe-ring-*"))
-    proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, "--out", str(tmp_path),
-                             "--model", "picodet-s-320"] + extra, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True)
+    proc = start_cli("detect", video_720p, "--out", tmp_path, "--model", "picodet-s-320", *extra)
     jsonl = tmp_path / "highway-720p.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not jsonl.exists() or jsonl.stat().st_size < 20000):
@@ -208,13 +205,10 @@ def test_ctrl_c_with_processes_stops_every_process_with_playable_outputs(video_7
     """SIGINT to the parent of `--processes 2` alone (as a supervisor would send it): every process closes its outputs
     (each mp4 plays and holds every frame of its jsonl), one 'interrupted' line, exit 130."""
     import signal
-    import subprocess
-    import sys
     import time
-    from cli_helpers import ROOT
-    proc = subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect", video_720p, video_720p, "--processes", "2",
-                             "--out", str(tmp_path), "--model", "picodet-s-320", "--threads", "1"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    from cli_helpers import start_cli
+    proc = start_cli("detect", video_720p, video_720p, "--processes", "2", "--out", tmp_path, "--model", "picodet-s-320",
+                     "--threads", "1")
     outs = [tmp_path / "highway-720p.jsonl", tmp_path / "highway-720p_1.jsonl"]
     deadline = time.time() + 120
     while time.time() < deadline and not all(j.exists() and j.stat().st_size > 10000 for j in outs):

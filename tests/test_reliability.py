@@ -11,14 +11,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
 import cv2
 import pytest
 
-from cli_helpers import ROOT, damaged_copy, read_frames, run_cli
+from cli_helpers import damaged_copy, read_frames, run_cli, start_cli
 from test_live import clip_path, free_port, rtsp_server  # noqa: F401 - the fixture: a real GStreamer RTSP server
 from trafficpipe import cli_values
 from trafficpipe.redact import redact
@@ -41,8 +40,7 @@ def jsonl(path):
 
 
 def popen_detect(*args):
-    return subprocess.Popen([sys.executable, "-m", "trafficpipe", "detect"] + [str(a) for a in args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    return start_cli("detect", *args)
 
 
 def wait_until(cond, timeout, what):
