@@ -1,0 +1,70 @@
+"""Rewrite a fixed-shape PicoDet ONNX model (and its model card) for another input size, to measure what a larger or
+aspect-matched input does to accuracy and speed. The weights are unchanged: PicoDet is fully convolutional; only the
+input shape, the channel-shuffle reshapes and the output shapes depend on the size.
+
+Usage: python tools/resize_input.py MODEL.onnx WIDTH HEIGHT OUT.onnx   (WIDTH and HEIGHT multiples of 32)
+"""
+import hashlib
+import json
+import math
+import os
+import sys
+
+import onnx
+from onnx import numpy_helper
+
+STRIDES = (8, 16, 32, 64)
+
+
+def input_side(model):
+    """(height, width) of a model's NCHW input."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return dims[2].dim_value, dims[3].dim_value
+
+
+def resize(model, width, height):
+    # type: (onnx.ModelProto, int, int) -> onnx.ModelProto
+    """The model for width x height inputs: its reshape targets of the old map sizes (H/s, W/s) become the new ones."""
+    old_h, old_w = input_side(model)
+    maps = {(old_h // s, old_w // s): (height // s, width // s) for s in STRIDES[:3]}
+    targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
+    for init in model.graph.initializer:
+        if init.name not in targets:
+            continue
+        shape = numpy_helper.to_array(init)
+        key = tuple(int(v) for v in shape[-2:]) if shape.size >= 4 else None
+        if key in maps:
+            new = shape.copy()
+            new[-2:] = maps[key]
+            init.CopyFrom(numpy_helper.from_array(new, init.name))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = height, width
+    for i, out in enumerate(model.graph.output):
+        s = STRIDES[i % len(STRIDES)]
+        out.type.tensor_type.shape.dim[1].dim_value = math.ceil(height / s) * math.ceil(width / s)
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model)
+    return model
+
+
+def main(argv):
+    src, width, height, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
+    if width % 32 or height % 32:
+        raise SystemExit("resize_input: WIDTH and HEIGHT must be multiples of 32, got %dx%d" % (width, height))
+    onnx.save(resize(onnx.load(src), width, height), out)
+    card_in = os.path.splitext(src)[0] + ".json"
+    if os.path.exists(card_in):
+        with open(card_in) as f:
+            card = json.load(f)
+        card["name"] = os.path.splitext(os.path.basename(out))[0]
+        card["file"] = os.path.basename(out)
+        card["input"]["shape"] = [1, 3, height, width]
+        with open(out, "rb") as f:
+            card["sha256"] = hashlib.sha256(f.read()).hexdigest()
+        with open(os.path.splitext(out)[0] + ".json", "w") as f:
+            json.dump(card, f, indent=1)
+    sys.stdout.write("wrote %s (%dx%d input)\n" % (out, width, height))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
