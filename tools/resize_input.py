@@ -48,8 +48,12 @@ def resize(model, width, height):
 
 
 def main(argv):
+    if len(argv) != 4 or not argv[1].isdigit() or not argv[2].isdigit():
+        raise SystemExit("usage: python tools/resize_input.py MODEL.onnx WIDTH HEIGHT OUT.onnx")
     src, width, height, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
-    if width % 32 or height % 32:
+    if not os.path.isfile(src):
+        raise SystemExit("resize_input: no model file %s" % src)
+    if not width or not height or width % 32 or height % 32:
         raise SystemExit("resize_input: WIDTH and HEIGHT must be multiples of 32, got %dx%d" % (width, height))
     onnx.save(resize(onnx.load(src), width, height), out)
     card_in = os.path.splitext(src)[0] + ".json"
