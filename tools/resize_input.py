@@ -4,7 +4,6 @@ input shape, the channel-shuffle reshapes and the output shapes depend on the si
 
 Usage: python tools/resize_input.py MODEL.onnx WIDTH HEIGHT OUT.onnx   (WIDTH and HEIGHT multiples of 32)
 """
-import hashlib
 import json
 import math
 import os
@@ -12,6 +11,11 @@ import sys
 
 import onnx
 from onnx import numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from trafficpipe.engines.onnx_graph import file_sha256  # noqa: E402
+from trafficpipe.models.model_card import card_path, read_card  # noqa: E402
 
 STRIDES = (8, 16, 32, 64)
 
@@ -56,16 +60,15 @@ def main(argv):
     if not width or not height or width % 32 or height % 32:
         raise SystemExit("resize_input: WIDTH and HEIGHT must be multiples of 32, got %dx%d" % (width, height))
     onnx.save(resize(onnx.load(src), width, height), out)
-    card_in = os.path.splitext(src)[0] + ".json"
-    if os.path.exists(card_in):
-        with open(card_in) as f:
-            card = json.load(f)
+    card = read_card(src)
+    if card is not None:
         card["name"] = os.path.splitext(os.path.basename(out))[0]
         card["file"] = os.path.basename(out)
         card["input"]["shape"] = [1, 3, height, width]
-        with open(out, "rb") as f:
-            card["sha256"] = hashlib.sha256(f.read()).hexdigest()
-        with open(os.path.splitext(out)[0] + ".json", "w") as f:
+        card["sha256"] = file_sha256(out)
+        if "evaluation" in card:
+            card["evaluation"]["stale"] = "measured at the original input size"
+        with open(card_path(out), "w") as f:
             json.dump(card, f, indent=1)
     sys.stdout.write("wrote %s (%dx%d input)\n" % (out, width, height))
 
