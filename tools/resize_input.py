@@ -14,7 +14,8 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trafficpipe.engines.onnx_graph import file_sha256  # noqa: E402
+from trafficpipe.engines.onnx_graph import file_sha256, load_onnx  # noqa: E402
+from trafficpipe.errors import ModelError  # noqa: E402
 from trafficpipe.models.model_card import card_path, read_card  # noqa: E402
 
 STRIDES = (8, 16, 32, 64)
@@ -29,6 +30,11 @@ def input_side(model):
 def resize(model, width, height):
     # type: (onnx.ModelProto, int, int) -> onnx.ModelProto
     """The model for width x height inputs: its reshape targets of the old map sizes (H/s, W/s) become the new ones."""
+    outs = model.graph.output
+    widths = [[d.dim_value for d in o.type.tensor_type.shape.dim][-1:] for o in outs]
+    if len(outs) != 2 * len(STRIDES) or any(w != [32] for w in widths[len(STRIDES):]):
+        raise ModelError("not a PicoDet graph: expected 4 score maps and 4 box maps [1,N,32], got %d output(s)"
+                         % len(outs))
     old_h, old_w = input_side(model)
     maps = {(old_h // s, old_w // s): (height // s, width // s) for s in STRIDES[:3]}
     targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
@@ -55,11 +61,17 @@ def main(argv):
     if len(argv) != 4 or not argv[1].isdigit() or not argv[2].isdigit():
         raise SystemExit("usage: python tools/resize_input.py MODEL.onnx WIDTH HEIGHT OUT.onnx")
     src, width, height, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
-    if not os.path.isfile(src):
-        raise SystemExit("resize_input: no model file %s" % src)
     if not width or not height or width % 32 or height % 32:
         raise SystemExit("resize_input: WIDTH and HEIGHT must be multiples of 32, got %dx%d" % (width, height))
-    onnx.save(resize(onnx.load(src), width, height), out)
+    if os.path.abspath(out) == os.path.abspath(src):
+        raise SystemExit("resize_input: OUT.onnx must differ from MODEL.onnx (the source is never overwritten)")
+    try:
+        model = resize(load_onnx(src), width, height)
+    except ModelError as e:
+        raise SystemExit("resize_input: %s" % e)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    replaced = os.path.exists(out)
+    onnx.save(model, out)
     card = read_card(src)
     if card is not None:
         card["name"] = os.path.splitext(os.path.basename(out))[0]
@@ -70,7 +82,8 @@ def main(argv):
             card["evaluation"]["stale"] = "measured at the original input size"
         with open(card_path(out), "w") as f:
             json.dump(card, f, indent=1)
-    sys.stdout.write("wrote %s (%dx%d input)\n" % (out, width, height))
+    sys.stdout.write("wrote %s (%dx%d input)%s\n"
+                     % (out, width, height, ", replacing the earlier file" if replaced else ""))
 
 
 if __name__ == "__main__":
