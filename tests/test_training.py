@@ -197,7 +197,7 @@ def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
     ds = load_dataset(TRAIN)
     samples = TrainSamples(ds, 416, AugmentConfig(crop_p=0.0, flip_p=0.0, saturation=0.0, value=0.0, hue=0.0,
                                                   gray_p=0.0, blur_p=0.0), channels="bgr", paste={tl: 1.0})
-    assert samples.bank.counts() == {tl: 21}
+    assert len(samples.banks) == 1 and samples.banks[0].counts() == {tl: 21}
     unlisted = [i for i, im in enumerate(ds.images) if samples.states[i][tl] == UNLISTED]
     pasted = 0
     for i in unlisted[:12]:
@@ -224,6 +224,41 @@ def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
         w, h = x1 - x0, y1 - y0
         inside[max(0, int(y0 - h)):int(y1 + h) + 1, max(0, int(x0 - w)):int(x1 + w) + 1] = True
     assert diff.any() and not (diff & ~inside).any()
+
+
+def test_drawn_lights_are_boxed_whole_and_pasted_with_their_outline():
+    """A drawn traffic light (synth_lights.render) boxes each housing inside its patch, with an alpha that covers the
+    housing; pasted into traffic-train views it adds traffic-light labels where it changes pixels, never elsewhere,
+    and leaves the image's own labels as they were."""
+    from trafficpipe.eval.dataset import load_dataset
+    from trafficpipe.training.augment import AugmentConfig
+    from trafficpipe.training.data import TrainSamples
+    from trafficpipe.training.synth_lights import render
+    rng = np.random.default_rng(3)
+    pairs = 0
+    for _ in range(60):
+        patch, alpha, boxes = render(rng)
+        h, w = patch.shape[:2]
+        assert patch.dtype == np.uint8 and alpha.shape == (h, w, 1) and 0.0 <= alpha.min() and alpha.max() <= 1.0
+        assert boxes.shape[1] == 4 and 1 <= len(boxes) <= 2
+        pairs += len(boxes) == 2
+        for x0, y0, x1, y1 in boxes:
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and min(x1 - x0, y1 - y0) >= 10
+            centre = alpha[int((y0 + y1) / 2), int((x0 + x1) / 2), 0]
+            assert centre > 0.9  # a housing, not empty canvas, is at the box's centre
+    assert 2 <= pairs <= 20  # two housings side by side in about 15 % of the draws
+    tl = TRAFFIC_CLASSES.index("traffic_light")
+    ds = load_dataset(TRAIN).subset(limit=24)
+    samples = TrainSamples(ds, 416, AugmentConfig(crop_p=0.0, flip_p=0.0, saturation=0.0, value=0.0, hue=0.0,
+                                                  gray_p=0.0, blur_p=0.0), channels="bgr", drawn_lights=1.0)
+    assert [b.kind for b in samples.banks] == ["drawn lights"]
+    added = 0
+    for i, im in enumerate(ds.images):
+        out = samples[i]
+        n_own = im.boxes.shape[0]
+        assert np.array_equal(out["labels"][:n_own], im.class_ids) and np.all(out["labels"][n_own:] == tl)
+        added += len(out["labels"]) - n_own
+    assert added >= 24
 
 
 def test_copy_paste_flag_values():

@@ -5,7 +5,8 @@
 #   best-<run>.pt, train.log, scores.jsonl (tools/score_models.py lines, the shipped model's among them).
 # Staging (here): python tools/prepare_train_carry.py --out <folder>/.train-carry --train-side 1280 --format webp \
 #   --train-quality 75 --val-quality 70 --val-wide-ratio 2
-# Env: BUDGET_S (training seconds, default 270), RUNS ("name:lr:tile_crop:boost[:copy_paste] ..."), BLENDS ("1 0.7 0.5").
+# Env: BUDGET_S (training seconds, default 270), RUNS ("name:lr:tile_crop:boost[:copy_paste[:drawn_lights]] ..."),
+# BLENDS ("1 0.7 0.5").
 set -uo pipefail
 OUT=${OUT:-/tmp/trafficpipe-train-out}
 BUDGET_S=${BUDGET_S:-270}
@@ -19,10 +20,10 @@ export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1 TRAFFICPIPE
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 pids=()
 for spec in $RUNS; do
-  IFS=: read -r name lr tile boost paste <<<"$spec"
+  IFS=: read -r name lr tile boost paste drawn <<<"$spec"
   timeout $((BUDGET_S + 60)) python3 -m trafficpipe train "$D/data/traffic-train" --val "$D/data/traffic-dev" \
     --base "$D/models/picodet_s_416_coco.onnx" --device cuda --epochs 40 --batch 32 --workers 3 --lr "$lr" \
-    --tile-crop "$tile" ${boost:+--boost "$boost"} ${paste:+--copy-paste "$paste"} --time-budget "$(python3 -c "print($BUDGET_S / 60.0)")" \
+    --tile-crop "$tile" ${boost:+--boost "$boost"} ${paste:+--copy-paste "$paste"} ${drawn:+--drawn-lights "$drawn"} --time-budget "$(python3 -c "print($BUDGET_S / 60.0)")" \
     --out "/tmp/runs/$name" --name "$name" --no-progress >"/tmp/runs/$name.log" 2>&1 &
   pids+=($!)
 done

@@ -72,6 +72,9 @@ def add_parser(sub):
     p.add_argument("--copy-paste", default=None, metavar="CLASS=P[,CLASS=P]",  # expert
                    help="paste 1-3 labeled objects of CLASS, cut from other training images, into a share P of the "
                         "training views (e.g. traffic_light=0.5)")
+    p.add_argument("--drawn-lights", type=unit_interval, default=0.0, metavar="P",  # expert
+                   help="paste 1-3 drawn traffic lights (varied housings, lamps, backplates, visors, poles) into a "
+                        "share P of the training views (default 0)")
     p.add_argument("--max-images", type=nonneg_int, default=0, help="train on the first N images only (smoke runs)")
     p.add_argument("--val-limit", type=nonneg_int, default=0, help="validate on the first N images only (smoke runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -104,7 +107,7 @@ def run(args):
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
                       val_limit=args.val_limit, distill=args.distill, partial=args.partial,
                       seed=args.seed, augment=AugmentConfig(tile_p=args.tile_crop, tile_px=args.imgsz),
-                      boost=boost, paste=paste)
+                      boost=boost, paste=paste, drawn_lights=args.drawn_lights)
     progress = not args.no_progress and sys.stderr.isatty()
     summary = train(args.dataset, base, args.val, out, device, cfg,
                     export_name=args.name + ".onnx" if args.name else None, progress=progress)

@@ -14,7 +14,7 @@ from ..errors import DatasetError
 from ..models.classes import TRAFFIC_CLASSES
 from .augment import AugmentConfig, augment, plain
 from .label_state import EXHAUSTIVE, PARTIAL, UNLISTED
-from .paste import ObjectBank, paste
+from .paste import DrawnBank, ObjectBank, paste
 
 
 def class_state(im, num_classes=len(TRAFFIC_CLASSES)):
@@ -51,8 +51,9 @@ class TrainSamples(object):
     """Indexable training samples (a torch Dataset by duck typing) with augmentation."""
 
     def __init__(self, dataset, imgsz=416, augment_config=None, train=True, seed=0, channels="rgb", letterbox=False,
-                 paste=None):
-        # `paste`: {class id: probability} of copy-paste augmentation (paste.py); train views only
+                 paste=None, drawn_lights=0.0):
+        # `paste`: {class id: probability} of copy-paste augmentation (paste.py); `drawn_lights`: probability of
+        # pasting drawn traffic lights (synth_lights.py); train views only
         self.dataset = dataset
         self.channels = channels  # "rgb" or "bgr": the order the network's normalize takes
         self.letterbox = bool(letterbox)  # YOLOX's keep-ratio view (else plain resize)
@@ -63,7 +64,11 @@ class TrainSamples(object):
         self._rng = None
         self._pid = None
         self.states = [class_state(im) for im in dataset.images]
-        self.bank = ObjectBank(dataset, paste) if (paste and train) else None
+        self.banks = []
+        if paste and train:
+            self.banks.append(ObjectBank(dataset, paste))
+        if drawn_lights and train:
+            self.banks.append(DrawnBank(TRAFFIC_CLASSES.index("traffic_light"), drawn_lights, seed=seed))
 
     def __len__(self):
         return len(self.dataset)
@@ -93,7 +98,7 @@ class TrainSamples(object):
         labels = im.class_ids.astype(np.int64)
         ignore = im.ignore_regions.astype(np.float32).reshape(-1, 4)
         state = self.states[i]
-        if self.bank is not None:
+        if self.banks:
             image, boxes, labels, state = self.pasted(i, image, boxes, labels, ignore, state)
         if self.train:
             out, keep, boxes, ignore = augment(image, boxes, ignore, self.imgsz, self.rng(), self.cfg, self.letterbox)
@@ -105,17 +110,18 @@ class TrainSamples(object):
         return {"image": out, "boxes": boxes, "labels": labels, "ignore": ignore, "state": state}
 
     def pasted(self, i, image, boxes, labels, ignore, state):
-        """Image `i` with 1-3 objects of each bank class pasted in (at that class's probability): (image, boxes,
-        labels, class states); a class the image does not label becomes partly labeled."""
+        """Image `i` with 1-3 objects of each bank's classes pasted in (at that class's probability), never its own:
+        (image, boxes, labels, class states); a class the image does not label becomes partly labeled."""
         rng = self.rng()
-        for k, p in self.bank.classes.items():
-            entries = [e for e in self.bank.entries[k] if e[0] != i]
+        for bank, k, p in [(b, k, p) for b in self.banks for k, p in b.classes.items()]:
+            entries = [e for e in bank.entries[k] if e[0] != i]
             if not entries or rng.random() >= p:
                 continue
             for _ in range(int(rng.integers(1, 4))):
-                _, patch, pbox = entries[int(rng.integers(0, len(entries)))]
+                _, patch, pbox, alpha = entries[int(rng.integers(0, len(entries)))]
                 n = labels.shape[0]
-                image, boxes, labels = paste(image, boxes, labels, ignore, patch, pbox, k, rng)
+                image, boxes, labels = paste(image, boxes, labels, ignore, patch, pbox, k, rng, scale=bank.scale,
+                                             alpha=alpha)
                 if labels.shape[0] > n and state[k] == UNLISTED:
                     state = state.copy()
                     state[k] = PARTIAL

@@ -28,7 +28,7 @@ class TrainConfig(object):
     def __init__(self, epochs=30, batch=32, imgsz=416, optimizer="adamw", lr=3e-4, weight_decay=0.01,
                  warmup_steps=100, final_lr=0.02, ema_decay=0.999, ema_tau=200, workers=4, time_budget=0.0,
                  trainable="all", max_images=0, val_limit=0, distill=True, partial="distill", seed=0, grad_clip=10.0,
-                 augment=None, boost=None, paste=None):
+                 augment=None, boost=None, paste=None, drawn_lights=0.0):
         self.epochs = int(epochs)
         self.batch = int(batch)
         self.imgsz = int(imgsz)
@@ -53,6 +53,7 @@ class TrainConfig(object):
         self.augment = augment or AugmentConfig()
         self.boost = dict(boost or {})  # class name -> extra repeat factor of the images holding it
         self.paste = dict(paste or {})  # class name -> probability of copy-paste augmentation (paste.py)
+        self.drawn_lights = float(drawn_lights)  # probability of pasting drawn traffic lights (synth_lights.py)
 
     def to_dict(self):
         # type: () -> dict
@@ -193,10 +194,11 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     base = net.base
     samples = TrainSamples(dataset, cfg.imgsz, cfg.augment, train=True, seed=cfg.seed, channels=base.channels,
                            letterbox=base.letterbox,
-                           paste={TRAFFIC_CLASSES.index(name): p for name, p in cfg.paste.items()})
-    if samples.bank is not None:
-        logger.info("copy-paste: {} object(s) to paste ({})", len(samples.bank), ", ".join(
-            "%s %d" % (TRAFFIC_CLASSES[k], n) for k, n in samples.bank.counts().items()))
+                           paste={TRAFFIC_CLASSES.index(name): p for name, p in cfg.paste.items()},
+                           drawn_lights=cfg.drawn_lights)
+    for bank in samples.banks:
+        logger.info("{}: {} object(s) to paste ({})", bank.kind, len(bank), ", ".join(
+            "%s %d" % (TRAFFIC_CLASSES[k], n) for k, n in bank.counts().items()))
     weights = repeat_factors(dataset, boost=cfg.boost)
     loader = _loader(samples, weights, cfg, device)
     steps_per_epoch = len(loader)
