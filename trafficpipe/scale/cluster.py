@@ -10,12 +10,15 @@ actor instead (ordered.py).
 """
 import collections
 import logging
+import time
 
 from ..errors import TrafficpipeError, first_line
 from ..log import logger
 from .ordered import score_in_order
 from .probe import probe_video
 from .worker import SegmentScorer, merge_video
+
+RESTART_WAIT_S = 60.0  # how long a retry waits for its restarted worker
 
 
 def connect(address):
@@ -137,7 +140,26 @@ class RayRunner(object):
             on_result(dict(t, frames=0, rows=0, seconds=0.0, worker=self.workers[i],
                            error="segment %d-%s: its worker died %d times (%s)" % (t["start"], t["stop"],
                                                                                  attempts[key], why)))
+        else:
+            self.await_actor(i)
         return again
+
+    def await_actor(self, i, timeout=RESTART_WAIT_S):
+        # type: (int, float) -> bool
+        """Wait, at most `timeout` s, until actor `i` answers again: Ray restarts a dead actor, and calls to it fail
+        at once while it restarts, so a retry sent there at once would spend its attempts for nothing."""
+        ray = self.ray
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                ray.get(self.actors[i].ready.remote(), timeout=max(0.1, deadline - time.time()))
+                return True
+            except ray.exceptions.GetTimeoutError:
+                break
+            except ray.exceptions.RayError:
+                time.sleep(0.5)
+        logger.warning("ray: worker {} did not come back in {:.0f} s", self.workers[i], timeout)
+        return False
 
     def submit_merge(self, job):
         return self._merge.remote(self.store_uri, **job)
