@@ -20,7 +20,23 @@ CUT_SCALE = (0.6, 1.6)  # a cut object pasted at this range of its size
 DRAWN_SCALE = (0.3, 2.0)  # a drawn light (lamps of 9-16 px radius) pasted at this range of its size
 
 
-class ObjectBank(object):
+class Bank(object):
+    """Objects to paste: `classes` {class id: probability that a training view gets some}, `entries` {class id:
+    [(image index or -1, patch, box(es) in patch pixels, alpha or None), ...]}, `scale` (the size range they are
+    pasted at) and `kind` (its name in the log)."""
+    classes = {}  # type: dict
+    entries = {}  # type: dict
+
+    def __len__(self):
+        return sum(len(v) for v in self.entries.values())
+
+    def counts(self):
+        # type: () -> dict
+        """{class id: boxes held}."""
+        return {k: sum(np.reshape(e[2], (-1, 4)).shape[0] for e in v) for k, v in self.entries.items()}
+
+
+class ObjectBank(Bank):
     """The pasteable objects of a dataset, cut once: {class id: [(image index, patch, box in patch pixels, None), ...]}
     for every non-difficult box of the chosen classes at least MIN_SIDE pixels on each side."""
 
@@ -43,15 +59,8 @@ class ObjectBank(object):
                 patch, pbox = cut(image, np.asarray(box, np.float32))
                 self.entries[k].append((i, patch.copy(), pbox, None))
 
-    def __len__(self):
-        return sum(len(v) for v in self.entries.values())
 
-    def counts(self):
-        # type: () -> dict
-        return {k: len(v) for k, v in self.entries.items()}
-
-
-class DrawnBank(object):
+class DrawnBank(Bank):
     """Drawn objects of one class (synth_lights.render for traffic lights), drawn once: the ObjectBank interface, with
     image index -1 and each patch's alpha."""
 
@@ -65,13 +74,6 @@ class DrawnBank(object):
         for _ in range(int(count)):
             patch, alpha, pboxes = render(rng)
             self.entries[k].append((-1, patch, pboxes, alpha))
-
-    def __len__(self):
-        return sum(len(v) for v in self.entries.values())
-
-    def counts(self):
-        # type: () -> dict
-        return {k: sum(len(e[2]) for e in v) for k, v in self.entries.items()}
 
 
 def cut(image, box):
