@@ -92,10 +92,13 @@ def test_export_and_calibrate_check_their_outputs_and_sets_before_writing(tmp_pa
 
 @needs_torch
 def test_a_second_run_into_the_same_folder_keeps_the_first(tmp_path):
+    """A folder holding an earlier run's files (its checkpoint and summary, written here as they stand) is left as
+    it is: the new run writes to the next free name."""
     args = ["train", TRAIN, "--device", "cpu", "--epochs", "1", "--max-images", "4", "--trainable", "head",
             "--workers", "0", "--no-progress", "--out", tmp_path / "run"]
-    first = run_cli(*args, timeout=300)
-    assert first.returncode == 0, first.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(b"an earlier run's checkpoint")
+    (tmp_path / "run" / "summary.json").write_text('{"best_epoch": 1}')
     before = (tmp_path / "run" / "best.pt").read_bytes()
     second = run_cli(*args, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -198,6 +201,9 @@ def test_copy_paste_adds_real_traffic_lights_where_nothing_is_covered():
     samples = TrainSamples(ds, 416, AugmentConfig(crop_p=0.0, flip_p=0.0, saturation=0.0, value=0.0, hue=0.0,
                                                   gray_p=0.0, blur_p=0.0), channels="bgr", paste={tl: 1.0})
     assert len(samples.banks) == 1 and samples.banks[0].counts() == {tl: 21}
+    bank, rng = samples.banks[0], np.random.default_rng(0)
+    source = bank.entries[tl][0][0]  # an image with its own lights never gets them back
+    assert bank.has_others(tl, source) and all(bank.draw(tl, source, rng)[0] != source for _ in range(200))
     unlisted = [i for i, im in enumerate(ds.images) if samples.states[i][tl] == UNLISTED]
     pasted = 0
     for i in unlisted[:12]:

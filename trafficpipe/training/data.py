@@ -114,11 +114,10 @@ class TrainSamples(object):
         (image, boxes, labels, class states); a class the image does not label becomes partly labeled."""
         rng = self.rng()
         for bank, k, p in [(b, k, p) for b in self.banks for k, p in b.classes.items()]:
-            entries = [e for e in bank.entries[k] if e[0] != i]
-            if not entries or rng.random() >= p:
+            if not bank.has_others(k, i) or rng.random() >= p:
                 continue
             for _ in range(int(rng.integers(1, 4))):
-                _, patch, pbox, alpha = entries[int(rng.integers(0, len(entries)))]
+                _, patch, pbox, alpha = bank.draw(k, i, rng)
                 n = labels.shape[0]
                 image, boxes, labels = paste(image, boxes, labels, ignore, patch, pbox, k, rng, scale=bank.scale,
                                              alpha=alpha)

@@ -35,6 +35,21 @@ class Bank(object):
         """{class id: boxes held}."""
         return {k: sum(np.reshape(e[2], (-1, 4)).shape[0] for e in v) for k, v in self.entries.items()}
 
+    def has_others(self, k, i):
+        # type: (int, int) -> bool
+        """Whether the bank holds an object of class `k` not cut from image `i`."""
+        return any(e[0] != i for e in self.entries.get(k, ()))
+
+    def draw(self, k, i, rng):
+        # type: (int, int, object) -> tuple
+        """A random entry of class `k` not cut from image `i` (has_others(k, i) must hold): an image never gets its
+        own objects back."""
+        entries = self.entries[k]
+        while True:
+            e = entries[int(rng.integers(0, len(entries)))]
+            if e[0] != i:
+                return e
+
 
 class ObjectBank(Bank):
     """The pasteable objects of a dataset, cut once: {class id: [(image index, patch, box in patch pixels, None), ...]}

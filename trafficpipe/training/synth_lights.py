@@ -39,11 +39,16 @@ def _rounded_rect(mask, x0, y0, x1, y1, radius, value=1.0):
 
 
 def _fill(img, mask, color, shade=None):
-    m = mask[:, :, None]
+    """Blends `color` (times `shade` [h,w] where given) into `img` by `mask` [h,w], over the mask's extent only."""
+    x, y, w, h = cv2.boundingRect((mask > 0).astype(np.uint8))
+    if w == 0 or h == 0:
+        return
+    region = (slice(y, y + h), slice(x, x + w))
+    m = mask[region][:, :, None]
     col = np.asarray(color, np.float32)[None, None, :]
     if shade is not None:
-        col = col * shade[:, :, None]
-    img[:] = img * (1.0 - m) + col * m
+        col = col * shade[region][:, :, None]
+    img[region] = img[region] * (1.0 - m) + col * m
 
 
 def _arrow(mask, cx, cy, r, angle):
@@ -54,116 +59,169 @@ def _arrow(mask, cx, cy, r, angle):
     cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1.0)
 
 
-def _housing(rng):
-    """One housing on its own canvas: (img float32 [h,w,3], alpha float32 [h,w], box [4])."""
-    r = rng.uniform(9.0, 16.0)
-    n = int(rng.choice([1, 2, 3, 4, 5], p=[0.07, 0.05, 0.68, 0.12, 0.08]))
-    vertical = rng.random() >= 0.15
-    gap, pad = r * rng.uniform(0.2, 0.7), r * rng.uniform(0.25, 0.6)
-    along, across = n * 2 * r + (n - 1) * gap + 2 * pad, 2 * r + 2 * pad
-    hw, hh = (across, along) if vertical else (along, across)
-    m = int(math.ceil(0.5 * max(hw, hh))) + 4
-    H, W = int(math.ceil(hh)) + 2 * m, int(math.ceil(hw)) + 2 * m
-    img = np.zeros((H, W, 3), np.float32)
-    alpha = np.zeros((H, W), np.float32)
-    x0, y0 = float(m), float(m)
-    box = [x0, y0, x0 + hw, y0 + hh]
-    ys = np.linspace(0.0, 1.0, H, dtype=np.float32)[:, None] * np.ones((1, W), np.float32)
-    xs = np.linspace(0.0, 1.0, W, dtype=np.float32)[None, :] * np.ones((H, 1), np.float32)
-    shade = (1.0 + rng.uniform(-0.35, 0.35) * (ys - 0.5) + rng.uniform(-0.3, 0.3) * (xs - 0.5)).clip(0.4, 1.6)
-    hcol = _housing_color(rng)
-    if rng.random() < 0.5:  # pole, above or below (vertical) or at a side
-        pw = r * rng.uniform(0.35, 0.9)
-        pole = np.zeros((H, W), np.float32)
-        pcol = np.full(3, rng.uniform(40, 170), np.float32) + rng.uniform(-8, 8, 3)
-        cx = (box[0] + box[2]) / 2.0 + rng.uniform(-0.2, 0.2) * hw
-        if vertical and rng.random() < 0.8:
-            ya, yb = (box[3] - 2, H) if rng.random() < 0.6 else (0, box[1] + 2)
-            cv2.rectangle(pole, (int(cx - pw / 2), int(ya)), (int(cx + pw / 2), int(yb)), 1.0, -1)
-        else:
-            cy = (box[1] + box[3]) / 2.0
-            xa, xb = (box[2] - 2, W) if rng.random() < 0.5 else (0, box[0] + 2)
-            cv2.rectangle(pole, (int(xa), int(cy - pw / 2)), (int(xb), int(cy + pw / 2)), 1.0, -1)
-        _fill(img, pole, pcol, shade)
-        alpha = np.maximum(alpha, pole)
-    if rng.random() < 0.3:  # backplate
-        ex, ey = r * rng.uniform(0.4, 0.9), r * rng.uniform(0.15, 0.5)
-        if not vertical:
-            ex, ey = ey, ex
-        bx = [box[0] - ex, box[1] - ey, box[2] + ex, box[3] + ey]
-        plate = np.zeros((H, W), np.float32)
-        _rounded_rect(plate, bx[0], bx[1], bx[2], bx[3], r * rng.uniform(0, 0.4))
-        border = rng.random()
-        if border < 0.6:
-            edge = r * rng.uniform(0.1, 0.25)
-            _fill(img, plate, (35, 200, 235) if border < 0.4 else (225, 225, 225), shade)
-            inner = np.zeros((H, W), np.float32)
-            _rounded_rect(inner, bx[0] + edge, bx[1] + edge, bx[2] - edge, bx[3] - edge, r * 0.2)
-            _fill(img, inner, _jitter(rng, (22, 22, 22), 10), shade)
-        else:
-            _fill(img, plate, _jitter(rng, (22, 22, 22), 10), shade)
-        alpha = np.maximum(alpha, plate)
-        box = bx
-    body = np.zeros((H, W), np.float32)
-    _rounded_rect(body, x0, y0, x0 + hw, y0 + hh, r * rng.uniform(0.1, 0.6))
-    _fill(img, body, hcol, shade)
-    alpha = np.maximum(alpha, body)
-    centers = []
-    for j in range(n):
-        t = pad + r + j * (2 * r + gap)
-        centers.append((x0 + hw / 2.0, y0 + t) if vertical else (x0 + t, y0 + hh / 2.0))
-    lit = int(rng.integers(0, n)) if rng.random() < 0.88 else -1
-    if n == 3 and vertical:
+class _Canvas(object):
+    """One housing's drawing surface: colour, alpha, a light fall-off, the housing's geometry and its box so far."""
+
+    def __init__(self, rng):
+        self.r = rng.uniform(9.0, 16.0)  # lamp radius
+        self.n = int(rng.choice([1, 2, 3, 4, 5], p=[0.07, 0.05, 0.68, 0.12, 0.08]))
+        self.vertical = rng.random() >= 0.15
+        r, n = self.r, self.n
+        self.gap, self.pad = r * rng.uniform(0.2, 0.7), r * rng.uniform(0.25, 0.6)
+        along, across = n * 2 * r + (n - 1) * self.gap + 2 * self.pad, 2 * r + 2 * self.pad
+        self.hw, self.hh = (across, along) if self.vertical else (along, across)
+        m = int(math.ceil(0.5 * max(self.hw, self.hh))) + 4
+        self.H, self.W = int(math.ceil(self.hh)) + 2 * m, int(math.ceil(self.hw)) + 2 * m
+        self.img = np.zeros((self.H, self.W, 3), np.float32)
+        self.alpha = np.zeros((self.H, self.W), np.float32)
+        self.body = (float(m), float(m), m + self.hw, m + self.hh)
+        self.box = list(self.body)
+        self.ys = np.linspace(0.0, 1.0, self.H, dtype=np.float32)[:, None] * np.ones((1, self.W), np.float32)
+        self.xs = np.linspace(0.0, 1.0, self.W, dtype=np.float32)[None, :] * np.ones((self.H, 1), np.float32)
+        self.shade = (1.0 + rng.uniform(-0.35, 0.35) * (self.ys - 0.5)
+                      + rng.uniform(-0.3, 0.3) * (self.xs - 0.5)).clip(0.4, 1.6)
+
+    def blank(self):
+        return np.zeros((self.H, self.W), np.float32)
+
+    def paint(self, mask, color, shaded=False, solid=True):
+        """Paints `color` through `mask`; a solid part also joins the drawing's outline (alpha)."""
+        _fill(self.img, mask, color, self.shade if shaded else None)
+        if solid:
+            self.alpha = np.maximum(self.alpha, mask)
+
+    def grow_box(self, mask):
+        ys, xs = np.nonzero(mask > 0.5)
+        if ys.size:
+            b = self.box
+            self.box = [min(b[0], xs.min()), min(b[1], ys.min()), max(b[2], xs.max() + 1), max(b[3], ys.max() + 1)]
+
+    def lamp_centers(self):
+        x0, y0 = self.body[:2]
+        for j in range(self.n):
+            t = self.pad + self.r + j * (2 * self.r + self.gap)
+            yield (x0 + self.hw / 2.0, y0 + t) if self.vertical else (x0 + t, y0 + self.hh / 2.0)
+
+
+def _pole(rng, c):
+    """A pole above or below a vertical housing, or at its side."""
+    pw = c.r * rng.uniform(0.35, 0.9)
+    pole = c.blank()
+    pcol = np.full(3, rng.uniform(40, 170), np.float32) + rng.uniform(-8, 8, 3)
+    box = c.box
+    cx = (box[0] + box[2]) / 2.0 + rng.uniform(-0.2, 0.2) * c.hw
+    if c.vertical and rng.random() < 0.8:
+        ya, yb = (box[3] - 2, c.H) if rng.random() < 0.6 else (0, box[1] + 2)
+        cv2.rectangle(pole, (int(cx - pw / 2), int(ya)), (int(cx + pw / 2), int(yb)), 1.0, -1)
+    else:
+        cy = (box[1] + box[3]) / 2.0
+        xa, xb = (box[2] - 2, c.W) if rng.random() < 0.5 else (0, box[0] + 2)
+        cv2.rectangle(pole, (int(xa), int(cy - pw / 2)), (int(xb), int(cy + pw / 2)), 1.0, -1)
+    c.paint(pole, pcol, shaded=True)
+
+
+def _backplate(rng, c):
+    """A dark backplate around the housing, plain or with a yellow or white border; the box becomes the plate's."""
+    r = c.r
+    ex, ey = r * rng.uniform(0.4, 0.9), r * rng.uniform(0.15, 0.5)
+    if not c.vertical:
+        ex, ey = ey, ex
+    bx = [c.box[0] - ex, c.box[1] - ey, c.box[2] + ex, c.box[3] + ey]
+    plate = c.blank()
+    _rounded_rect(plate, bx[0], bx[1], bx[2], bx[3], r * rng.uniform(0, 0.4))
+    border = rng.random()
+    if border < 0.6:
+        edge = r * rng.uniform(0.1, 0.25)
+        c.paint(plate, (35, 200, 235) if border < 0.4 else (225, 225, 225), shaded=True)
+        inner = c.blank()
+        _rounded_rect(inner, bx[0] + edge, bx[1] + edge, bx[2] - edge, bx[3] - edge, r * 0.2)
+        c.paint(inner, _jitter(rng, (22, 22, 22), 10), shaded=True, solid=False)
+    else:
+        c.paint(plate, _jitter(rng, (22, 22, 22), 10), shaded=True)
+    c.box = bx
+
+
+def _lit_lamp(rng, c, lens, cx, cy, color_name, led):
+    """The lit lamp (some as an arrow on a dark lens) with a bright core; returns its glow [h,w,3]."""
+    r = c.r
+    color = _jitter(rng, LIT[color_name], 20)
+    shape = lens
+    if rng.random() < 0.12:
+        c.paint(lens, _jitter(rng, (15, 15, 15), 8), solid=False)
+        shape = c.blank()
+        _arrow(shape, cx, cy, r * 0.9, rng.choice([0.0, -math.pi / 2, math.pi / 2]))
+    c.paint(shape, color, solid=False)
+    core = c.blank()
+    cv2.circle(core, (int(round(cx)), int(round(cy))), int(round(r * rng.uniform(0.3, 0.7))), 1.0, -1)
+    core = cv2.GaussianBlur(core, (0, 0), r * 0.3) * shape
+    c.paint(core * rng.uniform(0.2, 0.6), (255, 255, 255), solid=False)
+    if led:
+        dots = 0.75 + 0.25 * np.cos(c.xs * c.W * 2.2) * np.cos(c.ys * c.H * 2.2)
+        c.img[:] = c.img * (1.0 - shape[:, :, None] * (1.0 - dots[:, :, None]))
+    return cv2.GaussianBlur(shape, (0, 0), r * rng.uniform(0.4, 1.0))[:, :, None] * color[None, None, :]
+
+
+def _dark_lamp(rng, c, lens, cx, cy, tint):
+    """An unlit lens, faintly tinted, sometimes with a highlight on the glass."""
+    r = c.r
+    c.paint(lens, np.clip(tint * rng.uniform(0.06, 0.22) + rng.uniform(8, 30), 0, 255), solid=False)
+    if rng.random() < 0.5:
+        spot = c.blank()
+        cv2.ellipse(spot, (int(cx - 0.3 * r), int(cy - 0.35 * r)), (int(r * 0.35) + 1, int(r * 0.2) + 1),
+                    -30, 0, 360, 1.0, -1)
+        c.paint(cv2.GaussianBlur(spot, (0, 0), 1.0) * rng.uniform(0.15, 0.4), (230, 230, 230), solid=False)
+
+
+def _visor(rng, c, cx, cy, hcol):
+    """A hood over one lamp, in a darker housing colour; it widens the box."""
+    r = c.r
+    hood = c.blank()
+    ext = r * rng.uniform(1.05, 1.3)
+    ang = 0 if c.vertical else rng.choice([0, 90])
+    cv2.ellipse(hood, (int(round(cx)), int(round(cy))), (int(ext), int(ext)), 180 + ang, 0, 180, 1.0,
+                max(1, int(r * rng.uniform(0.2, 0.45))), cv2.LINE_AA)
+    c.paint(hood, hcol * rng.uniform(0.45, 0.8), shaded=True)
+    c.grow_box(hood)
+
+
+def _lamps(rng, c, hcol):
+    """The lenses: one lit (or, at 12 %, none), the rest dark; visors and LED dots on some housings; the glow."""
+    side = c.n == 3 and c.vertical  # red, amber, green from the top: each lens tinted by its own colour
+    lit = int(rng.integers(0, c.n)) if rng.random() < 0.88 else -1
+    if side:
         lit_color = SIDE_LIT[lit] if lit >= 0 else None
     else:
         lit_color = SIDE_LIT[int(rng.integers(0, 3))]
     visor = rng.random() < 0.45
     led = rng.random() < 0.35
-    glow = np.zeros((H, W, 3), np.float32)
-    for j, (cx, cy) in enumerate(centers):
-        lens = np.zeros((H, W), np.float32)
-        cv2.circle(lens, (int(round(cx)), int(round(cy))), int(round(r)), 1.0, -1, cv2.LINE_AA)
-        tint = np.asarray(LIT[SIDE_LIT[j % 3] if (n == 3 and vertical) else lit_color], np.float32)
+    glow = np.zeros((c.H, c.W, 3), np.float32)
+    for j, (cx, cy) in enumerate(c.lamp_centers()):
+        lens = c.blank()
+        cv2.circle(lens, (int(round(cx)), int(round(cy))), int(round(c.r)), 1.0, -1, cv2.LINE_AA)
         if j == lit:
-            color = _jitter(rng, LIT[lit_color], 20)
-            shape = lens
-            if rng.random() < 0.12:  # an arrow on a dark lens
-                _fill(img, lens, _jitter(rng, (15, 15, 15), 8))
-                shape = np.zeros((H, W), np.float32)
-                _arrow(shape, cx, cy, r * 0.9, rng.choice([0.0, -math.pi / 2, math.pi / 2]))
-            _fill(img, shape, color)
-            core = np.zeros((H, W), np.float32)
-            cv2.circle(core, (int(round(cx)), int(round(cy))), int(round(r * rng.uniform(0.3, 0.7))), 1.0, -1)
-            core = cv2.GaussianBlur(core, (0, 0), r * 0.3) * shape
-            _fill(img, core * rng.uniform(0.2, 0.6), (255, 255, 255))
-            if led:
-                dots = 0.75 + 0.25 * np.cos(xs * W * 2.2) * np.cos(ys * H * 2.2)
-                img[:] = img * (1.0 - shape[:, :, None] * (1.0 - dots[:, :, None]))
-            glow += cv2.GaussianBlur(shape, (0, 0), r * rng.uniform(0.4, 1.0))[:, :, None] * color[None, None, :]
+            glow += _lit_lamp(rng, c, lens, cx, cy, lit_color, led)
         else:
-            color = np.clip(tint * rng.uniform(0.06, 0.22) + rng.uniform(8, 30), 0, 255)
-            _fill(img, lens, color)
-            if rng.random() < 0.5:  # a highlight on the glass
-                spot = np.zeros((H, W), np.float32)
-                cv2.ellipse(spot, (int(cx - 0.3 * r), int(cy - 0.35 * r)), (int(r * 0.35) + 1, int(r * 0.2) + 1),
-                            -30, 0, 360, 1.0, -1)
-                _fill(img, cv2.GaussianBlur(spot, (0, 0), 1.0) * rng.uniform(0.15, 0.4), (230, 230, 230))
+            _dark_lamp(rng, c, lens, cx, cy, np.asarray(LIT[SIDE_LIT[j % 3] if side else lit_color], np.float32))
         if visor:
-            hood = np.zeros((H, W), np.float32)
-            ext = r * rng.uniform(1.05, 1.3)
-            ang = 0 if vertical else rng.choice([0, 90])
-            cv2.ellipse(hood, (int(round(cx)), int(round(cy))), (int(ext), int(ext)), 180 + ang, 0, 180, 1.0,
-                        max(1, int(r * rng.uniform(0.2, 0.45))), cv2.LINE_AA)
-            _fill(img, hood, hcol * rng.uniform(0.45, 0.8), shade)
-            alpha = np.maximum(alpha, hood)
-            ys_h, xs_h = np.nonzero(hood > 0.5)
-            if ys_h.size:
-                box = [min(box[0], xs_h.min()), min(box[1], ys_h.min()), max(box[2], xs_h.max() + 1),
-                       max(box[3], ys_h.max() + 1)]
+            _visor(rng, c, cx, cy, hcol)
     gw = rng.uniform(0.1, 0.5)
-    img += glow * gw
-    alpha = np.maximum(alpha, np.clip(glow.max(axis=2) / 255.0 * gw, 0, 1))
-    return img, alpha, np.asarray(box, np.float32)
+    c.img += glow * gw
+    c.alpha = np.maximum(c.alpha, np.clip(glow.max(axis=2) / 255.0 * gw, 0, 1))
+
+
+def _housing(rng):
+    """One housing on its own canvas: (img float32 [h,w,3], alpha float32 [h,w], box [4])."""
+    c = _Canvas(rng)
+    hcol = _housing_color(rng)
+    if rng.random() < 0.5:
+        _pole(rng, c)
+    if rng.random() < 0.3:
+        _backplate(rng, c)
+    body = c.blank()
+    _rounded_rect(body, c.body[0], c.body[1], c.body[2], c.body[3], c.r * rng.uniform(0.1, 0.6))
+    c.paint(body, hcol, shaded=True)
+    _lamps(rng, c, hcol)
+    return c.img, c.alpha, np.asarray(c.box, np.float32)
 
 
 def _group(rng):
