@@ -66,3 +66,29 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def descendants(pid):
+    """Pids of the processes below `pid` now: its children, theirs, and so on."""
+    import subprocess
+    found, todo = [], [pid]
+    while todo:
+        r = subprocess.run(["pgrep", "-P", str(todo.pop())], stdout=subprocess.PIPE, universal_newlines=True)
+        kids = [int(x) for x in r.stdout.split()]
+        found += kids
+        todo += kids
+    return found
+
+
+def running(pids):
+    """Those of `pids` still running (a zombie, ended but not yet reaped, is not)."""
+    left = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except (IOError, OSError):
+            continue
+        if stat[stat.rindex(")") + 2:].split()[0] != "Z":
+            left.append(pid)
+    return left

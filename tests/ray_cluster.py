@@ -3,9 +3,11 @@
 Each node is started in a process group of its own; `stop()` ends the processes of those groups, and any process they
 started (Ray's workers), by pid: other Ray clusters on the machine are left alone (`ray stop` would end them too)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from cli_helpers import free_port  # noqa: F401 - also imported from here by other tests
 
@@ -33,10 +35,13 @@ def _proc_table():
 
 
 class LocalRayCluster(object):
-    """A head node and `workers` more nodes, `cpus` CPUs each, their files under `tmp`."""
+    """A head node and `workers` more nodes, `cpus` CPUs each, their logs under `tmp`. Each node's session folder is
+    under a short folder of the system's temp (Ray's socket paths must stay under 108 bytes, which a pytest worker's
+    tmp_path can exceed), removed by `stop()`."""
 
     def __init__(self, tmp, cpus=1):
         self.tmp = str(tmp)
+        self.sessions = tempfile.mkdtemp(prefix="tp-ray-")
         self.cpus = cpus
         self.port = free_port()
         self.address = "127.0.0.1:%d" % self.port
@@ -45,7 +50,7 @@ class LocalRayCluster(object):
         self.env.pop("RAY_ADDRESS", None)
 
     def _start(self, args, name):
-        temp = os.path.join(self.tmp, name)
+        temp = os.path.join(self.sessions, name)
         os.makedirs(temp)
         log = open(os.path.join(self.tmp, name + ".log"), "w")
         p = subprocess.Popen([RAY, "start", "--num-cpus", str(self.cpus), "--node-ip-address", "127.0.0.1",
@@ -90,11 +95,11 @@ class LocalRayCluster(object):
         return sorted(pid for pid, cmd in self.processes().items() if cmd.startswith("ray::%s" % cls_name))
 
     def stop(self):
-        """End every process of the cluster (TERM, then KILL after 2 s)."""
+        """End every process of the cluster (TERM, then KILL after 2 s), then remove its session folders."""
         for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
             pids = self.processes()
             if not pids:
-                return
+                break
             for pid in pids:
                 try:
                     os.kill(pid, sig)
@@ -103,3 +108,4 @@ class LocalRayCluster(object):
             t_end = time.time() + wait
             while time.time() < t_end and self.processes():
                 time.sleep(0.2)
+        shutil.rmtree(self.sessions, ignore_errors=True)

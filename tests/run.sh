@@ -31,5 +31,7 @@ vermin -q -t=3.6- --no-tips --violations trafficpipe
 
 bash tests/py36_smoke.sh
 
+# Two workers (pytest-xdist), each taking a whole test file at a time: a file's services (a Ray cluster, an RTSP
+# server, an X display) start once, and much of a test's time is waiting on a child process or a service.
 echo "== pytest"
-python -m pytest -q -m "not gpu" "$@"
+python -m pytest -q -m "not gpu" -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

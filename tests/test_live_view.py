@@ -97,11 +97,12 @@ def jetson(monkeypatch):
     return ju
 
 
-def wait_for(cond, what, timeout=20.0):
+def wait_for(cond, what, timeout=20.0, state=None):
+    """Polls `cond` until it holds; past `timeout` fails, with `state()` (what the run was doing) where given."""
     t0 = time.time()
     while not cond():
         if time.time() - t0 > timeout:
-            pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+            pytest.fail("timed out after %.0f s waiting for %s%s" % (timeout, what, "; " + state() if state else ""))
         time.sleep(0.02)
 
 
@@ -223,6 +224,11 @@ class Run(object):
 
     def stderr(self):
         return self.log_path.read_text()
+
+    def state(self):
+        """Whether the run goes on, and its log's end: for a failing test's message."""
+        rc = self.proc.poll()
+        return "%s; log: %s" % ("running" if rc is None else "ended with %d" % rc, self.stderr()[-1500:])
 
     def wait_for_log(self, text, timeout=90.0):
         wait_for(lambda: text in self.stderr() or self.proc.poll() is not None, repr(text), timeout)
@@ -349,9 +355,12 @@ def test_q_stops_the_run_with_every_output_valid(xdisplay, video_720p, tmp_path)
         run.wait_for_log("live view: 1 source(s)")
         wid = find_window(xdisplay)[0]
         first = cv2.cvtColor(read_frames(video_720p, 1)[0], cv2.COLOR_BGR2RGB).astype(np.int16)
-        # a fixed camera: any frame of the clip looks like its first (the empty screen, Xvfb's weave, does not)
-        wait_for(lambda: np.abs(screenshot(xdisplay)[100:700, 100:1200] - first[100:700, 100:1200]).mean() < 25,
-                 "a frame in the window", 60)
+
+        def shows_a_frame():  # a fixed camera: any frame of the clip looks like its first (an empty window does not)
+            _, x, y, w, h = find_window(xdisplay)
+            shot = screenshot(xdisplay)[y:y + h, x:x + w][100:700, 100:1200]
+            return shot.shape[:2] == (600, 1100) and np.abs(shot - first[100:700, 100:1200]).mean() < 25
+        wait_for(shows_a_frame, "a frame in the window", 60, run.state)
         xdotool(xdisplay, "key", "--window", wid, "q")
         rc = run.finish()
     finally:

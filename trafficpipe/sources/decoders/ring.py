@@ -9,6 +9,7 @@ import numpy as np
 from ...log import logger
 
 SHM_DIR = "/dev/shm"
+RING_PREFIX = "trafficpipe-ring-"  # then the pid of the process that made the ring
 
 
 def shm_free_bytes():
@@ -63,13 +64,13 @@ def touch_pages(arr, write):
 def ring_file(nbytes):
     # type: (int) -> str
     """A new file of `nbytes` for a ring: in /dev/shm where half its free space holds it, else the temporary folder
-    (disk-backed: slower)."""
+    (disk-backed: slower). Its name, trafficpipe-ring-PID-*.u8, names the process that made it."""
     in_shm = shm_free_bytes() // 2 >= nbytes
     folder = SHM_DIR if in_shm else tempfile.gettempdir()
     if not in_shm:
         logger.warning("/dev/shm has no room for a {:.0f} MB decode ring: it is a file in {} (slower)",
                        nbytes / 2.0 ** 20, folder)
-    fd, path = tempfile.mkstemp(prefix="trafficpipe-ring-", suffix=".u8", dir=folder)
+    fd, path = tempfile.mkstemp(prefix="%s%d-" % (RING_PREFIX, os.getpid()), suffix=".u8", dir=folder)
     try:
         os.ftruncate(fd, nbytes)
     finally:
