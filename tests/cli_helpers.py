@@ -1,4 +1,5 @@
 """Test helpers: running the trafficpipe command in a subprocess, as a user would, and reading videos back."""
+import glob
 import os
 import sys
 
@@ -68,27 +69,45 @@ def free_port():
     return port
 
 
+def process_table():
+    """{pid: (ppid, pgid, cmdline)} of every running process (a zombie, ended but not yet reaped, is left out)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except (IOError, OSError):
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":
+            continue
+        out[int(d)] = (int(fields[1]), int(fields[2]), cmd)
+    return out
+
+
 def descendants(pid):
     """Pids of the processes below `pid` now: its children, theirs, and so on."""
-    import subprocess
+    table = process_table()
     found, todo = [], [pid]
     while todo:
-        r = subprocess.run(["pgrep", "-P", str(todo.pop())], stdout=subprocess.PIPE, universal_newlines=True)
-        kids = [int(x) for x in r.stdout.split()]
+        parent = todo.pop()
+        kids = [p for p, (ppid, _, _c) in table.items() if ppid == parent]
         found += kids
         todo += kids
     return found
 
 
 def running(pids):
-    """Those of `pids` still running (a zombie, ended but not yet reaped, is not)."""
-    left = []
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                stat = f.read()
-        except (IOError, OSError):
-            continue
-        if stat[stat.rindex(")") + 2:].split()[0] != "Z":
-            left.append(pid)
-    return left
+    """Those of `pids` still running."""
+    table = process_table()
+    return [p for p in pids if p in table]
+
+
+def ring_files(pid=None):
+    """The decode ring files in /dev/shm made by process `pid` (this one by default)."""
+    from trafficpipe.sources.decoders.ring import RING_PREFIX, SHM_DIR
+    return glob.glob(os.path.join(SHM_DIR, "%s%d-*" % (RING_PREFIX, pid or os.getpid())))

@@ -9,29 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from cli_helpers import free_port  # noqa: F401 - also imported from here by other tests
+from cli_helpers import free_port, process_table
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
-
-
-def _proc_table():
-    """{pid: (ppid, pgid, cmdline)} of every process."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except (IOError, OSError):
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] == "Z":
-            continue  # a zombie: nothing left to end
-        out[int(d)] = (int(fields[1]), int(fields[2]), cmd)
-    return out
 
 
 class LocalRayCluster(object):
@@ -81,7 +61,7 @@ class LocalRayCluster(object):
 
     def processes(self):
         """{pid: cmdline} of this cluster's processes: those of its nodes' process groups and their descendants."""
-        table = _proc_table()
+        table = process_table()
         mine = set(pid for pid, (_, pgid, _c) in table.items() if pgid in self.groups)
         grew = True
         while grew:

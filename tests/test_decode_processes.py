@@ -3,7 +3,6 @@
 The pipeline must write exactly what the in-process pipeline writes, frame for frame and in order, with rings of
 frames (video output) or of model inputs only (jsonl); a damaged stretch, a dying child and Ctrl-C each end as the
 in-process pipeline ends (Ctrl-C: tests/test_detect_cli.py); no child process and no ring file is left behind."""
-import glob
 import json
 import multiprocessing
 import os
@@ -12,18 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from cli_helpers import damaged_copy, run_cli
+from cli_helpers import damaged_copy, ring_files, run_cli
 from test_detect_cli import count_frames, one_error_line
 from trafficpipe.errors import SourceError
 from trafficpipe.pipeline import Pipeline
 from trafficpipe.run_config import RunConfig
 from trafficpipe.sources.decoders.processes import open_decoders
 from trafficpipe.sources.factory import open_source
-
-
-def _rings(pid=None):
-    """Ring files made by process `pid` (this one by default)."""
-    return glob.glob("/dev/shm/trafficpipe-ring-%d-*" % (pid or os.getpid()))
 
 
 class _Keep(object):
@@ -55,7 +49,7 @@ def in_process_360p(picodet320, video_360p):
 
 @pytest.mark.parametrize("needs_image", (False, True), ids=("inputs-ring", "frames-ring"))
 def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, in_process_360p, needs_image):
-    before = _rings()
+    before = ring_files()
     base = in_process_360p
     got, summary = _run(picodet320, video_360p, 3, needs_image)
     assert [f[0] for f in got] == [f[0] for f in base] == list(range(341))
@@ -66,7 +60,7 @@ def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, in_pro
     # 341 frames in 6 keyframe-aligned chunks over 3 children; their model inputs were copied, not resized, here
     assert summary.stages["capture"]["workers"] == 3 and summary.frames_in == 341
     assert multiprocessing.active_children() == []
-    assert _rings() == before
+    assert ring_files() == before
 
 
 def test_the_run_clock_does_not_wait_for_the_children_to_exit(picodet320, video_360p, monkeypatch):
@@ -223,11 +217,11 @@ def test_damage_in_the_middle(video_360p, tmp_path):
 
 
 def test_a_dying_child_is_one_clear_error(video_720p):
-    before = _rings()
+    before = ring_files()
     src = open_source(video_720p)
     procs = open_decoders(src, 1, ring_slots=4)
     try:
-        assert _rings() == before  # the ring file is unlinked once both processes have mapped it
+        assert ring_files() == before  # the ring file is unlinked once both processes have mapped it
         procs.start()
         child = procs.children[0]
         got = child.read(None)

@@ -150,10 +150,9 @@ def test_damage_in_the_middle_with_parallel_decoders(video_360p, tmp_path):
 def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_path, extra):
     """SIGINT to a running `trafficpipe detect`: exit 130, one line, the mp4 plays and holds every frame in the jsonl;
     with decoder processes, none is left running and no shared-memory ring is left behind."""
-    import glob
     import signal
     import time
-    from cli_helpers import descendants, running, start_cli
+    from cli_helpers import descendants, ring_files, running, start_cli
     proc = start_cli("detect", video_720p, "--out", tmp_path, "--model", "picodet-s-320", *extra)
     jsonl = tmp_path / "highway-720p.jsonl"
     deadline = time.time() + 120
@@ -169,7 +168,7 @@ def test_ctrl_c_on_the_command_exits_130_with_playable_outputs(video_720p, tmp_p
     n, _, _ = count_frames(str(tmp_path / "highway-720p.mp4"))
     assert 0 < n == len(lines) < 450
     assert [json.loads(l)["frame"] for l in lines] == list(range(n))
-    assert glob.glob("/dev/shm/trafficpipe-ring-%d-*" % proc.pid) == []
+    assert ring_files(proc.pid) == []
     assert running(children) == [], "decoder processes left running"
 
 

@@ -1,12 +1,11 @@
 """`--decode-processes` on the GPU: the torch engine fed by decoder processes (decoding and resizing in children)
 writes the detections of the in-process pipeline, every frame in order, and leaves no child or ring file behind.
 The rings' model inputs are page-locked (cuMemHostRegister) and copied to the device straight from there."""
-import glob
 import multiprocessing
-import os
 
 import pytest
 
+from cli_helpers import ring_files
 from gpu_helpers import VIDEO, match_detections, report
 from trafficpipe.detector import Detector
 from trafficpipe.pipeline import Pipeline
@@ -66,4 +65,4 @@ def test_decode_processes_give_the_detections_of_one_process(det, processes, nee
            matched=sum(matched) / len(matched), fps=summary.fps, preprocess_ms=summary.stages["preprocess"]["ms_per_frame"])
     assert boxes > 450 and sum(matched) / len(matched) == 1.0
     assert multiprocessing.active_children() == []
-    assert glob.glob("/dev/shm/trafficpipe-ring-%d-*" % os.getpid()) == []
+    assert ring_files() == []
