@@ -71,6 +71,23 @@ def test_stop_from_another_thread_ends_the_run_with_what_was_written(tmp_path):
     timer.start()
     summary = pipe.run()
     timer.cancel()
-    written = summary.sources[0]["frames_out"]
+    s = summary.sources[0]
+    written = s["frames_out"]
     assert 0 < written < 10 ** 6
     assert len(_lines(tmp_path / "cam.jsonl")) == written
+    assert s["unwritten"] == 0 and s["frames_in"] == written + s["dropped"]  # what was read went on to the writer
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_stop_writes_the_frames_already_read_unless_told_not_to(tmp_path, drain):
+    # a slow engine: when the run is stopped, the queues between capture and the writer are full
+    pipe = Pipeline([SyntheticSource("clip", 400)], MarkerDetector(delay=0.02), out_dir=str(tmp_path),
+                    outputs=("jsonl",), on_frame=lambda f: f.index == 5 and pipe.stop(drain=drain))
+    s = pipe.run().sources[0]
+    records = _lines(tmp_path / "clip.jsonl")
+    _check_every_frame(records, s["frames_out"])  # a whole prefix of the clip, in order
+    assert s["frames_out"] < 400 and s["dropped"] == 0  # a file's queues block: nothing is evicted
+    if drain:
+        assert s["frames_in"] == s["frames_out"] > 6 and s["unwritten"] == 0
+    else:
+        assert s["unwritten"] > 0 and s["frames_in"] == s["frames_out"] + s["unwritten"]

@@ -235,8 +235,10 @@ def _frame_counter(bar, shared):
 def _report(summary):
     for s in summary.sources:
         bad = s.get("unreadable") or 0
-        logger.info("{}: {} frames in, {} written, {} dropped, {}{} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
+        unwritten = s.get("unwritten") or 0
+        logger.info("{}: {} frames in, {} written, {} dropped, {}{}{} reconnects, {:.1f} fps, latency p50 {:.0f} ms "
                     "p99 {:.0f} ms [{}]", s["name"], s["frames_in"], s["frames_out"], s["dropped"],
+                    "%d unwritten (the run was stopped), " % unwritten if unwritten else "",
                     "%d unreadable (skipped), " % bad if bad else "", s["reconnects"],
                     s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
     logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,

@@ -7,10 +7,13 @@ from .queues import Stopped
 
 
 class Control(object):
-    """Shared by all stages: `stop` is set on the first error, on Ctrl-C, or by `Pipeline.stop()`."""
+    """Shared by all stages. `stop`: every stage ends now (the first error, Ctrl-C, a drain past its time);
+    `end_input`: the sources read no more frames and end, while the frames already read go on to the writer
+    (`Pipeline.stop()`); `stop` sets it too, through `halt()` or `fail()`."""
 
     def __init__(self):
         self.stop = threading.Event()
+        self.end_input = threading.Event()
         self.error = None  # type: BaseException
         self.error_stage = None  # type: str
         self._lock = threading.Lock()
@@ -22,6 +25,11 @@ class Control(object):
                 self.error = exc
                 self.error_stage = stage
                 logger.debug("stage {} failed: {!r}", stage, exc)
+        self.halt()
+
+    def halt(self):
+        """Stop every stage now (frames between capture and the writer are not written)."""
+        self.end_input.set()
         self.stop.set()
 
 

@@ -21,7 +21,8 @@ class RunSummary(dict):
     """What `Pipeline.run()` returns: frames in/out/dropped, wall time, fps, per-stage and per-source figures.
 
     `sources[i]`: the source's describe() plus frames_in (captured), frames_out (written), dropped (evicted by
-    drop-oldest, or lost by a replayed camera whose reader was behind), fps (written / wall), latency_ms
+    drop-oldest, or lost by a replayed camera whose reader was behind), unwritten (captured, neither dropped nor
+    written: between capture and the writer when the run was halted), fps (written / wall), latency_ms
     (capture -> written p50/p95/p99), reconnects, state, error.
     `decoders`: where each decoder process's time went (`--decode-processes`; empty without).
     `wall_s` runs from the first frame's read to the last stage's end (every output written and closed);
@@ -85,9 +86,17 @@ class Pipeline(object):
         self.layout = self.config.layout(detector.engine, len(self.sources), tiles.max_items if tiles else 1)
         self.steps = steps  # make_steps(source, draw) -> in-order FrameSteps of that source (tracking, counting)
 
-    def stop(self):
-        """Ask every stage to stop (from another thread); `run()` then returns what was written."""
-        self.control.stop.set()
+    #: seconds `stop()` lets the frames already read reach the writer before every stage is stopped
+    drain_timeout = 10.0
+
+    def stop(self, drain=True):
+        """End the run (from another thread); `run()` then returns what was written. The sources read no more; with
+        `drain` the frames already read are still processed and written (for up to `drain_timeout` seconds),
+        without it every stage stops at once and those frames are counted as `unwritten`."""
+        if drain:
+            self.control.end_input.set()
+        else:
+            self.control.halt()
 
     def _build_sinks(self):
         sinks = []
@@ -149,7 +158,7 @@ class Pipeline(object):
             plan = FeedPlan(self.config.max_frames, lay.decode_workers, lay.decode_processes,
                             det.adapter if self.tiles is None else None, bool(draw or self.keep_outputs),
                             lay.queue_size, lay.engine_frames, pin_host)
-            feeds = open_feeds(self.sources, plan, ctl.stop)
+            feeds = open_feeds(self.sources, plan, ctl.end_input)
         except BaseException:
             for c in contexts:
                 c.close()
@@ -178,15 +187,23 @@ class Pipeline(object):
             self.t0 = t0  # the run's clock (perf_counter), for callers placing events on it
             for st in reversed(stages):
                 st.start()
+            drain_until = None
             while not write.ended.is_set() and not ctl.stop.is_set():
                 # wait on an event, not write.join(): a Ctrl-C that interrupts Thread.join() can leave the thread
                 # looking ended to later joins (CPython), and the summary would then miss its last frames
                 write.ended.wait(0.1)
+                if ctl.end_input.is_set() and not write.ended.is_set():
+                    if drain_until is None:
+                        drain_until = time.perf_counter() + self.drain_timeout
+                    elif time.perf_counter() > drain_until:
+                        logger.warning("stopping: the frames already read were not all written within {:.0f} s",
+                                       self.drain_timeout)
+                        break
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
             interrupted = e
             logger.warning("interrupted: closing outputs")
         finally:
-            ctl.stop.set()  # after a normal end every stage has already finished; otherwise this stops them
+            ctl.halt()  # after a normal end every stage has already finished; otherwise this stops them
             for st in stages:
                 st.join(5.0)
             # the run ends when its last stage has (every output written and closed); releasing what it held
@@ -216,8 +233,10 @@ class Pipeline(object):
         per_source = []
         for i, src in enumerate(self.sources):
             d = src.describe()
+            evicted = sum(q.dropped_by_source.get(i, 0) for q in queues)
             d.update({"frames_in": capture.frames_in[i], "frames_out": write.frames_out[i],
-                      "dropped": sum(q.dropped_by_source.get(i, 0) for q in queues) + getattr(src, "late", 0),
+                      "dropped": evicted + getattr(src, "late", 0),
+                      "unwritten": max(0, capture.frames_in[i] - write.frames_out[i] - evicted),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
                       "latency_ms": write.latencies[i].percentiles((50, 95, 99), 1000.0)})
             per_source.append(d)

@@ -49,7 +49,8 @@ class CaptureStage(Stage):
         self.out_q = out_q
         self._readers = [(sid, reader) for sid, feed in enumerate(feeds) for reader in feed.readers]
         super(CaptureStage, self).__init__(control, workers=len(self._readers))
-        self._outs = [_Out(sid, out_q, DROP_OLDEST if feeds[sid].live else BLOCK, control.stop, self.stats.record)
+        # readers end at `end_input` (Pipeline.stop(): what they read still goes on) as at `stop` (which sets it)
+        self._outs = [_Out(sid, out_q, DROP_OLDEST if feeds[sid].live else BLOCK, control.end_input, self.stats.record)
                       for sid, _ in self._readers]
 
     @property
