@@ -262,7 +262,8 @@ def xdotool(display, *args):
 
 def find_window(display, wait=True):
     """The live view's window: (id, x, y, width, height); without `wait`, None when none is on screen now."""
-    found = xdotool(display, "search", *(("--sync",) if wait else ()) + ("--onlyvisible", "--name", "^trafficpipe$"))
+    sync = ("--sync",) if wait else ()
+    found = xdotool(display, "search", *sync, "--onlyvisible", "--name", "^trafficpipe$")
     if not found.split():
         return None
     wid = found.split()[0]

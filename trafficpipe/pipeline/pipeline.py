@@ -192,10 +192,9 @@ class Pipeline(object):
                 # wait on an event, not write.join(): a Ctrl-C that interrupts Thread.join() can leave the thread
                 # looking ended to later joins (CPython), and the summary would then miss its last frames
                 write.ended.wait(0.1)
-                if ctl.end_input.is_set() and not write.ended.is_set():
-                    if drain_until is None:
-                        drain_until = time.perf_counter() + self.drain_timeout
-                    elif time.perf_counter() > drain_until:
+                if ctl.end_input.is_set():  # stop(): the frames already read have drain_timeout to be written
+                    drain_until = drain_until or time.perf_counter() + self.drain_timeout
+                    if time.perf_counter() > drain_until and not write.ended.is_set():
                         logger.warning("stopping: the frames already read were not all written within {:.0f} s",
                                        self.drain_timeout)
                         break
