@@ -28,7 +28,7 @@ TRAFFICPIPE_GPU_REPORT="$OUT/gpu-tests.jsonl" timeout 60 python3 -m pytest tests
 echo "== encode-only ceilings ($(($(date +%s) - T0)) s)"
 timeout 90 python3 bench/encode_probe.py "$VIDEO" --frames 300 --json "$OUT/encode.json" 2>&1 | tail -40
 echo "== decode-only NVDEC ($(($(date +%s) - T0)) s)"
-timeout 60 python3 bench/nvdec_probe.py "$VIDEO" --repeat 1 --json "$OUT/nvdec.json" > /dev/null 2>&1; echo "nvdec probe exit $?"
+timeout 150 python3 bench/nvdec_probe.py "$VIDEO" --repeat 1 --json "$OUT/nvdec.json" > /dev/null 2>&1; echo "nvdec probe exit $?"
 echo "== annotated-video pipeline ($(($(date +%s) - T0)) s)"
 timeout 150 python3 -m trafficpipe bench "$VIDEO" --model yolox-nano --engine torch --precision fp16 --batch 4 \
   --preprocess-workers 1 --postprocess-workers 1 --frames "$FRAMES" --repeat 2 --output video \

@@ -73,6 +73,18 @@ def test_defaults_follow_the_engine_the_cores_and_the_sources(video_720p):
     assert machine_default("decode_processes", "onnxruntime", [video_720p], 16) == 0
 
 
+def test_bench_live_plays_the_clip_as_cameras_so_a_gpu_host_decodes_in_process(video_720p, monkeypatch):
+    import trafficpipe.bench.cli as bench_cli
+    import trafficpipe.run_config as run_config
+    from trafficpipe.cli import main
+    seen = []
+    monkeypatch.setattr(run_config, "cores_available", lambda: 16)  # a GPU host, where video files get child decoders
+    monkeypatch.setattr(bench_cli, "run_live", lambda args, source, config: seen.append((source, config)) or 0)
+    assert main(["bench", video_720p, "--engine", "torch", "--live", "8,16"]) == 0
+    (source, config), = seen
+    assert source == video_720p and config.decode_processes == 0 and config.decode_threads == 0
+
+
 def test_resolve_fills_only_what_was_not_given(video_720p):
     args = build_parser().parse_args(["detect", video_720p, "--set", "preprocess_workers=3"])
     config = resolve(args, args.sources)

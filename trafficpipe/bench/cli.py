@@ -143,7 +143,9 @@ def run(args):
                 "queue_size", "in_flight"):
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise TrafficpipeError("--%s must be at least 1" % opt.replace("_", "-"))
-    config = resolve(args, [source])  # the defaults detect would use on this machine for this source
+    # the defaults detect would use on this machine for this source; --live plays it as cameras (replay://)
+    played = "replay://" + source if args.live and not source.startswith("replay://") else source
+    config = resolve(args, [played])
     check_decode_processes(args)
     if args.json:
         check_writable(args.json)  # before minutes of measuring, not after
