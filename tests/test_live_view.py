@@ -263,10 +263,10 @@ def xdotool(display, *args):
 def find_window(display, wait=True):
     """The live view's window: (id, x, y, width, height); without `wait`, None when none is on screen now."""
     sync = ("--sync",) if wait else ()
-    found = xdotool(display, "search", *sync, "--onlyvisible", "--name", "^trafficpipe$")
-    if not found.split():
+    found = xdotool(display, "search", *sync, "--onlyvisible", "--name", "^trafficpipe$").split()
+    if not found:
         return None
-    wid = found.split()[0]
+    wid = found[0]
     geo = dict(l.split("=") for l in xdotool(display, "getwindowgeometry", "--shell", wid).split())
     return wid, int(geo["X"]), int(geo["Y"]), int(geo["WIDTH"]), int(geo["HEIGHT"])
 
