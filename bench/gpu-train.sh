@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Several `trafficpipe train` runs at once on one lent GPU (device tool), each with its own learning rate.
+# Several `trafficpipe train` runs at once on one GPU host, each with its own learning rate.
 #
 # Here, from the repo root: stage .gpu-carry-train/ (ignored by git) with
 #   wheels/  loguru, onnx2torch, onnxslim, typing_extensions (pure-Python wheels for the GPU machine's Python)
 #   models/  the base ONNX files
-#   data/traffic-train, data/traffic-dev   the shared sets with their images re-encoded as WebP (to fit the 64 MiB a
-#            call may carry; annotations.json names the .webp files)
-# Device call: run command="bash bench/gpu-train.sh" carry=[".gpu-carry-train"]
+#   data/traffic-train, data/traffic-dev   the shared sets with their images re-encoded as WebP (to keep the copy
+#            small; annotations.json names the .webp files)
+# Then, on the GPU host, in a copy of the repo holding .gpu-carry-train/: bash bench/gpu-train.sh
 # Environment: TRAIN_BASE (yolox_nano_416.onnx), TRAIN_LRS ("3e-4 1e-3 6e-4"), TRAIN_MINUTES (7.5), TRAIN_EPOCHS (30),
 # TRAIN_ARGS (extra options). Each run's log and best checkpoint land in $OUT: train-<lr>.log, best-<lr>.pt.
 set -uo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU suite and benchmark of the torch engine, for the lent GPU machine (device tool) or any CUDA box with torch.
+# GPU suite and benchmark of the torch engine, for a CUDA host with torch.
 #
 # Here, from the repo root:   bash ../shared/gpu/prepare-carry.sh onnxslim==0.1.98
 #                             bash bench/stage-nvdec.sh   (optional: PyNvVideoCodec, for --decoder nvdec and its tests)
@@ -78,7 +78,7 @@ EOF
 }
 
 run_processes() {
-  # issue 7: the same with one process per source (each its own detector and GIL), started together
+  # the same with one process per source (each its own detector and GIL), started together
   for v in $STREAMS_VIDEOS; do
     name=$(basename "$v" .mp4)
     echo "== streams in processes yolox-nano $name $STREAMS_ARGS ($(($(date +%s) - T0)) s)"
@@ -91,7 +91,7 @@ run_processes() {
 }
 
 run_streams() {
-  # issue 7: aggregate fps of 1, 2 and 4 copies of the clip, one context per source, device I/O on
+  # aggregate fps of 1, 2 and 4 copies of the clip, one context per source, device I/O on
   for v in $STREAMS_VIDEOS; do
     name=$(basename "$v" .mp4)
     echo "== streams yolox-nano $name $STREAMS_ARGS ($(($(date +%s) - T0)) s)"
@@ -104,7 +104,7 @@ run_streams() {
 }
 
 run_contention() {
-  # issue 3: does decoding (NVDEC or OpenCV) slow inference down when both run at once?
+  # does decoding (NVDEC or OpenCV) slow inference down when both run at once?
   echo "== decode/inference contention ($(($(date +%s) - T0)) s)"
   timeout 150 python3 bench/nvdec_contention.py "$VIDEO" --json "$OUT/nvdec-contention.json" 2>&1 | grep -v "^\S* INFO"
   echo "contention exit: ${PIPESTATUS[0]}"

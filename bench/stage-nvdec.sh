@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Stage NVIDIA's PyNvVideoCodec (for `--decoder nvdec`) into .gpu-carry/nvdec for the lent GPU machine (Python 3.12,
+# Stage NVIDIA's PyNvVideoCodec (for `--decoder nvdec`) into .gpu-carry/nvdec for a GPU host (Python 3.12,
 # CUDA 13 driver): the wheel unpacked, its copies of the FFmpeg libraries made links again, the CUDA 12 module and the
-# FFmpeg source tarball left out, so it adds about 15 MB to the carry. bench/gpu.sh puts it on PYTHONPATH when present.
+# FFmpeg source tarball left out, so it adds about 15 MB to the staged copy. bench/gpu.sh puts it on PYTHONPATH when present.
 # Run from the repo root after ../shared/gpu/prepare-carry.sh.
 set -euo pipefail
 version=${1:-2.2.4}

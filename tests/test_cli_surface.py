@@ -4,6 +4,7 @@ import re
 import pytest
 
 from trafficpipe.cli import build_parser
+from trafficpipe.commands.expert import USER_OPTIONS
 from trafficpipe.engines.factory import choose_engine, default_precision
 from trafficpipe.run_config import machine_default, resolve
 
@@ -32,6 +33,12 @@ def test_the_main_help_lists_at_most_15_options_and_help_all_lists_every_knob(co
         assert "--decode-processes" in full and "--decode-processes" not in short
     if command == "train":
         assert {"--tile-crop", "--boost", "--copy-paste", "--lr"} <= set(full) - set(short)
+
+
+@pytest.mark.parametrize("command", sorted(USER_OPTIONS))
+def test_every_option_the_main_help_names_exists(command, capsys):
+    full = set(_options(_help([command, "--help-all"], capsys)))
+    assert set(USER_OPTIONS[command]) <= full, set(USER_OPTIONS[command]) - full
 
 
 def test_set_key_value_is_the_same_as_the_option():
@@ -93,3 +100,14 @@ def test_resolve_fills_only_what_was_not_given(video_720p):
     assert config.tuned() == {"preprocess_workers": 3}
     with pytest.raises(AttributeError):
         config.batch = 2  # a run's settings are fixed once resolved
+
+
+def test_the_command_line_reference_is_current():
+    """docs/cli.md lists every option of every command as the parser has them (tools/cli_reference.py writes it)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, "tools", "cli_reference.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -1,5 +1,5 @@
 """Memory of a long run stays flat: the pipeline's metrics keep running sums and bounded samples, not a list entry per
-frame (issue: about 0.5 KB per frame, 1 GB a day for one 30 fps camera). 50,000 frames of a synthetic source through
+frame (which would be about 0.5 KB per frame, 1 GB a day for one 30 fps camera). 50,000 frames of a synthetic source through
 the real threaded pipeline (capture, preprocess, infer, postprocess, write) with an engine that computes nothing, so
 that only the pipeline's own book-keeping is measured: what it holds more at the end than at frame 25,000 (past the
 20,000 per-item times each stage keeps as they are). Not timed."""

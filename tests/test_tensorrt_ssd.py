@@ -1,4 +1,4 @@
-"""The course's TLT/TAO SSD engines: the ssd-nms adapter on synthetic NMS plugin outputs, and a tlt-converter-like
+"""TLT/TAO SSD engines: the ssd-nms adapter on synthetic NMS plugin outputs, and a tlt-converter-like
 plan (implicit batch on 8.2, NMS_TRT plugin) run end to end through the TensorRT engine double."""
 import json
 import os
@@ -74,7 +74,7 @@ def _expected(w, h):
 
 
 @pytest.mark.parametrize("gen", ["8.2", "10"])
-def test_course_ssd_engine_end_to_end(monkeypatch, tmp_path, gen):
+def test_tlt_ssd_engine_end_to_end(monkeypatch, tmp_path, gen):
     """A plan as tlt-converter writes it (8.2: implicit batch, max batch 2; both: the NMS_TRT plugin), loaded from
     its .engine file: plugins are registered before deserialization and detections come out in image pixels."""
     pytest.importorskip("onnx")
@@ -100,7 +100,7 @@ def test_course_ssd_engine_end_to_end(monkeypatch, tmp_path, gen):
     assert count(trt, "enqueue") == (1 if implicit else 2)  # implicit batch: execute_async(batch_size=2)
 
 
-def test_course_ssd_labels_from_a_model_card(monkeypatch, tmp_path):
+def test_tlt_ssd_labels_from_a_model_card(monkeypatch, tmp_path):
     pytest.importorskip("onnx")
     from doubles import fake_tensorrt
     from trafficpipe.detector import Detector

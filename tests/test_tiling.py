@@ -60,7 +60,7 @@ def kitti_dev(dev_set):
 
 def test_tiles_find_the_pedestrians_that_squashed_frames_miss(kitti_dev):
     """On the 51 KITTI frames of traffic-dev (1242x375) with the default model: pedestrian AP50 rises by at least
-    0.1 with tiles, to the 0.85 goal (measured: 0.591 -> 0.881) and vehicles lose nothing; every frame is scored once."""
+    0.1 with tiles, to the 0.85 target (measured: 0.591 -> 0.881) and vehicles lose nothing; every frame is scored once."""
     from trafficpipe import Detector
     from trafficpipe.eval.runner import evaluate
     det = Detector(conf=0.001, threads=2)

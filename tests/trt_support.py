@@ -91,7 +91,7 @@ SSD_KEEP = 3
 
 
 def ssd_onnx(path, batch=None, height=384, width=1248):
-    """A stand-in for the course's SSD engine graph: input "Input" [N,3,H,W], outputs "NMS" [N,1,K,7] (fixed rows that
+    """A stand-in for a TLT/TAO SSD engine graph: input "Input" [N,3,H,W], outputs "NMS" [N,1,K,7] (fixed rows that
     still depend on the input, so batches broadcast) and "NMS_1" [N,1,1,1] int32 (the keep count)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper

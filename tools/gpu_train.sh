@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU-machine call (device tool, carry [".train-carry"] staged by tools/prepare_train_carry.py): trains several
+# On a GPU host, in a copy of the repo holding .train-carry/ (staged by tools/prepare_train_carry.py): trains several
 # variants (learning rate, partial-label policy) side by side on the one GPU, each fitted into BUDGET_S seconds and
 # validated after every epoch on the carried dev copy, and returns under $OUT:
 #   best-<run>.pt of every run, summaries.json (ranking by validation score + each run's summary), train.log.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# One GPU-machine call: a smoke run of the `trafficpipe train` command line on the GPU (two short runs into one
+# On a GPU host: a smoke run of the `trafficpipe train` command line on the GPU (two short runs into one
 # --out: the second goes to its "2" folder; a GPU index the machine lacks; a bad --set value; export replacing a model).
 # Staging (here): python tools/prepare_train_carry.py --train-side 640 --format webp --train-quality 60 --val-quality 60;
-# then on the GPU machine, with carry [".train-carry"]: bash tools/gpu_train_smoke.sh | tee $OUT/smoke.log
+# then on the GPU host, in a copy of the repo holding .train-carry/: bash tools/gpu_train_smoke.sh | tee $OUT/smoke.log
 set -u
 D=.train-carry
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$D"/wheels/*.whl || exit 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU-machine call: several `trafficpipe train` variants side by side on the one GPU (tile crops, class boosts,
+# On a GPU host: several `trafficpipe train` variants side by side on the one GPU (tile crops, class boosts,
 # learning rates), then every best checkpoint exported at a few base-weight blends and scored on the carried dev copy
 # with tiled inference (ONNX Runtime on the host's cores), all under $OUT:
 #   best-<run>.pt, train.log, scores.jsonl (tools/score_models.py lines, the shipped model's among them).

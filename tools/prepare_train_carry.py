@@ -1,4 +1,4 @@
-"""Stage a training run for the GPU machine into .train-carry/ (git-ignored), under its 64 MiB transfer limit.
+"""Stage a training run for a GPU host into .train-carry/ (git-ignored), small enough to copy there (under 64 MiB).
 
 - data/traffic-train: the training images downscaled to <= --train-side px on the long side (JPEG --quality), boxes
   and ignore regions scaled with them;
@@ -8,7 +8,7 @@
 - models/picodet_s_416_coco.onnx: the base model, already cleaned (no onnxslim is needed there);
 - wheels/: onnx2torch and loguru from $TRAFFICPIPE_DATA/gpu/wheels.
 
-Usage (from the project root): python tools/prepare_train_carry.py; then carry [".train-carry"].
+Usage (from the project root): python tools/prepare_train_carry.py; then copy the repo with .train-carry/ to the GPU host.
 """
 import argparse
 import glob

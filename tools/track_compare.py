@@ -101,8 +101,8 @@ def main():
                                                         for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")))
     if a.out:
         with open(a.out, "w") as f:
-            json.dump({"what": "ours and trackers' ByteTrack on the same detections, scored by TrackEval 1.3.0 (%s)"
-                               % bench, "command": " ".join(["python"] + sys.argv),
+            json.dump({"what": "ours and trackers' %s on the same detections, scored by TrackEval 1.3.0 (%s)"
+                               % ("OC-SORT" if a.tracker == "ocsort" else "ByteTrack", bench), "command": " ".join(["python"] + sys.argv),
                        "machine": "CPU, 2 cores (shared); trackeval 1.3.0, trackers 2.6.1", "ours_config": cfg.as_dict(), "tracker": a.tracker,
                        "theirs": "trackers %s defaults" % ("OCSORTTracker" if a.tracker == "ocsort" else "ByteTrackTracker"),
                        "results": res}, f, indent=1, sort_keys=True)

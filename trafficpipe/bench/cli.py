@@ -28,7 +28,7 @@ def add_parser(sub):
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
         description="Measure, on the same source, model and engine, in one process: (1) each stage alone on the same "
                     "frames (decode, preprocess, infer, postprocess, encode = draw + write), (2) the seed loop (the "
-                    "course notebook's one-thread read -> preprocess -> infer -> postprocess -> draw -> write), "
+                    "reference one-thread read -> preprocess -> infer -> postprocess -> draw -> write), "
                     "(3) the "
                     "threaded pipeline. Reports per-stage latency p50/p95/p99, busy fraction, queue waits, depth and "
                     "drops, end-to-end fps and capture->write latency, the bound = max(slowest stage's time per frame, "
@@ -47,8 +47,8 @@ def add_parser(sub):
     g.add_argument("--plot", default=None, metavar="FILE.png",
                    help="draw per-stage latency distributions and a frame timeline (needs matplotlib)")
     g.add_argument("--output", default="video", choices=("video", "jsonl", "none"),
-                   help="what the pipeline and the seed loop write: annotated video (draw + encode, as the course's "
-                        "detect_video does), JSON lines, or nothing (default %(default)s)")
+                   help="what the pipeline and the seed loop write: annotated video (draw + encode, as the "
+                        "reference detect_video does), JSON lines, or nothing (default %(default)s)")
     g.add_argument("--streams", default=None, metavar="N,N,...",
                    help="multi-source mode: also run the pipeline on the same file opened N times as N sources, for "
                         "each N (e.g. 1,2,4), reporting aggregate fps, scaling and per-source latency")
@@ -68,8 +68,8 @@ def add_parser(sub):
     g.add_argument("--live-p99", type=float, default=100.0, metavar="MS",
                    help="live-capacity latency limit, p99 ms (default %(default)s)")  # expert
     g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
-                   help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as the "
-                        "course notebook had them (every core for one run at a time, spinning threads), so "
+                   help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as a "
+                        "plain script has them (every core for one run at a time, spinning threads), so "
                         "the pipeline is compared with the seed loop at its best; 'same' = the pipeline's engine "
                         "(with ONNX Runtime: one thread per run, two runs in flight). GPU engines always use 'same' "
                         "(default %(default)s)")
@@ -105,9 +105,17 @@ def command_line(args, source):
              "--decode-threads", str(args.decode_threads), "--decoder", args.decoder,
              "--writers", str(args.writers),
              "--queue-size", str(args.queue_size), "--seed-engine", args.seed_engine, "--warmup", str(args.warmup),
-             "--tiles", getattr(args, "tiles", "auto")]
+             "--tiles", getattr(args, "tiles", "auto"), "--conf", "%g" % args.conf, "--iou", "%g" % args.iou]
     if args.model is None:
         parts[3:5] = []
+    if getattr(args, "tiles", "auto") != "off":
+        parts += ["--tile-ratio", "%g" % args.tile_ratio, "--tile-overlap", "%g" % args.tile_overlap]
+    if args.arch:
+        parts += ["--arch", args.arch]
+    if args.classes:
+        parts += ["--classes", args.classes]
+    for lib in args.plugin_lib:
+        parts += ["--plugin-lib", lib]
     if args.in_flight is not None:
         parts += ["--in-flight", str(args.in_flight)]
     if getattr(args, "decode_processes", 0):

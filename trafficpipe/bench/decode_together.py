@@ -2,7 +2,7 @@
 or one process each, as the multi-source pipeline runs them), aggregate fps = all frames / (last end - first start).
 
 On a host whose cores the decoders share, N decoders together decode less than N times one; this is the figure a
-multi-source pipeline is compared with to tell whether decoding is its limit (issue: "report where it is").
+multi-source pipeline is compared with to tell whether decoding is its limit.
 """
 import multiprocessing
 import threading

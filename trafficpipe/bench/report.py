@@ -8,11 +8,11 @@ from ..pipeline.metrics import percentiles
 STAGES = ("capture", "preprocess", "infer", "postprocess", "track", "write")
 CEILING_PARTS = {"capture": ("capture",), "preprocess": ("preprocess",), "infer": ("infer",),
                  "postprocess": ("postprocess", "draw"), "write": ("write",)}
-#: table labels of the ceilings (the issue's names: decode only ... encode only)
+#: table labels of the ceilings (decode only ... encode only)
 CEILING_LABELS = (("capture", "decode"), ("preprocess", "preprocess"), ("infer", "infer"),
                   ("postprocess", "postprocess"), ("encode", "encode (draw+write)"))
 
-#: issue 5 (CPU, ONNX Runtime) and issue 3 (GPU) targets: ratio name -> minimum
+#: the bench's targets on the CPU (ONNX Runtime) and on a GPU: ratio name -> minimum
 CPU_TARGETS = {"pipeline_over_seed": 1.5, "pipeline_over_bound": 0.9}
 GPU_TARGETS = {"pipeline_over_decode": 0.8, "pipeline_over_seed": 5.0}
 
@@ -113,7 +113,7 @@ def ratios(pipeline_fps, seed_fps, bound_fps, decode_fps):
 
 def targets_for(engine):
     # type: (str) -> dict
-    """The issue targets that apply to `engine` (GPU engines: issue 3's; ONNX Runtime on CPU: issue 5's)."""
+    """The targets that apply to `engine` (GPU targets for torch and TensorRT, CPU targets otherwise)."""
     return dict(GPU_TARGETS if engine in ("torch", "tensorrt") else CPU_TARGETS)
 
 

@@ -1,4 +1,4 @@
-"""The seed loop: the course notebook's one-thread `detect_video`, built from the pipeline's own stage functions.
+"""The seed loop: the reference one-thread `detect_video`, built from the pipeline's own stage functions.
 
 read -> preprocess -> infer -> postprocess -> draw -> write, one frame at a time in the calling thread, with the same
 source reader, adapter, engine execution context (one slot, batch 1), draw_detections and sinks as the pipeline, so the

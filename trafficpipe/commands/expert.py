@@ -10,7 +10,7 @@ USER_OPTIONS = {
     "detect": ("--out", "--save", "--model", "--engine", "--conf", "--classes", "--tiles", "--max-frames", "--track",
                "--count", "--show"),
     "bench": ("--model", "--engine", "--frames", "--repeat", "--output", "--json", "--plot", "--streams"),
-    "eval": ("--model", "--engine", "--out", "--tiles", "--conf", "--source", "--limit", "--no-plots", "--tracks"),
+    "eval": ("--model", "--engine", "--out", "--tiles", "--conf", "--source", "--limit", "--no-plots"),
     "eval-track": ("--dets", "--out", "--tracker", "--max-frames", "--model", "--engine", "--conf", "--no-progress"),
     "score": ("--out", "--ray", "--model", "--engine", "--conf", "--classes", "--track", "--actors", "--no-progress"),
     "train": ("--base", "--val", "--epochs", "--imgsz", "--device", "--out", "--name", "--batch", "--time-budget",

@@ -11,7 +11,7 @@ Library API (stable):
   elsewhere; ``detections_by_image`` is a list in dataset order or a dict keyed by the image name in
   annotations.json (e.g. ``"images/kitti/000000.jpg"``); values are Detections, ``(boxes, scores, class_ids)`` or
   ``[{"cls", "score", "box"}]``.
-- ``EvalResult``: ``map50`` (VOC AP50, all-point, mean over scored classes: the course's figure), ``map``
+- ``EvalResult``: ``map50`` (VOC AP50, all-point, mean over scored classes), ``map``
   (COCO AP@[.5:.95]), ``map75``, ``map_small/medium/large``, ``classes[name]`` (ClassResult: ``ap50``, ``ap``,
   ``ap75``, ``ap_small/medium/large``, ``precision``/``recall``/``f1``/``threshold`` at the best F1, ``curve``),
   ``sources[name]``, ``skipped``, ``to_dict()``.

@@ -28,7 +28,7 @@ def inside_fraction(boxes, regions):
 
 def match_voc(det_boxes, gt_boxes, gt_difficult, ignore_regions=None, iou_threshold=0.5, region_overlap=0.5):
     # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float) -> np.ndarray
-    """PASCAL VOC matching (the course's mAP tool): int8 flags per detection, TP (1), FP (0) or IGNORED (-1).
+    """PASCAL VOC matching (as the VOC mAP tool does it): int8 flags per detection, TP (1), FP (0) or IGNORED (-1).
 
     In score order, each detection takes the ground-truth box it overlaps most (difficult ones included); at
     IoU >= `iou_threshold` it is IGNORED when that box is difficult, a TP when the box is still free, else a FP
@@ -40,7 +40,7 @@ def match_voc(det_boxes, gt_boxes, gt_difficult, ignore_regions=None, iou_thresh
         return flags
     if gt_boxes.shape[0]:
         ious = box_iou(det_boxes.astype(np.float64), gt_boxes.astype(np.float64))
-        best = ious.argmax(1)  # first of equal overlaps, like the course tool's strict `ov > ovmax`
+        best = ious.argmax(1)  # first of equal overlaps, like the VOC mAP tool's strict `ov > ovmax`
         ovmax = ious[np.arange(n), best]
         used = np.zeros((gt_boxes.shape[0],), bool)
         for d in np.nonzero(ovmax >= iou_threshold)[0]:

@@ -1,4 +1,4 @@
-"""Eval outputs: the terminal table, report.json, precision-recall PNGs and the course's detection-results files."""
+"""Eval outputs: the terminal table, report.json, precision-recall PNGs and the VOC mAP tool's detection-results files."""
 import json
 import os
 
@@ -87,7 +87,7 @@ def result_file_names(image_names):
 
 def write_detection_results(image_names, detections, folder):
     # type: (list, list, str) -> str
-    """The course's mAP-tool input: one `<name>.txt` per image with `class score x1 y1 x2 y2` lines (like TxtSink)."""
+    """The VOC mAP tool's input: one `<name>.txt` per image with `class score x1 y1 x2 y2` lines (like TxtSink)."""
     from .scoring import as_arrays
     try:
         os.makedirs(folder, exist_ok=True)

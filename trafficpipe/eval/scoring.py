@@ -53,7 +53,7 @@ class ClassResult(object):
 class EvalResult(object):
     """What `score_detections` / `evaluate` return.
 
-    `map50` (VOC AP50 mean over the scored classes that have ground truth: the course's figure), `map` (COCO
+    `map50` (VOC AP50 mean over the scored classes that have ground truth), `map` (COCO
     AP@[.5:.95]), `map75`, `map_small`, `map_medium`, `map_large`; `classes`: name -> ClassResult for every scored
     class; `skipped`: name -> why a class was not scored; `sources`: name -> {"images", "classes": {name: {ap50, ap,
     gt}}, "map50", "map"}; `run`: details of the detection run (filled by `evaluate`); `to_dict()` for report.json.

@@ -1,4 +1,4 @@
-"""PASCAL VOC average precision with all-point interpolation (VOC2010+, the method of the course's mAP tool)."""
+"""PASCAL VOC average precision with all-point interpolation (VOC2010+, the method of the VOC mAP tool)."""
 import numpy as np
 
 from .matching import IGNORED, TP

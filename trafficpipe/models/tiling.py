@@ -1,6 +1,6 @@
 """Tiled inference for frames much wider (or taller) than the model's input: sliced prediction plus the whole frame.
 
-A square detector squashes a 1242x375 KITTI frame (the course's 1248x384 input) 3.3 times along x before it sees it: a
+A square detector squashes a 1242x375 KITTI frame (a TLT SSD's 1248x384 input) 3.3 times along x before it sees it: a
 pedestrian becomes a sliver. With tiling on, such a frame goes through the model as the whole frame plus overlapping
 tiles of the model's aspect ratio, each at nearly its own scale; the detections are moved back into the frame, those
 that an inner tile edge cuts are dropped (a neighbouring tile, or the whole frame, sees them whole) and one per-class

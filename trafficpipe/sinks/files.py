@@ -1,4 +1,4 @@
-"""File sinks: annotated video (mp4), JSON lines, annotated images and the course's detection-results text files."""
+"""File sinks: annotated video (mp4), JSON lines, annotated images and the VOC mAP tool's detection-results text files."""
 import json
 import os
 
@@ -191,7 +191,7 @@ class ImageSink(Sink):
 
 
 class TxtSink(Sink):
-    """The course's detection-results format: `<name>.txt` with `class score x1 y1 x2 y2` lines."""
+    """The VOC mAP tool's detection-results format: `<name>.txt` with `class score x1 y1 x2 y2` lines."""
 
     def __init__(self, folder, source):
         self.replaces = os.path.isdir(folder) and bool(os.listdir(folder))
@@ -222,7 +222,7 @@ def video_sink(path, fps, size):
 
 def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images,
-    <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the course's
+    <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the VOC mAP tool's
     `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json."""
     sinks = []
     name = source.name

@@ -1,4 +1,4 @@
-"""TLT/TAO SSD engines (e.g. the course's SSD-ResNet18 3x384x1248 plan from tlt-converter): NMS plugin outputs.
+"""TLT/TAO SSD engines (e.g. an SSD-ResNet18 3x384x1248 plan from tlt-converter): NMS plugin outputs.
 
 Preprocessing, as TAO's own SSD inference does it (nvidia_tao_tf1 cv/ssd/scripts/inference.py with
 common/inferencer/inferencer.py; DeepStream's pgie_ssd_tao_config: net-scale-factor=1.0,
@@ -26,7 +26,7 @@ SSD_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 #: TLT/TAO KITTI SSD example, by NMS label id.
 TAO_KITTI_LABELS = ("background", "car", "cyclist", "pedestrian")
 
-#: Course / TAO class names -> traffic classes (names that are traffic classes map onto themselves).
+#: TLT / TAO class names -> traffic classes (names that are traffic classes map onto themselves).
 SSD_TO_TRAFFIC = {
     "car": "vehicle", "van": "vehicle", "truck": "vehicle", "bus": "vehicle", "tram": "vehicle",
     "motorbike": "bicycle", "motorcycle": "bicycle",
