@@ -18,7 +18,7 @@ def run_command(args):
         return int(args._run(args) or 0)
     except TrafficpipeError as e:
         if args.debug:
-            traceback.print_exc()
+            sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
         sys.stderr.write("trafficpipe: error: %s\n" % redact(str(e)))
         return e.exit_code
     except KeyboardInterrupt as e:
@@ -27,7 +27,7 @@ def run_command(args):
         return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:
-            traceback.print_exc()
+            sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
         else:
             logger.debug("unexpected error", exc_info=True)
         first = redact(str(e).strip().splitlines()[0]) if str(e).strip() else ""

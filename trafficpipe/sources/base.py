@@ -4,7 +4,7 @@ import re
 import time
 
 from ..log import logger
-from ..redact import redact, strip_userinfo
+from ..redact import redact, strip_secrets
 
 
 class SourceState(object):
@@ -77,10 +77,13 @@ class Source(object):
 
 def source_name(uri):
     # type: (str) -> str
-    """A file-name-safe name for a source: the file's stem, the camera or the stream's host/path."""
+    """A file-name-safe name for a source: the file's stem, the camera or the stream's host/path (of a GStreamer
+    pipeline: its URL's host/path and the elements after it). Never a credential: the userinfo of every URL in it,
+    secret query parameters (?password=..., &token=...) and credential properties (user-pw=...) are left out whole,
+    names and values (rtsp://u:p@cam:554/y?password=s -> cam_554_y)."""
     u = str(uri)
     if "://" in u:
-        u = strip_userinfo(u).split("://", 1)[1]  # never a user name or password in a file name
+        u = strip_secrets(u).split("://", 1)[1]  # never a user name, password or token in a file name
     elif "!" in u:
         u = "gstreamer"
     else:

@@ -90,7 +90,7 @@ def _make(uri, backend, retries, retry_delay, name):
     if os.path.isdir(uri) or any(c in uri for c in "*?[") or is_image_path(uri):
         return ImageSource(uri, name=name)
     if not os.path.exists(uri):
-        raise SourceError("source %s does not exist" % uri)
+        raise SourceError("source %s does not exist" % redact(uri))
     name_, device = decoder()
     if name_ == "nvdec":
         from .nvdec import NvdecVideoSource

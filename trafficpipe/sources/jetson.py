@@ -1,5 +1,6 @@
 """jetson_utils.videoSource (jetson-inference), used where that module is importable: CSI cameras, V4L2, RTP, RTSP."""
 from ..errors import SourceError
+from ..redact import redact
 from .base import Source, SourceState
 
 
@@ -29,7 +30,7 @@ class JetsonSource(Source):
         try:
             self._src = jetson_utils.videoSource(self.uri)
         except Exception as e:
-            raise SourceError("cannot open %s with jetson_utils: %s" % (self.uri, e))
+            raise SourceError(redact("cannot open %s with jetson_utils: %s" % (self.uri, e)))
         self.width, self.height = self._src.GetWidth(), self._src.GetHeight()
         self.fps = float(self._src.GetFrameRate() or 30.0)
         self.set_state(SourceState.STREAMING)
