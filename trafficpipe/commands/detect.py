@@ -112,6 +112,8 @@ def _run(args):
         bad = [k for k in kinds if k not in SINK_KINDS]
         if bad:
             raise SourceError("unknown output %s; choose from %s" % (", ".join(bad), ", ".join(SINK_KINDS)))
+    tracking = bool(args.track or args.count)
+    outputs = kinds if kinds is not None else (["video", "images", "jsonl"] + (["mot", "tracks"] if tracking else []))
     tiles = tile_plan(args)
     if args.in_flight is not None and args.in_flight < 1:
         raise TrafficpipeError("--in-flight must be at least 1")
@@ -120,10 +122,11 @@ def _run(args):
     check_decode_processes(args)
     from ..run_config import announce
     config = args.config  # the settings fixed in run(), as one immutable record
+    from ..pipeline.inputs import check_outputs_apart, named_sources, planned_sources
     if args.processes > 1 and len(args.sources) > 1:
+        check_outputs_apart(args.out, outputs, planned_sources(args.sources))  # across the processes' sources
         from .detect_processes import run_in_processes
         return run_in_processes(args)
-    tracking = bool(args.track or args.count)
     regions = None
     if args.count:
         from ..counting import parse_count_specs
@@ -144,6 +147,7 @@ def _run(args):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
+        check_outputs_apart(args.out, outputs, named_sources(sources))  # before the model loads or anything is written
         if regions:
             from ..counting import check_in_frame
             for src in sources:
@@ -163,7 +167,6 @@ def _run(args):
         for s in sources:
             s.close()
         raise
-    outputs = kinds if kinds is not None else (["video", "images", "jsonl"] + (["mot", "tracks"] if tracking else []))
     steps = None
     if tracking:
         from ..tracking.steps import tracking_steps

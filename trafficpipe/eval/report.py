@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import SinkError
 from ..log import logger
+from ..sinks.files import remove_tree, replace_folder
 from ..models.classes import TRAFFIC_CLASSES
 
 
@@ -48,23 +49,68 @@ def format_table(result):
 def write_report(result, out_dir, plots=True, detection_results=True):
     # type: (object, str, bool, bool) -> list
     """Write report.json, table.txt, pr_<class>.png + pr_curves.png (when matplotlib is installed) and, when the
-    result holds detections, detection-results/<image>.txt. Returns the paths written."""
+    result holds detections, detection-results/<image>.txt. Returns the paths written.
+
+    Everything is written aside first (`out_dir/.eval.partial/`) and then put in place, replacing the outputs of an
+    earlier eval into the same folder (said in one line); those this one does not write (a plot of a class no longer
+    scored, detection-results files of images no longer in the set) are removed, so the folder never mixes runs."""
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise SinkError("cannot create output folder %s: %s" % (out_dir, e.strerror or e))
+    staged = os.path.join(out_dir, ".eval.partial")
+    remove_tree(staged)
+    try:
+        os.makedirs(staged)
+    except OSError as e:
+        raise SinkError("cannot write to %s: %s" % (out_dir, e.strerror or e))
+    try:
+        _write_text(os.path.join(staged, "report.json"), json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+        _write_text(os.path.join(staged, "table.txt"), format_table(result))
+        if plots:
+            plot_pr_curves(result, staged)
+        if detection_results and result.detections is not None and result.image_names is not None:
+            write_detection_results(result.image_names, result.detections, os.path.join(staged, "detection-results"))
+        return _put_in_place(staged, out_dir)
+    finally:
+        remove_tree(staged)
+
+
+def _earlier_outputs(out_dir):
+    # type: (str) -> list
+    """The names of what an eval writes that are already in `out_dir`."""
+    names = sorted(os.listdir(out_dir))
+    return [n for n in names if n in ("report.json", "table.txt", "detection-results")
+            or (n.startswith("pr_") and n.endswith(".png"))]
+
+
+def _put_in_place(staged, out_dir):
+    # type: (str, str) -> list
+    """Move the outputs written in `staged` into `out_dir`, replacing an earlier eval's (removed where not rewritten)."""
+    new = sorted(os.listdir(staged))
+    old = _earlier_outputs(out_dir)
+    if old:
+        shown = [n + "/" if os.path.isdir(os.path.join(out_dir, n)) else n for n in old]
+        gone = [n for n in old if n not in new]
+        logger.info("replacing {} existing output{} in {}: {}{}", len(old), "" if len(old) == 1 else "s",
+                    os.path.abspath(out_dir), ", ".join(shown[:6]) + (", ..." if len(shown) > 6 else ""),
+                    " (%d not written by this run removed)" % len(gone) if gone else "")
     written = []
-    path = os.path.join(out_dir, "report.json")
-    _write_text(path, json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
-    written.append(path)
-    path = os.path.join(out_dir, "table.txt")
-    _write_text(path, format_table(result))
-    written.append(path)
-    if plots:
-        written.extend(plot_pr_curves(result, out_dir))
-    if detection_results and result.detections is not None and result.image_names is not None:
-        written.append(write_detection_results(result.image_names, result.detections,
-                                               os.path.join(out_dir, "detection-results")))
+    for n in new:
+        src, dst = os.path.join(staged, n), os.path.join(out_dir, n)
+        if os.path.isdir(src):
+            replace_folder(src, dst)
+        else:
+            if os.path.isdir(dst):
+                remove_tree(dst)
+            try:
+                os.replace(src, dst)
+            except OSError as e:
+                raise SinkError("cannot write %s: %s" % (dst, e.strerror or e))
+        written.append(dst)
+    for n in old:
+        if n not in new:
+            remove_tree(os.path.join(out_dir, n))
     return written
 
 

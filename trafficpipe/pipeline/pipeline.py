@@ -12,6 +12,8 @@ from ..sources.feed import FeedPlan
 from ..sources.images import ImageSource
 from ..stages import CaptureStage, InferStage, PostprocessStage, PreprocessStage, WriteStage
 from .control import Control
+from .damage import note_lost_frames
+from .inputs import check_outputs_apart, named_sources
 from .metrics import merged_percentiles
 from .queues import StageQueue
 
@@ -99,6 +101,8 @@ class Pipeline(object):
             self.control.halt()
 
     def _build_sinks(self):
+        if self.out_dir:  # before anything is written: no output lands on an input
+            check_outputs_apart(self.out_dir, self.outputs, named_sources(self.sources))
         sinks = []
         try:
             image_sets = [s for s in self.sources if isinstance(s, ImageSource)]
@@ -220,7 +224,7 @@ class Pipeline(object):
         wall = t_end - t0
         teardown = time.perf_counter() - t_end
         queues = [cap_q] + pre_qs + [post_q] + write_qs
-        self.summary = self._summarize(stages, queues, wall, bool(interrupted), capture, write)
+        self.summary = self._summarize(stages, queues, wall, bool(interrupted), capture, write, feeds)
         self.summary["teardown_s"] = teardown
         if interrupted:
             raise interrupted
@@ -228,7 +232,7 @@ class Pipeline(object):
             raise ctl.error
         return self.summary
 
-    def _summarize(self, stages, queues, wall, interrupted, capture, write):
+    def _summarize(self, stages, queues, wall, interrupted, capture, write, feeds):
         per_source = []
         for i, src in enumerate(self.sources):
             d = src.describe()
@@ -238,6 +242,8 @@ class Pipeline(object):
                       "unwritten": max(0, capture.frames_in[i] - write.frames_out[i] - evicted),
                       "fps": write.frames_out[i] / wall if wall > 0 else 0.0,
                       "latency_ms": write.latencies[i].percentiles((50, 95, 99), 1000.0)})
+            if not isinstance(src, ImageSource):  # frames lost to damage within the frames this run read
+                note_lost_frames(d, src, feeds[i].progress.gaps, self.config.max_frames)
             per_source.append(d)
         frames_in = sum(capture.frames_in)
         frames_out = sum(write.frames_out)
@@ -247,7 +253,7 @@ class Pipeline(object):
             frames_in=frames_in, frames_out=frames_out, dropped=dropped, wall_s=wall,
             fps=frames_out / wall if wall > 0 else 0.0, interrupted=interrupted,
             failed_sources=[s.name for s in self.sources if s.state == SourceState.FAILED],
-            truncated_sources=[s.name for s in self.sources if s.truncated],
+            truncated_sources=[d["name"] for d in per_source if d["truncated"]],
             stages=_stage_summaries(stages, write, wall),
             queues=[q.stats() for q in queues], latency_ms=lat, sources=per_source,
             decoders=capture.timing(),

@@ -38,11 +38,60 @@ def temp_name(path):
     return os.path.join(folder, ".%s.partial%s" % (stem, ext))
 
 
+def temp_folder(folder):
+    # type: (str) -> str
+    """Where the folder output `folder` is written until it is complete: `.name.partial` beside it."""
+    parent, base = os.path.split(folder.rstrip("/\\"))
+    return os.path.join(parent, ".%s.partial" % base)
+
+
 def _remove(path):
     try:
         os.remove(path)
     except OSError:
         pass
+
+
+def remove_tree(path):
+    """Remove a folder and what it holds, if it is there."""
+    import shutil
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        _remove(path)
+
+
+def replace_folder(staged, folder, keep=()):
+    """Put the finished folder `staged` in place of `folder`, so that it holds only the new run's files: entries of
+    the old one named in `keep` (other outputs nested in it, with their staging folders) are carried over into the new
+    one, the rest of the old folder is removed."""
+    try:
+        if os.path.isdir(folder):
+            for name in keep:
+                for entry in (name, os.path.basename(temp_folder(name))):
+                    old, new = os.path.join(folder, entry), os.path.join(staged, entry)
+                    if os.path.lexists(old) and not os.path.lexists(new):
+                        os.rename(old, new)
+            parent, base = os.path.split(folder.rstrip("/\\"))
+            aside = os.path.join(parent, ".%s.replaced" % base)
+            remove_tree(aside)
+            os.rename(folder, aside)
+            os.rename(staged, folder)
+            remove_tree(aside)
+        else:
+            os.rename(staged, folder)
+    except OSError as e:
+        raise SinkError("cannot put %s in place: %s" % (folder, e.strerror or e))
+
+
+def own_entries(folder, keep=()):
+    # type: (str, tuple) -> list
+    """What an earlier run left in the folder output `folder` (its hidden staging entries and `keep` left out)."""
+    try:
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+    except OSError:
+        return []
+    return [n for n in names if not n.startswith(".") and n not in keep]
 
 
 def _finish(tmp, path, keep):
@@ -168,48 +217,74 @@ def _image_stem(frame, source):
     return "%s_%06d" % (source.name, frame.index)
 
 
-class ImageSink(Sink):
-    """Annotated images, one file per frame, named after the input image (its path within the set, `image_stems`)."""
+class _FolderSink(Sink):
+    """One file per frame, written into a staging folder beside the output (`.name.partial/`) that replaces the
+    output folder whole when closed (`replace_folder`): a re-run leaves no file of an earlier one in it; a run that
+    wrote nothing leaves the earlier folder as it was. `keep`: other outputs nested in the folder, kept."""
+
+    ext = ""
+
+    def __init__(self, folder, source, keep=()):
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise SinkError("cannot write %s: a file of that name is in the way" % folder)
+        self.keep = tuple(keep)
+        self.replaces = bool(own_entries(folder, self.keep))  # an earlier output, replaced once this one is complete
+        self.folder = folder
+        self.path = folder
+        self.source = source
+        self.staged = temp_folder(folder)
+        self.files = 0
+        remove_tree(self.staged)  # what a killed run left
+        _ensure_dir(self.staged)
+
+    def _target(self, frame):
+        path = os.path.join(self.staged, _image_stem(frame, self.source) + self.ext)
+        _ensure_parent(path)
+        return path
+
+    def close(self):
+        """Put the folder in place (replacing an older one); no file written: the older one stays as it was."""
+        if os.path.isdir(self.staged):
+            if self.files:
+                replace_folder(self.staged, self.folder, self.keep)
+            else:
+                remove_tree(self.staged)
+
+    def discard(self):
+        """Drop what was written (a run that could not start): an existing folder of this name stays as it was."""
+        remove_tree(self.staged)
+
+
+class ImageSink(_FolderSink):
+    """Annotated images, one file per frame, named after the input image (its path within the set, `image_stems`);
+    a `detection-results/` folder in it (the txt output of one of several image sets) is kept."""
 
     needs_image = True
+    ext = ".jpg"
 
-    def __init__(self, folder, source):
-        self.replaces = os.path.isdir(folder) and bool(os.listdir(folder))
-        _ensure_dir(folder)
-        self.folder = folder
-        self.path = folder
-        self.source = source
+    def __init__(self, folder, source, keep=("detection-results",)):
+        super(ImageSink, self).__init__(folder, source, keep)
 
     def write(self, frame):
-        path = os.path.join(self.folder, _image_stem(frame, self.source) + ".jpg")
-        _ensure_parent(path)
-        tmp = temp_name(path)
-        if not cv2.imwrite(tmp, frame.image):
-            _remove(tmp)
-            raise SinkError("cannot write image %s" % path)
-        os.replace(tmp, path)
+        path = self._target(frame)
+        if not cv2.imwrite(path, frame.image):
+            _remove(path)
+            raise SinkError("cannot write image %s" % os.path.join(self.folder, os.path.relpath(path, self.staged)))
+        self.files += 1
 
 
-class TxtSink(Sink):
+class TxtSink(_FolderSink):
     """The VOC mAP tool's detection-results format: `<name>.txt` with `class score x1 y1 x2 y2` lines."""
 
-    def __init__(self, folder, source):
-        self.replaces = os.path.isdir(folder) and bool(os.listdir(folder))
-        _ensure_dir(folder)
-        self.folder = folder
-        self.path = folder
-        self.source = source
+    ext = ".txt"
 
     def write(self, frame):
         d = frame.detections
         lines = ["%s %.6f %d %d %d %d" % (TRAFFIC_CLASSES[c], s, round(b[0]), round(b[1]), round(b[2]), round(b[3]))
                  for c, s, b in zip(d.class_ids.tolist(), d.scores.tolist(), d.boxes.tolist())]
-        path = os.path.join(self.folder, _image_stem(frame, self.source) + ".txt")
-        _ensure_parent(path)
-        tmp = temp_name(path)
-        with open(tmp, "w") as f:
+        with open(self._target(frame), "w") as f:
             f.write("\n".join(lines) + ("\n" if lines else ""))
-        os.replace(tmp, path)
+        self.files += 1
 
 
 def video_sink(path, fps, size):
@@ -220,25 +295,47 @@ def video_sink(path, fps, size):
     return VideoSink(path, fps, size)
 
 
+def output_targets(kinds, out_dir, name, image_set, txt_folder=None):
+    # type: (list, str, str, bool, str) -> list
+    """(kind, path) of each output `make_sinks` writes for a source called `name`."""
+    paths = {"video": None if image_set else name + ".mp4", "images": name if image_set else None,
+             "jsonl": name + ".jsonl", "txt": txt_folder or os.path.join(out_dir, name, "detection-results"),
+             "mot": name + ".mot.txt", "tracks": name + ".tracks.json"}
+    out = []
+    for kind in kinds:
+        if kind not in SINK_KINDS:
+            raise SinkError("unknown output kind %r; choose from %s" % (kind, ", ".join(SINK_KINDS)))
+        if paths[kind] is not None:
+            out.append((kind, os.path.join(out_dir, paths[kind])))
+    return out
+
+
+#: output kinds written as a folder (one file per frame inside)
+FOLDER_KINDS = ("images", "txt")
+
+
 def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images,
     <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the VOC mAP tool's
-    `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json."""
+    `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json (`output_targets`)."""
     sinks = []
     name = source.name
-    for kind in kinds:
-        if kind == "video" and not image_set:
-            sinks.append(video_sink(os.path.join(out_dir, name + ".mp4"), source.fps, (source.width, source.height)))
-        elif kind == "images" and image_set:
-            sinks.append(ImageSink(os.path.join(out_dir, name), source))
-        elif kind == "jsonl":
-            sinks.append(JsonlSink(os.path.join(out_dir, name + ".jsonl"), name))
-        elif kind == "txt":
-            sinks.append(TxtSink(txt_folder or os.path.join(out_dir, name, "detection-results"), source))
-        elif kind == "mot":
-            sinks.append(MotSink(os.path.join(out_dir, name + ".mot.txt")))
-        elif kind == "tracks":
-            sinks.append(TrackSummarySink(os.path.join(out_dir, name + ".tracks.json"), name))
-        elif kind not in SINK_KINDS:
-            raise SinkError("unknown output kind %r; choose from %s" % (kind, ", ".join(SINK_KINDS)))
+    try:
+        for kind, path in output_targets(kinds, out_dir, name, image_set, txt_folder):
+            if kind == "video":
+                sinks.append(video_sink(path, source.fps, (source.width, source.height)))
+            elif kind == "images":
+                sinks.append(ImageSink(path, source))
+            elif kind == "jsonl":
+                sinks.append(JsonlSink(path, name))
+            elif kind == "txt":
+                sinks.append(TxtSink(path, source))
+            elif kind == "mot":
+                sinks.append(MotSink(path))
+            elif kind == "tracks":
+                sinks.append(TrackSummarySink(path, name))
+    except BaseException:
+        for sink in sinks:
+            sink.discard()
+        raise
     return sinks

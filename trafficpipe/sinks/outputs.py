@@ -36,3 +36,33 @@ def log_replaced(sinks):
         logger.info("replacing {} existing output{} in {} as each is finished: {}{}", len(old),
                        "" if len(old) == 1 else "s", os.path.dirname(os.path.abspath(old[0])),
                        ", ".join(shown[:6]), ", ..." if len(shown) > 6 else "")
+
+
+def _key(path):
+    # type: (str) -> str
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _within(path, folder):
+    # type: (str, str) -> bool
+    """Whether `path` is `folder` or lies inside it (both `_key`s)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_off_inputs(outputs, inputs, out_dir):
+    """SinkError (one line, before anything is written) where an output of the run would land on one of its inputs:
+    `outputs` and `inputs` are (path, is_folder) pairs; an output may not be an input file, lie in an input folder, or
+    be a folder (replaced whole when complete) that holds an input."""
+    ins = [(_key(p), folder, p) for p, folder in inputs]
+    for path, folder in outputs:
+        out = _key(path)
+        for key, in_folder, shown in ins:
+            if out == key:
+                why = "overwrite the input %s" % shown
+            elif in_folder and _within(out, key):
+                why = "write into the input folder %s" % shown
+            elif folder and _within(key, out):
+                why = "replace the folder %s, which holds the input %s" % (path, shown)
+            else:
+                continue
+            raise SinkError("--out %s would %s; choose another output folder" % (out_dir, why))

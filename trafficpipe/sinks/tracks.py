@@ -8,20 +8,51 @@ from .base import Sink
 
 
 def _open(path):
+    """The file `path` is written to until it is complete (`.name.partial.ext` beside it)."""
     d = os.path.dirname(path) or "."
     try:
         os.makedirs(d, exist_ok=True)
-        return open(path, "w")
+        return open(_partial(path), "w")
     except (IOError, OSError) as e:
         raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
 
 
-class MotSink(Sink):
-    """The tracked detections in MOTChallenge text: one row per detection of a confirmed track; frame = index + 1."""
+def _partial(path):
+    folder, base = os.path.split(path)
+    stem, ext = os.path.splitext(base)
+    return os.path.join(folder, ".%s.partial%s" % (stem, ext))
+
+
+class _TextSink(Sink):
+    """A text output written aside and put in place (replacing an older one) when closed; `discard` drops it."""
 
     def __init__(self, path):
+        if os.path.isdir(path):
+            raise SinkError("cannot write %s: a folder of that name is in the way" % path)
+        self.replaces = os.path.exists(path)
         self.path = path
-        self.f = _open(path)
+        self.f = _open(path)  # opened now: an unwritable folder fails before the run
+
+    def _finish(self):
+        pass
+
+    def close(self):
+        if not self.f.closed:
+            self._finish()
+            self.f.close()
+            os.replace(self.f.name, self.path)
+
+    def discard(self):
+        if not self.f.closed:
+            self.f.close()
+            try:
+                os.remove(self.f.name)
+            except OSError:
+                pass
+
+
+class MotSink(_TextSink):
+    """The tracked detections in MOTChallenge text: one row per detection of a confirmed track; frame = index + 1."""
 
     def write(self, frame):
         d = frame.detections
@@ -34,19 +65,14 @@ class MotSink(Sink):
                 rows.append("%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1\n" % (n, tid, b[0], b[1], b[2] - b[0], b[3] - b[1], s))
         self.f.write("".join(rows))
 
-    def close(self):
-        if not self.f.closed:
-            self.f.close()
 
-
-class TrackSummarySink(Sink):
+class TrackSummarySink(_TextSink):
     """At the end, `<name>.tracks.json`: per track id, its class (the most frequent), first and last frame and time
     (s), frames seen and mean score."""
 
     def __init__(self, path, source_name):
-        self.path = path
+        super(TrackSummarySink, self).__init__(path)
         self.source_name = source_name
-        self.f = _open(path)  # opened now: an unwritable folder fails before the run
         self.tracks = {}  # id -> [first frame, last frame, first t, last t, frames, score sum, {class id: count}]
 
     def write(self, frame):
@@ -77,8 +103,6 @@ class TrackSummarySink(Sink):
                         "frames": n, "mean_score": round(ssum / n, 4)})
         return out
 
-    def close(self):
-        if not self.f.closed:
-            json.dump({"source": self.source_name, "tracks": self.summary()}, self.f, indent=1)
-            self.f.write("\n")
-            self.f.close()
+    def _finish(self):
+        json.dump({"source": self.source_name, "tracks": self.summary()}, self.f, indent=1)
+        self.f.write("\n")

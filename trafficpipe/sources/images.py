@@ -3,6 +3,7 @@ import glob
 import os
 
 import cv2
+import numpy as np
 
 from ..errors import SourceError
 from ..log import logger
@@ -46,6 +47,31 @@ def image_stems(paths):
     return dict(zip(paths, number_repeats(stems)))
 
 
+def read_image(path):
+    # type: (str) -> tuple
+    """(BGR image, None), or (None, why) for a file that does not decode whole: unreadable, not an image, or a JPEG
+    cut short (OpenCV would give its missing part grey, libjpeg only printing "Premature end of JPEG file")."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (IOError, OSError) as e:
+        return None, "cannot open it: %s" % (e.strerror or e)
+    if jpeg_cut_short(data):
+        return None, "the JPEG is cut short: damaged or truncated"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    return (img, None) if img is not None else (None, "unreadable or not an image")
+
+
+def jpeg_cut_short(data):
+    # type: (bytes) -> bool
+    """Whether JPEG `data` ends before its image does: no end-of-image marker (FF D9) after its last scan (FF DA; the
+    entropy-coded data of a scan cannot hold FF D9, so the first one after it is the end). False for other formats."""
+    if data[:2] != b"\xff\xd8":
+        return False
+    scan = data.rfind(b"\xff\xda")
+    return scan < 0 or data.find(b"\xff\xd9", scan + 2) < 0
+
+
 class ImageSource(Source):
     """A set of still images; each becomes one frame. `current_path` names the image last read. An image that cannot
     be read is skipped with a warning naming it (`skipped` lists them); the set then ends truncated (exit "partial")."""
@@ -78,24 +104,27 @@ class ImageSource(Source):
     def read(self, buf=None):
         while self.frames_read + len(self.skipped) < len(self.paths):
             path = self.paths[self.frames_read + len(self.skipped)]
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            img, why = read_image(path)
             if img is None:
-                self.skipped.append(path)
-                self.unreadable += 1
-                logger.warning("source {}: cannot read image {} (unreadable or not an image); skipped", self.name, path)
+                self._skip(path, why)
                 continue
             if not self.width:
                 self.height, self.width = img.shape[:2]
             self.current_path = path
             self.frames_read += 1
             return img, float(self.frames_read - 1)
-        if self.skipped:
-            self.truncated = True
-            self.error = "%d of %d images unreadable, skipped: %s" % (
-                len(self.skipped), len(self.paths), ", ".join(self.skipped[:3]) + (", ..." if len(self.skipped) > 3
-                                                                                   else ""))
         self.set_state(SourceState.ENDED)
         return None
+
+    def _skip(self, path, why):
+        """Count an image that cannot be read: the set is then "partial" (exit 3), also when the run reads no more."""
+        self.skipped.append(path)
+        self.unreadable += 1
+        logger.warning("source {}: cannot read image {} ({}); skipped", self.name, path, why)
+        self.truncated = True
+        self.error = "%d of %d images unreadable, skipped: %s" % (
+            len(self.skipped), len(self.paths), ", ".join(self.skipped[:3]) + (", ..." if len(self.skipped) > 3
+                                                                               else ""))
 
     def close(self):
         if self.state == SourceState.STREAMING:
