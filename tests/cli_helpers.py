@@ -6,6 +6,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def one_error_line(p):
+    """The one `trafficpipe...` line of a failed run's stderr (no traceback)."""
+    lines = [l for l in p.stderr.splitlines() if l.startswith("trafficpipe")]
+    assert len(lines) == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    return lines[0]
+
+
 def run_cli(*args, **kw):
     """Run `python -m trafficpipe ARGS` in a subprocess; returns CompletedProcess with text stdout/stderr."""
     import subprocess

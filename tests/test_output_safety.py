@@ -9,17 +9,10 @@ import shutil
 import cv2
 import pytest
 
-from cli_helpers import damaged_copy, run_cli
+from cli_helpers import damaged_copy, one_error_line, run_cli
 from trafficpipe.sources.images import jpeg_cut_short, read_image
 
 MODEL = "picodet-s-320"
-
-
-def one_error_line(p):
-    lines = [l for l in p.stderr.splitlines() if l.startswith("trafficpipe")]
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    return lines[0]
 
 
 def digest(folder):

@@ -17,7 +17,7 @@ import time
 import cv2
 import pytest
 
-from cli_helpers import damaged_copy, read_frames, run_cli, start_cli
+from cli_helpers import damaged_copy, one_error_line, read_frames, run_cli, start_cli
 from test_live import clip_path, free_port, rtsp_server  # noqa: F401 - the fixture: a real GStreamer RTSP server
 from trafficpipe import cli_values
 from trafficpipe.redact import redact
@@ -25,13 +25,6 @@ from trafficpipe.sources.base import output_names, source_name
 
 MODEL = "picodet-s-320"
 PASSWORD = "secretpass"
-
-
-def one_error_line(p):
-    lines = [l for l in p.stderr.splitlines() if l.startswith("trafficpipe")]
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
-    return lines[0]
 
 
 def jsonl(path):
