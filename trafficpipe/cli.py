@@ -7,7 +7,7 @@ import threading
 from . import __version__
 from .commands.dispatch import run_command
 from .commands.expert import finish_parser
-from .cli_values import OneLineParser
+from .cli_values import LOG_LEVELS, OneLineParser, check_comma_lists, log_level
 from .errors import Terminated
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
@@ -39,7 +39,9 @@ def build_parser():
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-        p.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+        p.add_argument("--log-level", type=log_level, default="INFO", metavar="LEVEL",
+                       help="log level: %s, any case (default INFO)" % ", ".join(LOG_LEVELS))
+        check_comma_lists(p)  # an empty --classes or --save is an error, not the default
         finish_parser(p, name)
     return parser
 

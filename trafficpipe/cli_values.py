@@ -97,6 +97,50 @@ def float_at_least(low):
     return convert
 
 
+def file_name(text):
+    # type: (str) -> str
+    """A plain file name (a model's --name): not empty, not . or .., no folder in it (no / or \\), so what is
+    written under it stays in the output folder."""
+    name = str(text)
+    if not name.strip() or name.strip() in (".", "..") or any(c in name for c in ("/", "\\", "\0")):
+        raise argparse.ArgumentTypeError("expected a plain file name (no folders, not . or ..), got %r" % text)
+    return name
+
+
+#: loguru's levels, least severe first (--log-level)
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text):
+    # type: (str) -> str
+    """A log level, any case (info, WARNING): its upper-case name."""
+    level = str(text).strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError("expected one of %s (any case), got %r" % (", ".join(LOG_LEVELS), text))
+    return level
+
+
+def comma_list(text):
+    # type: (str) -> str
+    """A comma-separated list of one entry or more (--classes, --save): the text as given, so the option reads as
+    before; an empty list ("", ",", " , ") is an error instead of meaning the default."""
+    if not any(part.strip() for part in str(text).split(",")):
+        raise argparse.ArgumentTypeError("expected a comma-separated list of one entry or more, got %r" % text)
+    return text
+
+
+#: options that take a comma-separated list in any command: `comma_list` checks them (cli.build_parser)
+COMMA_LISTS = ("--classes", "--save", "--keep-base", "--boost", "--copy-paste")
+
+
+def check_comma_lists(parser):
+    # type: (argparse.ArgumentParser) -> None
+    """Give every COMMA_LISTS option of `parser` that has no converter of its own the `comma_list` check."""
+    for action in parser._actions:  # argparse keeps no public list of a parser's options
+        if action.type is None and action.nargs is None and any(o in COMMA_LISTS for o in action.option_strings):
+            action.type = comma_list
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (`prog: error: ...`, then exit 2), without the usage
     block: `--help` shows that."""

@@ -167,6 +167,7 @@ def run(args):
             import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
         except ImportError:
             raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
+        check_writable(args.plot)  # as --json: before minutes of measuring, not after
     cfg = BenchConfig(source, config, frames=args.frames, repeat=args.repeat, output=args.output, streams=streams,
                       warmup=args.warmup, out_dir=args.out, stream_processes=args.stream_processes,
                       detector_kwargs=detector_kwargs(args), track=args.track, tiles=tile_plan(args))

@@ -40,17 +40,22 @@ def add_parser(sub):
 
 
 def run(args):
-    from .trt_api import import_tensorrt, trt_logger, error_summary
-    trt = import_tensorrt()  # one line saying how to get TensorRT where it is missing
-    from ..models.registry import find_model
-    from .gpu_runtime import CudaRuntime
-    from .plan_cache import write_plan
-    from .trt_build import obtain_plan
+    from ..models.registry import ADAPTERS, find_model
+    # the arguments first: a wrong one is named as such, also on a machine without TensorRT
     model = find_model(args.model)
     if not model.lower().endswith(".onnx"):
         raise ModelError("build-engine builds from an ONNX file; %s is not one" % model)
+    if args.arch is not None and args.arch not in ADAPTERS:
+        raise ModelError("--arch %s: unknown detector family; choose from %s" % (args.arch, ", ".join(sorted(ADAPTERS))))
     if args.calib and args.precision != "int8":
         raise EngineError("--calib is for --precision int8")
+    if args.calib and not os.path.exists(args.calib):
+        raise EngineError("--calib %s does not exist" % args.calib)
+    from .trt_api import import_tensorrt, trt_logger, error_summary
+    trt = import_tensorrt()  # one line saying how to get TensorRT where it is missing
+    from .gpu_runtime import CudaRuntime
+    from .plan_cache import write_plan
+    from .trt_build import obtain_plan
     runtime = CudaRuntime.get(args.device)
     data, path, side = obtain_plan(model, args.precision, args.batch, args.workspace, args.calib, args.calib_images,
                                    args.arch, args.cache_dir, runtime, args.plugin_lib, args.force, args.contexts)

@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from ..errors import DatasetError
+from ..errors import DatasetError, TruncatedInput
 from ..log import logger
 from .scores import METRIC_KEYS
 
@@ -37,7 +37,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from .motdata import detections_by_frame, read_mot_rows, read_seqinfo
+    from .motdata import detections_by_frame, frame_file_name, read_mot_rows, read_seqinfo, sequence_frames
     from .scores import gt_benchmark, score_tracks
 
     seqs = []
@@ -55,6 +55,11 @@ def run(args):
                                                   info.length), info.length)
         elif not os.path.isdir(info.images):
             raise DatasetError("%s has no %s/ frames; score its det/det.txt with --dets public" % (folder, info.im_dir))
+        else:
+            dets = sequence_frames(info)  # frame images by number: a missing or unreadable one leaves a gap
+            if not any(dets):
+                raise DatasetError("%s: none of its %d frames found in %s/ (%s, ...)"
+                                   % (folder, info.length, info.im_dir, os.path.basename(frame_file_name(info, 1))))
         seqs.append((name, info, gt_rows, dets))
     names = [s[0] for s in seqs]
     if len(set(names)) != len(names):
@@ -71,19 +76,24 @@ def run(args):
         except OSError as e:
             raise DatasetError("cannot create %s: %s" % (d, e.strerror or e))
     files, gts, lengths, runs = {}, {}, {}, {}
+    damaged = []  # (name, its source's error): sequences with frames missing or unreadable
     for name, info, gt_rows, dets in seqs:
         path = files[name] = os.path.join(data_dir, name + ".txt")
         gts[name] = os.path.join(gt_dir, name + ".txt")
         _write_rows(gts[name], gt_rows)
         lengths[name] = info.length
-        if dets is not None:
+        if args.dets == "public":
             from . import make_tracker
             from .offline import track_detections
             rows = track_detections(make_tracker(args.tracker), dets, info.fps, path)
-            runs[name] = {"mode": "tracker-only", "detections": "det/det.txt", "rows": rows}
+            runs[name] = {"mode": "tracker-only", "detections": "det/det.txt", "rows": rows, "frames": info.length}
         else:
-            runs[name] = _end_to_end(args, name, info, path)
-        logger.info("eval-track: {} tracked ({} frames, {})", name, info.length, runs[name]["mode"])
+            runs[name], error = _end_to_end(args, name, info, dets, path)
+            if error:
+                damaged.append((name, error))
+        run = runs[name]
+        logger.info("eval-track: {} tracked ({} frames{}, {})", name, run["frames"],
+                    "; %d missing or unreadable" % run["unreadable"] if run.get("unreadable") else "", run["mode"])
     scores = score_tracks(gts, lengths, files, benchmark)
     report = {"benchmark": benchmark, "tracker": args.tracker, "dets": args.dets, "sequences": runs,
               "scores": scores}
@@ -91,7 +101,16 @@ def run(args):
         json.dump(report, f, indent=1, sort_keys=True)
     sys.stdout.write(format_scores(scores))
     sys.stdout.flush()
-    logger.info("eval-track: report in {}", os.path.abspath(os.path.join(args.out, "report.json")))
+    where = os.path.abspath(os.path.join(args.out, "report.json"))
+    logger.info("eval-track: report in {}", where)
+    if damaged:  # scored as far as the frames decode: exit 3, the damage named in the last line
+        for name, error in damaged[1:]:
+            logger.error("eval-track: {}: {}", name, error)
+        bad = sum(runs[n]["unreadable"] for n, _ in damaged)
+        raise TruncatedInput("%s: %s%s; scored with no detections on %s (report in %s)" % (
+            damaged[0][0], damaged[0][1],
+            " (and %d more sequences with frames missing or unreadable)" % (len(damaged) - 1) if len(damaged) > 1
+            else "", "that frame" if bad == 1 else "those %d frames" % bad, where))
     return 0
 
 
@@ -123,12 +142,14 @@ def _write_rows(path, rows):
             f.write(",".join("%d" % v if v == int(v) else "%g" % v for v in r) + "\n")
 
 
-def _end_to_end(args, name, info, path):
-    """Our detector over the sequence's frames, tracked in the pipeline; also keeps the detections (det.txt format)."""
+def _end_to_end(args, name, info, frames, path):
+    """Our detector over the sequence's frames (`frames`: each one's image, None where missing), tracked in the
+    pipeline; also keeps the detections (det.txt format). (run report, None or what was missing or unreadable)."""
     from ..commands.options import make_detector
     from ..pipeline import Pipeline
     from ..run_config import RunConfig
     from ..sinks.tracks import MotSink
+    from .mot_images import SequenceImages
     from .steps import tracking_steps
 
     class DetSink(MotSink):  # every detection the tracker saw, MOTChallenge det.txt rows (frame,-1,x,y,w,h,score)
@@ -140,17 +161,24 @@ def _end_to_end(args, name, info, path):
     det_dir = os.path.join(args.out, "dets")
     os.makedirs(det_dir, exist_ok=True)
     detector = make_detector(args)
+    source = SequenceImages(info, frames, name=name)
     try:
+        source.open()
         # sinks see a frame after the tracking step; with keep_conf 0 it drops nothing, so DetSink records exactly
-        # the detections the tracker was given
-        pipe = Pipeline([info.images], detector, RunConfig.defaults(max_frames=info.length),
+        # the detections the tracker was given; a frame's index is its number less one, also after a gap
+        pipe = Pipeline([source], detector, RunConfig.defaults(max_frames=info.length),
                         sinks=[[DetSink(os.path.join(det_dir, name + ".txt")), MotSink(path)]], draw=False,
                         steps=tracking_steps(None, args.tracker, keep_conf=0.0, image_fps=info.fps))
         summary = pipe.run()
     finally:
         detector.close()
-    return {"mode": "end-to-end", "model": os.path.basename(detector.model_path), "conf": args.conf,
-            "classes": args.classes, "frames": summary.frames_out, "fps": round(summary.fps, 2)}
+    bad = source.bad_frames
+    run = {"mode": "end-to-end", "model": os.path.basename(detector.model_path), "conf": args.conf,
+           "classes": args.classes, "frames": info.length, "frames_decoded": summary.frames_out,
+           "unreadable": len(bad), "fps": round(summary.fps, 2)}
+    if bad:
+        run["unreadable_frames"] = [{"frame": n, "why": why} for n, why in bad]
+    return run, source.error if bad else None
 
 
 def format_scores(scores):

@@ -57,6 +57,32 @@ class SequenceInfo(object):
         return os.path.join(self.root, self.im_dir)
 
 
+def sequence_frames(info):
+    # type: (SequenceInfo) -> list
+    """The image of each frame 1..`info.length` of a sequence: its path in the image folder, or None where the file is
+    missing. Frames are numbered by their file names (000001.jpg is frame 1; gaps stay gaps); where the names are not
+    numbers, by their sorted order."""
+    from ..sources.images import is_image_path
+    folder = info.images
+    names = sorted(n for n in os.listdir(folder) if is_image_path(n) and os.path.isfile(os.path.join(folder, n)))
+    stems = [os.path.splitext(n)[0] for n in names]
+    if names and all(st.isdigit() for st in stems):
+        numbered = {}
+        for n, st in zip(names, stems):  # two files of one number (000001.jpg, 000001.png): imExt's wins
+            if int(st) not in numbered or n.lower().endswith(info.im_ext.lower()):
+                numbered[int(st)] = n
+        chosen = [numbered.get(k) for k in range(1, info.length + 1)]
+    else:
+        chosen = names[:info.length] + [None] * max(0, info.length - len(names))
+    return [os.path.join(folder, n) if n else None for n in chosen]
+
+
+def frame_file_name(info, number):
+    # type: (SequenceInfo, int) -> str
+    """The MOTChallenge name of frame `number`'s image (img1/000001.jpg), for messages about a missing one."""
+    return "%s/%06d%s" % (info.im_dir, number, info.im_ext)
+
+
 def read_seqinfo(seq_dir):
     # type: (str) -> SequenceInfo
     """The [Sequence] section of `seq_dir`/seqinfo.ini; DatasetError (one line) when missing or incomplete."""

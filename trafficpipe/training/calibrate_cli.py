@@ -80,7 +80,12 @@ def run(args):
     for k in sorted(meta):
         proto.metadata_props.add(key=k, value=meta[k])
     onnx.save(proto, out)
-    paths = _card(model, out, done + entries, args)
+    try:  # the model and its card, or neither
+        paths = _card(model, out, done + entries, args)
+    except BaseException:
+        from .card import remove_outputs
+        remove_outputs(out)
+        raise
     sys.stdout.write("wrote %s%s\n" % (out, "".join(", " + p for p in paths)))
     for e in entries:
         sys.stdout.write("  %-14s %s: precision %.3f, recall %.3f at %.3f on %s -> now at %.2f (logit %+.3f)\n"

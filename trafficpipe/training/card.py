@@ -116,9 +116,42 @@ def model_out_path(path, announce=True):
         raise TrafficpipeError("--out %s: the model is written as ONNX; give a file name ending in .onnx" % path)
     if os.path.isdir(path):
         raise TrafficpipeError("--out %s is a folder; give a file name ending in .onnx" % path)
+    check_out_folder(os.path.dirname(os.path.abspath(path)))
     if announce and os.path.exists(path):
         logger.info("replacing {} and its card", path)
     return path
+
+
+def check_out_folder(path):
+    # type: (str) -> str
+    """`path` checked as an output folder before any work: a folder, or one that can be made (what of it exists is a
+    folder and writable); TrafficpipeError ("cannot create output folder ...", one line) otherwise. Creates
+    nothing."""
+    from ..errors import TrafficpipeError
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise TrafficpipeError("cannot create output folder %s: a file of that name exists" % path)
+    probe = full
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise TrafficpipeError("cannot create output folder %s: %s is a file, not a folder" % (path, probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise TrafficpipeError("cannot create output folder %s: %s is not writable" % (path, probe))
+    return path
+
+
+def remove_outputs(onnx_path):
+    # type: (str) -> None
+    """Remove a model written by this run and its card (`<model>.json`, `<model>.md`) after a later step failed:
+    no model is left without its card or half-made."""
+    from ..log import logger
+    for p in (onnx_path, card_path(onnx_path), os.path.splitext(onnx_path)[0] + ".md"):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    logger.warning("{} not written: a later step failed", onnx_path)
 
 
 def write_card(card, onnx_path):

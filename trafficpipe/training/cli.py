@@ -25,7 +25,7 @@ def default_workers():
 
 
 def add_parser(sub):
-    from ..cli_values import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
+    from ..cli_values import file_name, nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
     p = sub.add_parser("train", help="fine-tune a pretrained PicoDet or YOLOX into the traffic classes (needs torch)",
                        description="Fine-tune a pretrained PicoDet or YOLOX (ONNX, COCO classes; the family is told "
                                    "from the graph) into vehicle, pedestrian, "
@@ -44,7 +44,7 @@ def add_parser(sub):
     p.add_argument("--device", type=device_name, default=None,
                    help="cuda, cuda:N or cpu (default: cuda when available)")
     p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
-    p.add_argument("--name", default=None, help="exported model name (default: trafficpipe_picodet_s_416 or "
+    p.add_argument("--name", type=file_name, default=None, help="exported model name (default: trafficpipe_picodet_s_416 or "
                                                 "trafficpipe_yolox_nano_416, after the base's family)")
     p.add_argument("--batch", type=positive_int, default=32, help="images per step (default %(default)s)")
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
@@ -92,7 +92,7 @@ def run(args):
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model
     from .augment import AugmentConfig
-    from .card import build_card, dataset_facts, write_card
+    from .card import build_card, check_out_folder, dataset_facts, write_card
 
     boost = parse_class_values(args.boost, "--boost", "VALUE > 0")
     paste = parse_class_values(args.copy_paste, "--copy-paste", "0 < VALUE <= 1", upper=1.0)
@@ -101,7 +101,7 @@ def run(args):
     base = find_model(args.base)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     workers = default_workers() if args.workers is None else args.workers
-    out = run_folder(args.out)
+    out = check_out_folder(run_folder(args.out))  # before the base model loads, not after an epoch
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, imgsz=args.imgsz, optimizer=args.optimizer, lr=args.lr,
                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=workers,
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,

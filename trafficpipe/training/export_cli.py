@@ -3,8 +3,11 @@ weights) with its model card, optionally scored on a dataset by the eval code.""
 import os
 import sys
 
-from ..errors import TrafficpipeError
+from ..errors import TrafficpipeError, first_line
 from ..log import logger
+
+
+_FAMILY = {"picodet": "PicoDet", "yolox": "YOLOX"}
 
 
 def add_parser(sub):
@@ -51,7 +54,6 @@ def _keep_base(text, classes):
 
 
 def run(args):
-    import json
     try:
         import torch
         from .export import export_onnx
@@ -61,8 +63,7 @@ def run(args):
         raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..models.registry import find_model
-    from .card import build_card, dataset_facts, model_out_path, write_card
-    from .model_eval import compare, evaluate_model
+    from .card import model_out_path
 
     if not os.path.isfile(args.checkpoint):
         raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
@@ -70,6 +71,8 @@ def run(args):
         model_out_path(args.out, announce=False)
     if args.eval:
         load_dataset(args.eval, check_images=False)  # a bad set ends here, before anything is written
+    summary = _read_summary(args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
+                                                         "summary.json"), given=bool(args.summary))
     try:
         ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     except Exception as e:
@@ -78,6 +81,12 @@ def run(args):
         raise TrafficpipeError("%s is not a trafficpipe checkpoint (no state_dict/classes)" % args.checkpoint)
     base = find_model(args.base or ckpt.get("base"))
     classes = tuple(ckpt["classes"])
+    from .bases import open_base
+    family = open_base(base).family
+    if ckpt.get("family") and ckpt["family"] != family:
+        raise TrafficpipeError("%s was trained from a %s base (%s) but --base %s is %s: give the base it was trained "
+                               "from" % (args.checkpoint, _FAMILY.get(ckpt["family"], ckpt["family"]),
+                                         ckpt.get("base") or "?", os.path.basename(base), _FAMILY.get(family, family)))
     net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
     state = ckpt["state_dict"]
     if args.blend < 1.0:
@@ -87,17 +96,46 @@ def run(args):
     if kept:
         from .export import keep_initial_rows
         state = keep_initial_rows(state, net.state_dict(), net.head_names, [classes.index(c) for c in kept])
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:  # same family, another network (picodet_s_320 for a 416 run, another YOLOX size)
+        raise TrafficpipeError("%s does not fit the base %s (trained from %s): %s" % (
+            args.checkpoint, os.path.basename(base), ckpt.get("base") or "another base",
+            first_line(e).rstrip(": ")))
     out = model_out_path(args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
                                                   net.base.export_name + ".onnx"))
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
             "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
     export_onnx(net, base, out, classes, meta)
-    summary = None
-    spath = args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "summary.json")
-    if os.path.isfile(spath):
-        with open(spath) as f:
-            summary = json.load(f)
+    try:  # the model and its card, or neither
+        paths, evaluation = _finish(args, out, base, classes, summary, ckpt, kept, net.base.family)
+    except BaseException:
+        from .card import remove_outputs
+        remove_outputs(out)
+        raise
+    sys.stdout.write("wrote %s, %s\n" % (out, ", ".join(paths)))
+    if evaluation:
+        for name, r in evaluation["classes"].items():
+            sys.stdout.write("  %-14s AP50 %.4f%s\n" % (name, r["ap50"] or 0.0, "" if r.get("baseline_ap50") is None
+                                                         else "  (baseline %.4f)" % r["baseline_ap50"]))
+        rs = evaluation.get("road_sign")
+        if rs:
+            sys.stdout.write("  road_sign      recall %.3f precision %.3f at conf %.2f (partial labels), AP50 %.4f\n"
+                             % (rs["recall"], rs["precision"], rs["conf"], rs["ap50"] or 0.0))
+        if "beats_baseline" in evaluation:
+            sys.stdout.write("  beats the baseline on every class: %s\n" % ("yes" if evaluation["beats_baseline"]
+                                                                           else "no"))
+    logger.info("exported {}", out)
+    return 0
+
+
+def _finish(args, out, base, classes, summary, ckpt, kept, family):
+    """The card of the exported model `out` (scored on --eval where asked), written beside it: (its paths, the
+    evaluation or None)."""
+    from ..eval.dataset import load_dataset
+    from ..models.registry import find_model
+    from .card import build_card, dataset_facts, write_card
+    from .model_eval import compare, evaluate_model
     facts = {}
     if summary:
         for key, role in (("train_dir", "train"), ("val_dir", "val")):
@@ -114,7 +152,7 @@ def run(args):
             evaluation = compare(evaluation, evaluate_model(find_model(args.baseline), args.eval,
                                                             threads=args.threads))
     card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"),
-                      family=net.base.family)
+                      family=family)
     card.setdefault("training", {})
     card["training"]["checkpoint_epoch"] = ckpt.get("epoch")
     card["training"]["blend"] = args.blend
@@ -127,18 +165,26 @@ def run(args):
                                        % ", ".join(kept))
     if args.note:
         card["training"]["note"] = args.note
-    paths = write_card(card, out)
-    sys.stdout.write("wrote %s, %s\n" % (out, ", ".join(paths)))
-    if evaluation:
-        for name, r in evaluation["classes"].items():
-            sys.stdout.write("  %-14s AP50 %.4f%s\n" % (name, r["ap50"] or 0.0, "" if r.get("baseline_ap50") is None
-                                                         else "  (baseline %.4f)" % r["baseline_ap50"]))
-        rs = evaluation.get("road_sign")
-        if rs:
-            sys.stdout.write("  road_sign      recall %.3f precision %.3f at conf %.2f (partial labels), AP50 %.4f\n"
-                             % (rs["recall"], rs["precision"], rs["conf"], rs["ap50"] or 0.0))
-        if "beats_baseline" in evaluation:
-            sys.stdout.write("  beats the baseline on every class: %s\n" % ("yes" if evaluation["beats_baseline"]
-                                                                           else "no"))
-    logger.info("exported {}", out)
-    return 0
+    return write_card(card, out), evaluation
+
+
+def _read_summary(path, given):
+    # type: (str, bool) -> dict
+    """The training run's summary.json at `path` (None where there is none and it was not `given` by --summary);
+    TrafficpipeError naming the file when it is missing (given), unreadable or not a JSON object."""
+    import json
+    if not os.path.isfile(path):
+        if given:
+            raise TrafficpipeError("--summary %s does not exist" % path)
+        return None
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except ValueError as e:
+        raise TrafficpipeError("%s is not valid JSON (%s); --summary takes the summary.json of a training run"
+                               % (path, first_line(e)))
+    except (IOError, OSError) as e:
+        raise TrafficpipeError("cannot read %s: %s" % (path, e.strerror or e))
+    if not isinstance(summary, dict):
+        raise TrafficpipeError("%s is not a training run's summary (a JSON object)" % path)
+    return summary

@@ -17,6 +17,7 @@ from ..models.classes import TRAFFIC_CLASSES
 from .assign import simota_assign
 from .augment import AugmentConfig
 from .bases import build_network
+from . import workers
 from .data import TrainSamples, collate, repeat_factors
 from .export import export_onnx
 from .losses import detection_loss
@@ -144,22 +145,29 @@ def train_step(net, teacher, batch, device, cfg):
 
 
 def _loader(samples, weights, cfg, device):
+    import functools
     from torch.utils.data import DataLoader, WeightedRandomSampler
+    from .workers import handled_signals
     gen = torch.Generator()
     gen.manual_seed(cfg.seed)
     sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(samples), replacement=True,
                                     generator=gen)
     kw = {}
     if cfg.workers > 0:  # spawned, not forked: a fork after torch/OpenCV started their thread pools can hang
-        kw = {"persistent_workers": True, "prefetch_factor": 4, "multiprocessing_context": "spawn"}
+        from .workers import QuietSpawnContext  # their Ctrl-C and SIGTERM are the main process's (workers.py)
+        kw = {"persistent_workers": True, "prefetch_factor": 4, "multiprocessing_context": QuietSpawnContext()}
     return DataLoader(samples, batch_size=min(cfg.batch, len(samples)), sampler=sampler, num_workers=cfg.workers,
                       collate_fn=collate, drop_last=True, pin_memory=device.type == "cuda",
-                      worker_init_fn=_worker_init, **kw)
+                      worker_init_fn=functools.partial(_worker_init, quiet=handled_signals()), **kw)
 
 
-def _worker_init(_):
+def _worker_init(_, quiet=()):
+    """A data-loading process's set-up: one OpenCV thread; the signals named in `quiet` end it quietly
+    (training/workers.py)."""
     import cv2
+    from .workers import quiet_on
     cv2.setNumThreads(1)  # one process per core: no OpenCV thread pools fighting over the cores
+    quiet_on(quiet)
 
 
 def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda", cfg=None, export_name=None,
@@ -237,51 +245,56 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
                 os.path.basename(os.path.normpath(train_dir)), len(dataset), steps_per_epoch, loader.batch_size,
                 os.path.basename(base_path), base.family, device, val_dir or "nothing")
     epoch = 0
-    while epoch < epochs:
-        epoch += 1
-        t0 = time.time()
-        sums = {"loss": 0.0, "qfl": 0.0, "giou": 0.0, "dfl": 0.0, "fg": 0.0}
-        it = loader
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(loader, desc="epoch %d/%d" % (epoch, epochs), leave=False, dynamic_ncols=True)
-        for batch in it:
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, total_steps, cfg.warmup_steps, cfg.final_lr)
-            loss, parts = train_step(net, teacher, batch, device, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
-            opt.step()
-            ema.update(net)
-            step += 1
-            sums["loss"] += float(loss.detach())
-            for k in ("qfl", "giou", "dfl", "fg"):
-                sums[k] += parts[k]
-        t_train = time.time() - t0
-        rec = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_s": round(t_train, 2)}
-        rec.update({k: round(v / steps_per_epoch, 4) for k, v in sums.items()})
-        if validator is not None:
-            t1 = time.time()
-            rec["val"] = validator.evaluate(ema.module, device)
-            rec["val_s"] = round(time.time() - t1, 2)
-        rec["epoch_s"] = round(time.time() - t0, 2)
-        history.append(rec)
-        score = rec["val"]["score"] if "val" in rec else -rec["loss"]
-        improved = best is None or score > best["score"]
-        if improved:
-            best = {"epoch": epoch, "score": score, "val": rec.get("val")}
-            torch.save({"state_dict": ema.module.state_dict(), "classes": list(TRAFFIC_CLASSES),
-                        "base": os.path.basename(base_path), "family": base.family, "imgsz": cfg.imgsz,
-                        "epoch": epoch,
-                        "val": rec.get("val"), "config": cfg.to_dict()}, best_path)
-        logger.info("epoch {}/{}: loss {:.4f} (qfl {:.4f} giou {:.4f} dfl {:.4f}, {:.1f} fg/batch) lr {:.2e} "
-                    "{:.1f}s{}{}", epoch, epochs, rec["loss"], rec["qfl"], rec["giou"], rec["dfl"], rec["fg"],
-                    rec["lr"], rec["epoch_s"], _val_text(rec.get("val")), " *best*" if improved else "")
-        if cfg.time_budget > 0:
-            epochs = _fit_budget(history, epoch, epochs, cfg, time.time() - t_start)
-            total_steps = epochs * steps_per_epoch
+    try:
+        while epoch < epochs:
+            epoch += 1
+            t0 = time.time()
+            sums = {"loss": 0.0, "qfl": 0.0, "giou": 0.0, "dfl": 0.0, "fg": 0.0}
+            it = workers.started(loader)  # persistent workers: started once, reused by every epoch
+            if progress:
+                from tqdm import tqdm
+                it = tqdm(it, desc="epoch %d/%d" % (epoch, epochs), total=steps_per_epoch, leave=False,
+                          dynamic_ncols=True)
+            for batch in it:
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * lr_factor(step, total_steps, cfg.warmup_steps, cfg.final_lr)
+                loss, parts = train_step(net, teacher, batch, device, cfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
+                opt.step()
+                ema.update(net)
+                step += 1
+                sums["loss"] += float(loss.detach())
+                for k in ("qfl", "giou", "dfl", "fg"):
+                    sums[k] += parts[k]
+            t_train = time.time() - t0
+            rec = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_s": round(t_train, 2)}
+            rec.update({k: round(v / steps_per_epoch, 4) for k, v in sums.items()})
+            if validator is not None:
+                t1 = time.time()
+                rec["val"] = validator.evaluate(ema.module, device)
+                rec["val_s"] = round(time.time() - t1, 2)
+            rec["epoch_s"] = round(time.time() - t0, 2)
+            history.append(rec)
+            score = rec["val"]["score"] if "val" in rec else -rec["loss"]
+            improved = best is None or score > best["score"]
+            if improved:
+                best = {"epoch": epoch, "score": score, "val": rec.get("val")}
+                torch.save({"state_dict": ema.module.state_dict(), "classes": list(TRAFFIC_CLASSES),
+                            "base": os.path.basename(base_path), "family": base.family, "imgsz": cfg.imgsz,
+                            "epoch": epoch,
+                            "val": rec.get("val"), "config": cfg.to_dict()}, best_path)
+            logger.info("epoch {}/{}: loss {:.4f} (qfl {:.4f} giou {:.4f} dfl {:.4f}, {:.1f} fg/batch) lr {:.2e} "
+                        "{:.1f}s{}{}", epoch, epochs, rec["loss"], rec["qfl"], rec["giou"], rec["dfl"], rec["fg"],
+                        rec["lr"], rec["epoch_s"], _val_text(rec.get("val")), " *best*" if improved else "")
+            if cfg.time_budget > 0:
+                epochs = _fit_budget(history, epoch, epochs, cfg, time.time() - t_start)
+                total_steps = epochs * steps_per_epoch
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers go first, quietly
+        workers.stop(loader)
+        raise
     _write_json(os.path.join(out_dir, "history.json"), history)
     ckpt = torch.load(best_path, map_location="cpu", weights_only=False)
     ema.module.load_state_dict(ckpt["state_dict"])
