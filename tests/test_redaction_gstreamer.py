@@ -96,7 +96,7 @@ def test_names_leave_credentials_out_whole():
 
 # -- end to end -------------------------------------------------------------------------------------------------------
 def test_detect_with_credentials_in_dead_sources_shows_none(video_360p, tmp_path):
-    """The audit's run: a GStreamer pipeline with user:secret@ in its location (plus user-pw=) and a URL with
+    """A GStreamer pipeline with user:secret@ in its location (plus user-pw=) and a URL with
     ?password=secret, where nothing listens, next to a real video. Exit 2 (the video written, the two failed); the
     word 'secret' is in no file name under --out, no byte of any output, stdout or stderr; the video's outputs are
     whole."""
