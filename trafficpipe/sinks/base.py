@@ -1,4 +1,15 @@
 """The sink contract."""
+import os
+
+
+def temp_name(path):
+    # type: (str) -> str
+    """Where `path` is written until it is complete: a hidden name beside it, same extension (writers pick their
+    format from it). The finished file replaces `path` in one rename, so a failed run never leaves it half-written
+    or truncated."""
+    folder, base = os.path.split(path)
+    stem, ext = os.path.splitext(base)
+    return os.path.join(folder, ".%s.partial%s" % (stem, ext))
 
 
 class Sink(object):

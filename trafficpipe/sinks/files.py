@@ -6,7 +6,7 @@ import cv2
 
 from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
-from .base import Sink
+from .base import Sink, temp_name
 from .tracks import MotSink, TrackSummarySink
 
 #: output kinds; "mot" (MOTChallenge text) and "tracks" (per-track summary) need tracking
@@ -26,16 +26,6 @@ def _ensure_parent(path):
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
         _ensure_dir(folder)
-
-
-def temp_name(path):
-    # type: (str) -> str
-    """Where `path` is written until it is complete: a hidden name beside it, same extension (writers pick their
-    format from it). The finished file replaces `path` in one rename, so a failed run never leaves it half-written
-    or truncated."""
-    folder, base = os.path.split(path)
-    stem, ext = os.path.splitext(base)
-    return os.path.join(folder, ".%s.partial%s" % (stem, ext))
 
 
 def temp_folder(folder):

@@ -4,7 +4,7 @@ import os
 
 from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
-from .base import Sink
+from .base import Sink, temp_name
 
 
 def _open(path):
@@ -12,15 +12,9 @@ def _open(path):
     d = os.path.dirname(path) or "."
     try:
         os.makedirs(d, exist_ok=True)
-        return open(_partial(path), "w")
+        return open(temp_name(path), "w")
     except (IOError, OSError) as e:
         raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
-
-
-def _partial(path):
-    folder, base = os.path.split(path)
-    stem, ext = os.path.splitext(base)
-    return os.path.join(folder, ".%s.partial%s" % (stem, ext))
 
 
 class _TextSink(Sink):
