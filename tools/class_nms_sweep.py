@@ -1,6 +1,8 @@
 """AP50 of one class under a stricter suppression of that class's boxes than the model's per-class NMS: greedy, by
 score, a box goes when its IoU with a kept box of the class exceeds T ("iou"), or when more than T of its own area lies
-inside one ("inside"); and under a looser model NMS (IoU above the default 0.45, one more detection pass each).
+inside one ("inside"); under a looser model NMS (IoU above the default 0.45, one more detection pass each); and
+under Soft-NMS (Bodla et al.: overlapping boxes of the class lose score instead of going, linear or Gaussian) over
+one more pass whose model NMS keeps all but near-identical boxes (IoU 0.95).
 Detections as `trafficpipe eval` makes them with its defaults; one JSON line per setting.
 
 Usage: python tools/class_nms_sweep.py DATASET [--cls traffic_light] [--model M] [--out OUT.jsonl]
@@ -26,6 +28,8 @@ from trafficpipe.models.tiling import TilePlan  # noqa: E402
 
 SETTINGS = [("iou", t) for t in (0.4, 0.35, 0.3, 0.25, 0.2)] + [("inside", t) for t in (0.8, 0.7, 0.6, 0.5)]
 LOOSER = (0.5, 0.55, 0.6, 0.7)  # model NMS IoU thresholds above the default
+SOFT = [("linear", t, 0.5) for t in (0.3, 0.45, 0.6)] + [("gaussian", 0.5, s) for s in (0.1, 0.2, 0.3, 0.5)]
+SOFT_PASS_IOU = 0.95  # the model NMS under Soft-NMS: only near-identical boxes go
 
 
 def suppress(dets, k, mode, threshold):
@@ -42,6 +46,29 @@ def suppress(dets, k, mode, threshold):
                 continue
         kept.append(i)
     return boxes[keep], scores[keep], ids[keep]
+
+
+def soft_suppress(dets, k, method, iou_thr, sigma):
+    """`dets` with class `k`'s boxes rescored by Soft-NMS (Bodla et al., their reference loop): greedily by score,
+    each later box's score is multiplied by 1 - IoU where IoU > `iou_thr` ("linear") or by exp(-IoU^2 / `sigma`)
+    ("gaussian"); boxes under 0.001 go. (`ensemble_boxes.soft_nms` returns the boxes it keeps with their scores
+    before the decay, so it cannot serve here.)"""
+    boxes, scores, ids = dets
+    mine = ids == k
+    b, s = boxes[mine], scores[mine].astype(np.float64)
+    out_b, out_s = [], []
+    while len(s):
+        i = int(s.argmax())
+        out_b.append(b[i])
+        out_s.append(s[i])
+        rest = np.arange(len(s)) != i
+        iou = box_iou(b[i:i + 1], b[rest])[0]
+        b, s = b[rest], s[rest]
+        s = s * (np.where(iou > iou_thr, 1 - iou, 1) if method == "linear" else np.exp(-iou ** 2 / sigma))
+        b, s = b[s > 0.001], s[s > 0.001]
+    nb = np.array(out_b, boxes.dtype).reshape(-1, 4)
+    return (np.vstack([boxes[~mine], nb]), np.concatenate([scores[~mine], np.array(out_s, scores.dtype)]),
+            np.concatenate([ids[~mine], np.full(len(out_s), k, ids.dtype)]))
 
 
 def main():
@@ -66,8 +93,16 @@ def main():
             looser = evaluate(dataset, det, tiles=TilePlan(), classes=[args.cls])
         rows.append({"cls": args.cls, "suppression": "model NMS at IoU %.2f" % iou,
                      "ap50": looser.classes[args.cls].ap50})
+    with Detector(model=args.model, conf=0.001, iou=SOFT_PASS_IOU) as det:
+        dense = evaluate(dataset, det, tiles=TilePlan(), classes=[args.cls])
+    dense_dets = [as_arrays(d) for d in dense.detections]
+    for method, iou_thr, sigma in SOFT:
+        rescored = [soft_suppress(d, k, method, iou_thr, sigma) for d in dense_dets]
+        scored = score_detections(dataset, rescored, classes=[args.cls])
+        label = "soft-NMS linear, IoU %.2f" % iou_thr if method == "linear" else "soft-NMS gaussian, sigma %.1f" % sigma
+        rows.append({"cls": args.cls, "suppression": label, "ap50": scored.classes[args.cls].ap50})
     for row in rows:
-        sys.stdout.write("%-26s AP50 %.4f\n" % (row["suppression"], row["ap50"]))
+        sys.stdout.write("%-32s AP50 %.4f\n" % (row["suppression"], row["ap50"]))
     if args.out:
         with open(args.out, "a") as f:
             f.writelines(json.dumps(row) + "\n" for row in rows)
