@@ -123,10 +123,6 @@ def _run(args):
     from ..run_config import announce
     config = args.config  # the settings fixed in run(), as one immutable record
     from ..pipeline.inputs import check_outputs_apart, named_sources, planned_sources
-    if args.processes > 1 and len(args.sources) > 1:
-        check_outputs_apart(args.out, outputs, planned_sources(args.sources))  # across the processes' sources
-        from .detect_processes import run_in_processes
-        return run_in_processes(args)
     regions = None
     if args.count:
         from ..counting import parse_count_specs
@@ -135,6 +131,14 @@ def _run(args):
         raise TrafficpipeError("--save mot and tracks need --track")
     if tracking and args.track_fps <= 0:
         raise TrafficpipeError("--track-fps must be positive")
+    if args.processes > 1 and len(args.sources) > 1:  # checked here once, before any process starts
+        planned = planned_sources(args.sources)
+        check_outputs_apart(args.out, outputs, planned)  # across the processes' sources
+        if regions:
+            from ..counting.fit import check_planned
+            check_planned(regions, planned)
+        from .detect_processes import run_in_processes
+        return run_in_processes(args)
     set_decode_threads(args.decode_threads)
     set_decoder(args.decoder)
     from ..sinks.nvenc import set_video_encoder
@@ -149,9 +153,8 @@ def _run(args):
                                        connect_live=len(args.sources) == 1, name=name))
         check_outputs_apart(args.out, outputs, named_sources(sources))  # before the model loads or anything is written
         if regions:
-            from ..counting import check_in_frame
-            for src in sources:
-                check_in_frame(regions, src.width, src.height, src.name)
+            from ..counting.fit import check_sources
+            check_sources(regions, sources)
         keep_conf = args.conf
         if tracking:  # ByteTrack continues tracks with low-score detections; the user's threshold still decides
             from ..tracking import TrackerConfig

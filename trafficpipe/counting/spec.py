@@ -44,6 +44,7 @@ def parse_count_spec(spec, index=0):
     name, sep, coords = text.partition("=")
     if not sep:
         name, coords = "", text
+    given = bool(name.strip())
     name = name.strip() or ("%s%d" % (kind, index + 1))
     if any(ch in name for ch in ",:= "):
         raise CountSpecError("--count %r: the name %r may not hold ',', ':', '=' or spaces" % (spec, name))
@@ -61,24 +62,39 @@ def parse_count_spec(spec, index=0):
                                  "zone:NAME=x1,y1,x2,y2,x3,y3,..." % (spec, len(vals)))
         if pts[0] == pts[1]:
             raise CountSpecError("--count %r: the line's two points are the same" % spec)
-        return Line(name, pts[0], pts[1])
+        region = Line(name, pts[0], pts[1])
+        region.given = given
+        return region
     if len(pts) < 3:
         raise CountSpecError("--count %r: a zone needs at least 3 points (got %d)" % (spec, len(pts)))
     area = 0.5 * abs(sum(pts[i][0] * pts[i - 1][1] - pts[i - 1][0] * pts[i][1] for i in range(len(pts))))
     if area <= 0:
         raise CountSpecError("--count %r: the zone has no area" % spec)
-    return Zone(name, pts)
+    region = Zone(name, pts)
+    region.given = given
+    return region
 
 
 def parse_count_specs(specs):
     # type: (list) -> list
     """Every `--count` value, parsed; names must be unique."""
     regions = [parse_count_spec(s, i) for i, s in enumerate(specs or [])]
-    seen = set()
+    taken = set()
     for r in regions:
-        if r.name in seen:
-            raise CountSpecError("--count: the name %r is used twice" % r.name)
-        seen.add(r.name)
+        if r.given:
+            if r.name in taken:
+                raise CountSpecError("--count: the name %r is used twice" % r.name)
+            taken.add(r.name)
+        if all(0 <= v <= 1 for pt in r.points for v in pt):
+            from ..log import logger
+            logger.warning("--count {}: every coordinate is within 0..1; coordinates are pixels, so this is a "
+                           "{} in the frame's top-left pixel", r.name, r.kind)
+    for i, r in enumerate(regions):  # an unnamed one is line<N> or zone<N> (N: its place), never a name given
+        k = i + 1
+        while not r.given and r.name in taken:
+            k += 1
+            r.name = "%s%d" % (r.kind, k)
+        taken.add(r.name)
     return regions
 
 

@@ -8,6 +8,7 @@ from ..engines.device_frames import host_image
 from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
 from ..pipeline.steps import FrameStep
+from ..sinks.base import temp_name
 from .counters import LineCounter, ZoneCounter, anchors
 
 
@@ -30,11 +31,15 @@ class CountStep(FrameStep):
         self.draw = draw
         self.frames = 0
         self.f = None
-        if summary_path:
+        self.path = summary_path
+        self.replaces = bool(summary_path) and os.path.exists(summary_path)  # an earlier run's, replaced when complete
+        if summary_path:  # written aside, put in place when complete; opened now: an unwritable folder fails first
+            if os.path.isdir(summary_path):
+                raise SinkError("cannot write %s: a folder of that name is in the way" % summary_path)
             try:
                 d = os.path.dirname(summary_path) or "."
                 os.makedirs(d, exist_ok=True)
-                self.f = open(summary_path, "w")
+                self.f = open(temp_name(summary_path), "w")
             except (IOError, OSError) as e:
                 raise SinkError("cannot write %s: %s" % (summary_path, e.strerror or e))
 
@@ -80,7 +85,22 @@ class CountStep(FrameStep):
                 "zones": dict((zc.zone.name, zc.summary()) for zc in self.zones)}
 
     def close(self):
+        """Put the summary in place (replacing an earlier run's); a run that counted no frame leaves that one as it
+        was."""
+        if self.f is None or self.f.closed:
+            return
+        if not self.frames and os.path.exists(self.summary_path):
+            self.discard()
+            return
+        json.dump(self.summary(), self.f, indent=1)
+        self.f.write("\n")
+        self.f.close()
+        os.replace(self.f.name, self.summary_path)
+
+    def discard(self):
         if self.f is not None and not self.f.closed:
-            json.dump(self.summary(), self.f, indent=1)
-            self.f.write("\n")
             self.f.close()
+            try:
+                os.remove(self.f.name)
+            except OSError:
+                pass

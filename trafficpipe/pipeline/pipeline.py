@@ -117,9 +117,7 @@ class Pipeline(object):
                     own.extend(self.extra_sinks[i] or [])
             check_distinct(sinks)
         except BaseException:
-            for own in sinks:
-                for sink in own:
-                    sink.discard()
+            _discard(sinks)
             raise
         return sinks
 
@@ -129,23 +127,23 @@ class Pipeline(object):
         det, ctl = self.detector, self.control
         n_src = len(self.sources)
         sinks = self._build_sinks()
-        log_replaced(sinks)
         draw = self.draw if self.draw is not None else any(s.needs_image for ss in sinks for s in ss)
         # in-order steps draw in the writer (after tracking): postprocess then leaves the image alone
+        steps = []
         try:
-            steps = [list(self.steps(src, draw)) for src in self.sources] if self.steps is not None else None
+            if self.steps is not None:
+                for src in self.sources:
+                    steps.append(list(self.steps(src, draw)))
         except BaseException:
-            for ss in sinks:
-                for s in ss:
-                    s.close()
+            _discard(sinks + steps)
             raise
+        log_replaced(sinks + steps)  # the steps' own outputs (counts) too
+        steps = steps if self.steps is not None else None
         lay = self.layout
         try:
             contexts = [det.engine.create_context(lay.slots, lay.batch) for _ in range(lay.contexts)]
         except BaseException:
-            for own in sinks:
-                for sink in own:
-                    sink.discard()
+            _discard(sinks + (steps or []))
             raise
         per_ctx = [sum(1 for s in range(n_src) if s % lay.contexts == c) for c in range(lay.contexts)]
         cap_q = StageQueue(lay.queue_size, ctl.stop, "capture->preprocess", fair=n_src > 1)
@@ -167,9 +165,7 @@ class Pipeline(object):
             for c in contexts:
                 c.close()
                 det.engine.contexts.remove(c)
-            for own in sinks:
-                for sink in own:
-                    sink.discard()
+            _discard(sinks + (steps or []))
             raise
         capture = CaptureStage(ctl, feeds, cap_q)
         pre = PreprocessStage(ctl, cap_q, pre_qs, contexts, det.adapter, n_src, lay.preprocess_workers,
@@ -276,3 +272,10 @@ def _unique_names(sources):
     """Give every source its own output name (sources/base.py `output_names`)."""
     for s, name in zip(sources, output_names([s.uri for s in sources], [s.name for s in sources])):
         s.name = name
+
+
+def _discard(per_source):
+    """Drop what each source's sinks and steps wrote (a run that could not start): earlier outputs stay as they were."""
+    for own in per_source:
+        for item in own:
+            item.discard()

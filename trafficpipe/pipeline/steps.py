@@ -14,3 +14,7 @@ class FrameStep(object):
 
     def close(self):
         pass
+
+    def discard(self):
+        """Drop what the step wrote (a run that could not start): an output of an earlier run stays as it was."""
+        self.close()

@@ -1,21 +1,12 @@
 """Whether a tiling plan can matter for a run's sources: video files whose frame size is read up front and is
 near the model's shape never need tiles, so the run keeps its batch and its decoder processes' resize."""
-import cv2
-
-from ..sources.video import VideoFileSource
+from ..sources.video import VideoFileSource, container_size
 
 
 def video_size(source):
     # type: (object) -> tuple
     """(width, height) of a video file source read from its container without decoding, or None where unknown."""
-    if not isinstance(source, VideoFileSource):
-        return None
-    cap = cv2.VideoCapture(source.uri)
-    try:
-        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        cap.release()
-    return (w, h) if w > 0 and h > 0 else None
+    return container_size(source.uri) if isinstance(source, VideoFileSource) else None
 
 
 def plan_for_sources(plan, sources, model_width, model_height):

@@ -18,23 +18,36 @@ def _open(path):
 
 
 class _TextSink(Sink):
-    """A text output written aside and put in place (replacing an older one) when closed; `discard` drops it."""
+    """A text output written aside and put in place (replacing an older one) when closed; a run that wrote no frame
+    leaves an older one as it was; `discard` drops it. Subclasses write a frame in `_write`."""
 
     def __init__(self, path):
         if os.path.isdir(path):
             raise SinkError("cannot write %s: a folder of that name is in the way" % path)
         self.replaces = os.path.exists(path)
         self.path = path
+        self.frames = 0
         self.f = _open(path)  # opened now: an unwritable folder fails before the run
+
+    def write(self, frame):
+        self.frames += 1
+        self._write(frame)
+
+    def _write(self, frame):
+        raise NotImplementedError
 
     def _finish(self):
         pass
 
     def close(self):
-        if not self.f.closed:
-            self._finish()
-            self.f.close()
-            os.replace(self.f.name, self.path)
+        if self.f.closed:
+            return
+        if not self.frames and os.path.exists(self.path):  # the run failed before its first frame
+            self.discard()
+            return
+        self._finish()
+        self.f.close()
+        os.replace(self.f.name, self.path)
 
     def discard(self):
         if not self.f.closed:
@@ -48,7 +61,7 @@ class _TextSink(Sink):
 class MotSink(_TextSink):
     """The tracked detections in MOTChallenge text: one row per detection of a confirmed track; frame = index + 1."""
 
-    def write(self, frame):
+    def _write(self, frame):
         d = frame.detections
         if d is None or d.track_ids is None or not len(d):
             return
@@ -69,7 +82,7 @@ class TrackSummarySink(_TextSink):
         self.source_name = source_name
         self.tracks = {}  # id -> [first frame, last frame, first t, last t, frames, score sum, {class id: count}]
 
-    def write(self, frame):
+    def _write(self, frame):
         d = frame.detections
         if d is None or d.track_ids is None:
             return

@@ -53,6 +53,11 @@ class Source(object):
     def close(self):
         pass
 
+    def frame_size(self):
+        # type: () -> tuple
+        """(width, height) of the frames once known (opened files, connected streams), else None."""
+        return (self.width, self.height) if self.width and self.height else None
+
     def set_state(self, state, why=""):
         if state != self.state:
             logger.log("INFO" if state != SourceState.FAILED else "WARNING", "source {}: {} -> {}{}",

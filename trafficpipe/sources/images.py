@@ -62,6 +62,16 @@ def read_image(path):
     return (img, None) if img is not None else (None, "unreadable or not an image")
 
 
+def first_image_size(paths, tries=5):
+    # type: (list, int) -> tuple
+    """(width, height) of the first readable image among the first `tries` of `paths`, or None."""
+    for path in list(paths)[:tries]:
+        img, _ = read_image(path)
+        if img is not None:
+            return img.shape[1], img.shape[0]
+    return None
+
+
 def jpeg_cut_short(data):
     # type: (bytes) -> bool
     """Whether JPEG `data` ends before its image does: no end-of-image marker (FF D9) after its last scan (FF DA; the
@@ -100,6 +110,13 @@ class ImageSource(Source):
         self.frame_count = len(self.paths)
         self._stems = image_stems(self.paths)
         self.set_state(SourceState.STREAMING)
+
+    def frame_size(self):
+        # type: () -> tuple
+        """(width, height) of the set's frames: its first readable image's, before the run reads it."""
+        if self.width and self.height:
+            return self.width, self.height
+        return first_image_size(self.paths or [])
 
     def read(self, buf=None):
         while self.frames_read + len(self.skipped) < len(self.paths):

@@ -75,6 +75,17 @@ def open_video(path):
     return cv2.VideoCapture(path)
 
 
+def container_size(path):
+    # type: (str) -> tuple
+    """(width, height) of a video file read from its container without decoding, or None where unknown."""
+    cap = cv2.VideoCapture(path)
+    try:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    return (w, h) if w > 0 and h > 0 else None
+
+
 def check_video_file(uri):
     # type: (str) -> None
     """SourceError (one line) unless `uri` is an existing, readable file."""

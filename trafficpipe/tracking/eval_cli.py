@@ -46,13 +46,21 @@ def run(args):
         gt = os.path.join(folder, "gt", "gt.txt")
         gt_rows = read_mot_rows(gt, min_cols=7, what="ground truth")
         name = os.path.basename(os.path.normpath(folder))
+        full = info.length
+        _check_within(gt_rows, full, gt, "ground-truth rows")
+        benchmark = gt_benchmark(gt_rows)  # from every row, also those past --max-frames
         if args.max_frames:
             info.length = min(info.length, args.max_frames)
-            gt_rows = gt_rows[gt_rows[:, 0] <= info.length]
+            gt_rows = _rows_upto(gt_rows, info.length)
+            if not len(gt_rows):
+                raise DatasetError("%s: no ground truth in frames 1-%d (--max-frames %d): nothing to score"
+                                   % (gt, info.length, args.max_frames))
         dets = None
         if args.dets == "public":
-            dets = detections_by_frame(_rows_upto(read_mot_rows(os.path.join(folder, "det", "det.txt")),
-                                                  info.length), info.length)
+            det = os.path.join(folder, "det", "det.txt")
+            det_rows = read_mot_rows(det)
+            _check_within(det_rows, full, det, "detection rows")
+            dets = detections_by_frame(_rows_upto(det_rows, info.length), info.length)
         elif not os.path.isdir(info.images):
             raise DatasetError("%s has no %s/ frames; score its det/det.txt with --dets public" % (folder, info.im_dir))
         else:
@@ -60,11 +68,11 @@ def run(args):
             if not any(dets):
                 raise DatasetError("%s: none of its %d frames found in %s/ (%s, ...)"
                                    % (folder, info.length, info.im_dir, os.path.basename(frame_file_name(info, 1))))
-        seqs.append((name, info, gt_rows, dets))
+        seqs.append((name, info, gt_rows, dets, benchmark))
     names = [s[0] for s in seqs]
     if len(set(names)) != len(names):
         raise DatasetError("two sequences are named alike: %s" % ", ".join(names))
-    benchmarks = set(gt_benchmark(s[2]) for s in seqs)
+    benchmarks = set(s[4] for s in seqs)
     if len(benchmarks) > 1:
         raise DatasetError("sequences with and without MOTChallenge classes in gt.txt cannot be scored together")
     benchmark = benchmarks.pop()
@@ -77,7 +85,7 @@ def run(args):
             raise DatasetError("cannot create %s: %s" % (d, e.strerror or e))
     files, gts, lengths, runs = {}, {}, {}, {}
     damaged = []  # (name, its source's error): sequences with frames missing or unreadable
-    for name, info, gt_rows, dets in seqs:
+    for name, info, gt_rows, dets, _ in seqs:
         path = files[name] = os.path.join(data_dir, name + ".txt")
         gts[name] = os.path.join(gt_dir, name + ".txt")
         _write_rows(gts[name], gt_rows)
@@ -97,6 +105,9 @@ def run(args):
     scores = score_tracks(gts, lengths, files, benchmark)
     report = {"benchmark": benchmark, "tracker": args.tracker, "dets": args.dets, "sequences": runs,
               "scores": scores}
+    ours = set(n + ".txt" for n in names)
+    det_dir = os.path.join(args.out, "dets")  # end to end: the detections used; a --dets public run writes none
+    _remove_earlier(args.out, {data_dir: ours, gt_dir: ours, det_dir: ours if args.dets == "detector" else set()})
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
     sys.stdout.write(format_scores(scores))
@@ -134,6 +145,27 @@ def _sequence_folders(paths):
 
 def _rows_upto(rows, length):
     return rows[rows[:, 0] <= length]
+
+
+def _remove_earlier(out, written):
+    """Remove the sequence files (`data/`, `gt/`, `dets/`) an earlier eval-track left in `out` that this one did not
+    write (`written`: folder -> file names this run wrote there), so the folder matches its report.json; said in one
+    line."""
+    stale = [os.path.join(d, n) for d in sorted(written) if os.path.isdir(d) for n in sorted(os.listdir(d))
+             if n.endswith(".txt") and n not in written[d]]
+    for path in stale:
+        os.remove(path)
+    if stale:
+        logger.info("eval-track: removed {} sequence file{} of an earlier run in {} ({})", len(stale),
+                    "" if len(stale) == 1 else "s", os.path.abspath(out),
+                    ", ".join(os.path.relpath(p, out) for p in stale[:4]) + (", ..." if len(stale) > 4 else ""))
+
+
+def _check_within(rows, length, path, what):
+    """DatasetError (one line) for rows of `path` past the sequence's `length` frames (seqinfo.ini's seqLength)."""
+    if len(rows) and rows[:, 0].max() > length:
+        raise DatasetError("%s: %s reach frame %d but the sequence has %d frames (seqinfo.ini)"
+                           % (path, what, rows[:, 0].max(), length))
 
 
 def _write_rows(path, rows):

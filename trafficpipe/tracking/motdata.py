@@ -153,7 +153,7 @@ def detections_by_frame(rows, length):
     # type: (np.ndarray, int) -> list
     """det.txt rows -> per frame 1..length: (boxes xyxy [N,4], scores [N]). Rows beyond `length` are an error."""
     frames = rows[:, 0].astype(np.int64)
-    if frames.max() > length:
+    if len(frames) and frames.max() > length:
         raise DatasetError("detections reach frame %d but the sequence has %d frames (seqinfo.ini)"
                            % (frames.max(), length))
     order = np.argsort(frames, kind="stable")

@@ -12,7 +12,8 @@ class TrackStep(FrameStep):
     The detector runs with a lower score threshold than the user's (ByteTrack continues tracks with low-score
     detections); a detection is kept when its score reaches `keep_conf` or it belongs to a confirmed track, so what
     was reported without tracking still is. Time: the frame's timestamp (`pts`, seconds), or `index / fps` when `fps`
-    is given (image sets). With `draw`, draws boxes, ids and each track's last `trail` positions (box bottom centre).
+    is given (image sets; the frame's `pts` is then set to it). With `draw`, draws boxes, ids and each track's last
+    `trail` positions (box bottom centre).
     """
 
     name = "track"
@@ -34,7 +35,8 @@ class TrackStep(FrameStep):
 
     def process(self, frame):
         d = frame.detections
-        ids = self.tracker.update(d.boxes, d.scores, d.class_ids, self.time_of(frame))
+        t = frame.pts = self.time_of(frame)  # every output (JSON lines, tracks, counts) gives the tracker's time
+        ids = self.tracker.update(d.boxes, d.scores, d.class_ids, t)
         d.track_ids = ids
         keep = (d.scores >= self.keep_conf) | (ids > 0)
         if not keep.all():

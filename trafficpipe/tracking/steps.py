@@ -12,12 +12,12 @@ def tracking_steps(out_dir=None, tracker="bytetrack", config=None, keep_conf=0.0
     (no timestamps) at `image_fps`."""
 
     def steps(source, draw):
-        from ..counting import check_in_frame
         track = track_step(source, tracker, config, keep_conf, draw, image_fps)
         out = [track]
         if regions:
+            from ..counting.fit import check_sources
             from ..counting.step import CountStep
-            check_in_frame(regions, source.width, source.height, source.name)  # a live source's size is known now
+            check_sources(regions, [source])  # a live source's size is known now
             path = os.path.join(out_dir, source.name + ".counts.json") if out_dir else None
             out.append(CountStep(regions, path, source.name, track.time_of, draw))
         return out
