@@ -31,7 +31,7 @@ def test_the_log_level_takes_any_case(tmp_path):
 
 @pytest.mark.parametrize("args", [
     ["detect", "x", "--classes", ","], ["detect", "x", "--classes", ""], ["detect", "x", "--save", ""],
-    ["detect", "x", "--set", "classes= , "], ["eval", "x", "--classes", ""],
+    ["eval", "x", "--classes", ""],
     ["calibrate", "m.onnx", "--dataset", "d", "--classes", ""], ["export", "best.pt", "--keep-base", ","],
     ["train", "d", "--boost", ""],
 ])

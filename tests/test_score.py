@@ -114,13 +114,14 @@ def test_a_tracked_resume_restarts_the_ids_after_the_committed_segments(tmp_path
     store = OutputStore(str(tmp_path))
     tracking = {"tracker": "bytetrack", "keep_conf": 0.3}
     segs = [(0, 12), (12, 24), (24, 36)]
+    info = {"path": "/videos/v.mp4", "sha256": "ab" * 32}
     for track in (tracking, None):
         run = ScoreRun([], store, Runner(), {"model": "m.onnx"}, 12, tracking=track)
         for (a, b), next_id in zip(segs, (8, None, 20)):
             if next_id is not None:
-                store.write_table(run._segment_path("v", a, b), schema(track is not None).empty_table(),
+                store.write_table(run._segment_path("v", info, a, b), schema(track is not None).empty_table(),
                                   {META_KEY: {"frames": 12, "next_track_id": next_id}})
-        tasks = run._segment_tasks("v", "/videos/v.mp4", segs)
+        tasks = run._segment_tasks("v", info, segs)
         if track:
             assert [(t["start"], t["track"]["restart"], t["track"]["first_id"], t["track"]["last"]) for t in tasks] == [
                 (12, True, 8, False), (24, False, 8, True)]
@@ -262,7 +263,7 @@ def test_score_sources_folders_globs_and_lists(clips, tmp_path):
     listing.write_text("# the archive\n%s\n%s\n" % (paths[1], os.path.join(str(folder), "highway-*.mp4")))
     assert expand_sources([str(listing), paths[0]]) == [paths[1], paths[0], paths[2]]  # each once, in order
     assert expand_sources([str(folder)]) == sorted(paths + [str(folder / "corrupt.mp4")])
-    with pytest.raises(SourceError, match="no file matches"):
+    with pytest.raises(SourceError, match="no video file matches"):
         expand_sources([str(folder / "nothing-*.mp4")])
     with pytest.raises(SourceError, match="does not exist"):
         expand_sources([str(tmp_path / "missing.mp4")])

@@ -75,7 +75,8 @@ def render():
              "Every option of every `trafficpipe` command, generated from the parser by `python tools/cli_reference.py`"
              " (a test keeps it current). Options not on a command's main `--help` are tuning knobs: give them as"
              " `--OPTION VALUE` or `--set KEY=VALUE` (KEY = the option's name with `_` for `-`); `--help-all` lists"
-             " them too.", "",
+             " them too. A main option is given as itself: `--set out=DIR` is refused, so it never silently replaces"
+             " `--out`.", "",
              "Environment: `TRAFFICPIPE_DATA` (shared models and data, default `../shared`), `TRAFFICPIPE_MODELS`"
              " (a folder searched for model files first), `TRAFFICPIPE_CACHE` (cleaned ONNX graphs and TensorRT"
              " plans, default `~/.cache/trafficpipe`), `TRAFFICPIPE_PROGRESS=1` (progress bars also when stderr is"

@@ -120,6 +120,15 @@ def log_level(text):
     return level
 
 
+def non_empty(text):
+    # type: (str) -> str
+    """Text with something in it (a folder, an address): "" is an error instead of meaning the current folder or
+    nothing."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a value, got an empty one")
+    return text
+
+
 def comma_list(text):
     # type: (str) -> str
     """A comma-separated list of one entry or more (--classes, --save): the text as given, so the option reads as

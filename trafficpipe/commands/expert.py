@@ -28,6 +28,7 @@ def finish_parser(parser, command):
     shown = USER_OPTIONS.get(command)
     if shown is None:
         return
+    parser.main_options = shown  # what --set may not name: a main option is given as itself
     parser.add_argument("--set", action=SetAction, parser=parser, metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="set a tuning knob (repeatable), e.g. --set batch=4; --help-all lists them")
     parser.add_argument("--help-all", action=HelpAllAction, parser=parser, help="show every option, knobs included")
@@ -90,6 +91,9 @@ class SetAction(argparse.Action):
             near = difflib.get_close_matches(key, list(table), n=3)
             parser.error("--set: unknown key %r%s; --help-all lists them" % (key, (" (did you mean %s?)"
                                                                                    % " or ".join(near)) if near else ""))
+        main = [o for o in action.option_strings if o in getattr(self.owner, "main_options", ())]
+        if main:  # e.g. --set out=DIR would silently replace --out DIR
+            parser.error("--set %s: %s is a main option, not a tuning knob; give it as %s" % (key, main[0], main[0]))
         try:
             value = convert(action, key, text)
         except argparse.ArgumentTypeError as e:
@@ -112,6 +116,7 @@ class HelpAllAction(argparse.Action):
             if hasattr(action, "full_help"):
                 action.help = action.full_help
         self.owner.print_help(sys.stdout)
-        sys.stdout.write("\nEvery option above can also be given as --set KEY=VALUE, KEY being its long name without "
-                         "the dashes (--set decode-processes=3, --set cuda-graphs=off).\n")
+        sys.stdout.write("\nEvery tuning knob above (an option the main --help does not list) can also be given as "
+                         "--set KEY=VALUE, KEY being its long name without the dashes (--set decode-processes=3, "
+                         "--set cuda-graphs=off).\n")
         parser.exit(0)

@@ -6,6 +6,7 @@ from ..log import logger
 
 
 def add_parser(sub):
+    from ..cli_values import non_empty
     from ..commands.options import add_model_options, add_track_options
     p = sub.add_parser(
         "score", help="score an archive of video files into Parquet, here or on a Ray cluster",
@@ -17,8 +18,8 @@ def add_parser(sub):
         epilog="Exit status: 0 when every video was scored; 2 on bad input or when any video failed (the others are "
                "written, the manifest says why). Needs the scale extra: pip install 'trafficpipe[scale]'.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--out", required=True, help="output folder: a path or a pyarrow file system URI (s3://...)")
-    p.add_argument("--ray", default=None, metavar="ADDRESS",
+    p.add_argument("--out", required=True, type=non_empty, help="output folder: a path or a pyarrow file system URI (s3://...)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", type=non_empty,
                    help="run on a Ray cluster: auto (the one started on this machine with `ray start`) or its "
                         "address HOST:PORT (default: no Ray, this machine only)")
     add_model_options(p)
@@ -57,6 +58,12 @@ def run(args):
         tracking, kw["conf"] = track_settings(args.tracker, args.conf)
     if kw.get("model") and os.path.exists(kw["model"]):
         kw["model"] = os.path.abspath(kw["model"])  # workers may start elsewhere
+    if args.ray and args.ray != "auto":  # before the output folder is made: a wrong address leaves nothing behind
+        from .cluster import check_address
+        check_address(args.ray)
+    elif not args.ray:  # scored here: the model must be here
+        from ..models.registry import find_model
+        find_model(kw.get("model"))
     store = OutputStore(args.out)
     if args.ray:
         from .cluster import RayRunner

@@ -29,7 +29,7 @@ def connect(address):
     except ImportError:
         raise TrafficpipeError("--ray needs Ray: pip install 'trafficpipe[scale]'")
     if address != "auto":
-        _check_reachable(address)
+        check_address(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     except (ConnectionError, RuntimeError, ValueError) as e:
@@ -37,16 +37,46 @@ def connect(address):
     return ray
 
 
-def _check_reachable(address, timeout=5.0):
-    """TrafficpipeError (one line) unless something listens at HOST:PORT (ray.init would retry for minutes)."""
+def check_address(address, timeout=5.0):
+    """TrafficpipeError (one line) unless a Ray cluster's gRPC server answers at HOST:PORT: ray.init would retry for
+    minutes at a port where nothing listens or another service does (the dashboard's 8265, say)."""
     import socket
+    if "@" in address:  # never echoed: the part before "@" may be a password
+        raise TrafficpipeError("--ray takes auto or HOST:PORT; a Ray address holds no user name or password")
     host, _, port = address.replace("ray://", "").rpartition(":")
     try:
-        socket.create_connection((host, int(port)), timeout).close()
+        conn = socket.create_connection((host, int(port)), timeout)
     except ValueError:
         raise TrafficpipeError("--ray takes auto or HOST:PORT, not %s" % address)
     except (socket.error, OSError) as e:
         raise TrafficpipeError("cannot reach the Ray cluster at %s: %s" % (address, first_line(e)))
+    try:
+        answer = _http2_answer(conn, timeout)
+    finally:
+        conn.close()
+    if answer is not None and not answer:
+        raise TrafficpipeError("no Ray cluster answers at %s: the service there does not speak gRPC (the GCS port is "
+                               "6379 unless `ray start --port` set another; 8265 is the dashboard's)" % address)
+
+
+def _http2_answer(conn, timeout):
+    """Whether the server on `conn` answers an HTTP/2 connection preface with a SETTINGS frame, as every gRPC server
+    (Ray's GCS and client server) does; None where it says nothing within `timeout` (left to ray.init)."""
+    import socket
+    try:
+        conn.settimeout(timeout)
+        conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except socket.timeout:
+        return None
+    except (socket.error, OSError):
+        return False
+    return len(head) == 9 and head[3:4] == b"\x04"
 
 
 class RayRunner(object):

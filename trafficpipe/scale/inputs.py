@@ -13,11 +13,18 @@ def is_video_path(path):
     return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
 
 
+def videos_in(folder):
+    # type: (str) -> list
+    """The video files in `folder` and its subfolders (by extension), sorted."""
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files if is_video_path(f))
+
+
 def expand_sources(specs):
     # type: (list) -> list
     """Absolute paths of the video files `specs` name, in order, each once: a file as it is; a folder: its video
-    files (by extension, recursively, sorted); a glob: its matches; a .txt/.lst file: one path (or glob) per line,
-    relative to the list's folder, '#' comments. SourceError (one line) for a name that matches nothing."""
+    files (by extension, recursively, sorted); a glob: the video files and folders it matches; a .txt/.lst file: one
+    path (or glob) per line, relative to the list's folder, '#' comments. SourceError (one line) for a name that
+    matches nothing."""
     out, seen = [], set()
 
     def add(path):
@@ -28,17 +35,20 @@ def expand_sources(specs):
 
     def expand(spec, base, depth=0):
         if "://" in spec:
-            raise SourceError("score reads video files on a shared file system; %s is a URL" % spec.split("://")[0]
-                              + "://...")
+            raise SourceError("score reads video files on a shared file system; %s://... is a URL"
+                              % spec.split("://")[0])
         path = spec if os.path.isabs(spec) else os.path.join(base, spec)
-        if any(c in spec for c in "*?["):
-            matches = sorted(m for m in glob.glob(path, recursive=True) if os.path.isfile(m))
-            if not matches:
-                raise SourceError("no file matches %s" % spec)
-            for m in matches:
+        if any(c in spec for c in "*?["):  # a glob: the video files it names, and those in the folders it names
+            matches = sorted(glob.glob(path, recursive=True))
+            found = [m for m in matches if os.path.isfile(m) and is_video_path(m)]
+            for folder in (m for m in matches if os.path.isdir(m)):
+                found.extend(videos_in(folder))
+            if not found:
+                raise SourceError("no video file matches %s" % spec)
+            for m in found:
                 add(m)
         elif os.path.isdir(path):
-            found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files if is_video_path(f))
+            found = videos_in(path)
             if not found:
                 raise SourceError("no video files in folder %s" % spec)
             for m in found:

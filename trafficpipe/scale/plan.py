@@ -25,22 +25,40 @@ def config_key(detector_kwargs, tracking=None):
     if tracking:
         kw["tracking"] = tracking
     kw.pop("threads", None)  # thread counts change nothing but speed
+    digest = model_digest(kw.get("model"))
     if kw.get("model"):
         kw["model"] = os.path.basename(str(kw["model"]))
+    if digest:  # another model under the same name (retrained in place, another folder) is another configuration
+        kw["model_sha256"] = digest
     return hashlib.sha1(json.dumps(kw, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:12]
+
+
+def model_digest(model):
+    # type: (str) -> str
+    """SHA-256 of the model file `--model` names (None: the default model), or None where it is not found here
+    (workers elsewhere may hold it; its name then stands for it)."""
+    from ..errors import TrafficpipeError
+    from ..models.registry import find_model
+    try:
+        path = find_model(model)
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    except (TrafficpipeError, IOError, OSError):
+        return None
 
 
 def plan_segments(info, segment_frames=SEGMENT_FRAMES):
     # type: (dict, int) -> list
     """[(start, stop)] of a probed video (`probe.probe_video`): keyframe-aligned (`segments.plan_chunks`), each at least
     `segment_frames` long but the last; the whole file as one segment where its keyframes or length are unknown (stop
-    None: to its end)."""
+    None: to its end; a frame count without a keyframe table is the container's estimate, which may fall short)."""
     from ..sources.segments import plan_chunks
     n = info.get("frames")
-    if not n:
+    if not n or not info.get("keyframes"):
         return [(0, None)]
-    if not info.get("keyframes"):
-        return [(0, n)]
     return plan_chunks(info["keyframes"], n, max(1, int(segment_frames)))
 
 

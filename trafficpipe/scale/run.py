@@ -51,13 +51,24 @@ class ScoreRun(object):
         t0 = time.time()
         man = self.manifest
         man.run["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
-        todo = []
+        todo, other = [], []
         for p in self.paths:
             prev = self._reusable(p)
             if prev is not None:
                 man.entries[p] = dict(prev, reused=True)
             else:
                 todo.append(p)
+                last = man.previous.get(p) or {}
+                if last.get("status") == "ok" and last.get("config") != self.config:
+                    other.append(last)
+        for p, prev in man.previous.items():  # videos of earlier runs that this one does not name stay listed
+            if p not in man.entries and p not in todo:
+                man.entries[p] = prev
+        if other:
+            logger.info("score: replacing the output{} of {} video(s) scored with another configuration ({}; this "
+                        "run: {}) as each is finished: {}{}", "" if len(other) == 1 else "s", len(other),
+                        ", ".join(sorted(set(str(e.get("config")) for e in other))), self.config,
+                        ", ".join(str(e.get("output")) for e in other[:4]), ", ..." if len(other) > 4 else "")
         tasks = []
         for info in self.runner.probe(todo) if todo else []:
             e = man.entry(info["path"])
@@ -69,7 +80,7 @@ class ScoreRun(object):
             e.update((k, info[k]) for k in ("size", "mtime_ns", "sha256", "frames", "fps", "width", "height"))
             e.update(status="running", error=None, seconds=0.0, workers=[], retries=[])
             segs = plan_segments(info, self.segment_frames)
-            mine = self._segment_tasks(e["video"], info["path"], segs)
+            mine = self._segment_tasks(e["video"], info, segs)
             self.videos[e["video"]] = {"info": info, "entry": e, "segments": segs, "left": len(mine)}
             if self.tracking:  # the frames where the ids restart: here, where an interrupted run left the video
                 e["track_restarts"] = [mine[0]["start"]] if mine and mine[0]["start"] else []
@@ -103,12 +114,14 @@ class ScoreRun(object):
         man.write()
         return summary
 
-    def _segment_tasks(self, vid, path, segs):
-        """The tasks of a video's segments that no earlier run committed. Tracked, the segments from the first such
-        one on, in order: that one starts a tracker whose ids go on after those of the committed segments."""
+    def _segment_tasks(self, vid, info, segs):
+        """The tasks of a video's segments that no earlier run committed (of this file's content: a file replaced
+        under the same name starts afresh). Tracked, the segments from the first such one on, in order: that one
+        starts a tracker whose ids go on after those of the committed segments."""
         tasks, next_id = [], 1
+        path = info["path"]
         for k, (start, stop) in enumerate(segs):
-            seg_path = self._segment_path(vid, start, stop)
+            seg_path = self._segment_path(vid, info, start, stop)
             meta = None if tasks and self.tracking else segment_meta(self.store, seg_path)
             if meta is not None:  # committed by an earlier run
                 next_id = max(next_id, int(meta.get("next_track_id") or 1))
@@ -120,14 +133,16 @@ class ScoreRun(object):
             tasks.append(t)
         return tasks
 
-    def _segment_path(self, video, start, stop):
-        return self.store.path("segments", self.config, video, segment_name(start, stop))
+    def _segment_path(self, video, info, start, stop):
+        """segments/<config>/<video>-<12 hex of the file's SHA-256>/<start>-<stop>.parquet"""
+        content = "%s-%s" % (video, (info.get("sha256") or "unknown")[:12])
+        return self.store.path("segments", self.config, content, segment_name(start, stop))
 
     def _merge_job(self, vid):
         v = self.videos[vid]
         return {"video": vid, "info": v["info"], "config": self.config,
                 "tracker": self.tracking["tracker"] if self.tracking else None,
-                "segment_paths": [((a, b), self._segment_path(vid, a, b)) for a, b in v["segments"]]}
+                "segment_paths": [((a, b), self._segment_path(vid, v["info"], a, b)) for a, b in v["segments"]]}
 
     def _on_result(self, res):
         """One segment's result: the merge to submit when it was its video's last ([] otherwise)."""
@@ -176,7 +191,7 @@ class ScoreRun(object):
 
     def _postfix(self):
         if self.bar is not None:
-            es = self.manifest.entries.values()
+            es = [self.manifest.entries[p] for p in self.paths if p in self.manifest.entries]
             self.bar.set_postfix_str("videos ok %d failed %d of %d" % (
                 sum(1 for e in es if e.get("status") == "ok"), sum(1 for e in es if e.get("status") == "failed"),
                 len(self.paths)), refresh=False)
