@@ -116,3 +116,18 @@ def test_pipeline_keeps_one_run_more_in_flight_than_the_engine_computes(tmp_path
     finally:
         det.close()
         one.close()
+
+
+def test_a_cached_verdict_spares_importing_onnx_at_start(tmp_path):
+    """The first start checks the model with onnx (and caches the verdict or the cleaned copy); later starts find it
+    in the cache without importing onnx or onnxslim."""
+    import subprocess
+    import sys
+    from cli_helpers import ROOT
+    code = ("import sys; from trafficpipe.engines.onnx_graph import cleaned_model_path; from trafficpipe.models.registry "
+            "import find_model; p = cleaned_model_path(find_model(sys.argv[1])); print(p, 'onnx' in sys.modules)")
+    env = dict(os.environ, TRAFFICPIPE_CACHE=str(tmp_path / "cache"))
+    for model in ("trafficpipe_picodet_s_416.onnx", "picodet_s_320_coco.onnx"):  # already clean; cleaned
+        runs = [subprocess.run([sys.executable, "-c", code, model], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               universal_newlines=True, check=True).stdout.split() for _ in range(2)]
+        assert runs[0][0] == runs[1][0] and runs[0][1] == "True" and runs[1][1] == "False", runs
