@@ -29,8 +29,9 @@ def test_private_daemon_serves_the_block_and_is_stopped_after(fake_mps, tmp_path
         assert os.environ["CUDA_MPS_PIPE_DIRECTORY"] == pipe and pipe.startswith(str(tmp_path))
         assert os.path.isdir(os.environ["CUDA_MPS_LOG_DIRECTORY"])
         assert os.path.exists(os.path.join(pipe, "control"))
-        running = daemon_pids(pipe)
-        assert len(running) == 1
+        # one daemon (the double's shell loop forks for each `sleep`: a child seen in that instant looks like a
+        # second daemon process, so one look of several sees the one alone)
+        assert any(len(daemon_pids(pipe)) == 1 for _ in range(100))
     calls = fake_mps.read_text().splitlines()
     assert calls[0] == "call -d pipe=%s log=%s" % (pipe, os.path.join(os.path.dirname(pipe), "log"))
     assert calls[1:] == ["call stdin pipe=%s log=%s" % (pipe, os.path.join(os.path.dirname(pipe), "log")),
