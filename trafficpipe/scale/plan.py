@@ -37,15 +37,11 @@ def model_digest(model):
     # type: (str) -> str
     """SHA-256 of the model file `--model` names (None: the default model), or None where it is not found here
     (workers elsewhere may hold it; its name then stands for it)."""
+    from ..engines.onnx_graph import file_sha256
     from ..errors import TrafficpipeError
     from ..models.registry import find_model
     try:
-        path = find_model(model)
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_sha256(find_model(model))
     except (TrafficpipeError, IOError, OSError):
         return None
 
