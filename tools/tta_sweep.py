@@ -57,8 +57,8 @@ def run_passes(model_path, side, images, conf):
     return out, 1000.0 * float(np.median(times))
 
 
-def merge(parts, size, how):
-    """One image's detections of several passes merged: "wbf" (weighted boxes fusion) or "nms"."""
+def merge(parts, size, how, wbf_iou=WBF_IOU):
+    """One image's detections of several passes merged: "wbf" (weighted boxes fusion at IoU `wbf_iou`) or "nms"."""
     if len(parts) == 1:
         return parts[0]
     if how == "nms":
@@ -70,7 +70,7 @@ def merge(parts, size, how):
     scale = np.array([w, h, w, h], np.float64)
     b, s, c = weighted_boxes_fusion([np.clip(p[0] / scale, 0, 1).tolist() for p in parts],
                                     [p[1].tolist() for p in parts], [p[2].tolist() for p in parts],
-                                    iou_thr=WBF_IOU, skip_box_thr=0.0)
+                                    iou_thr=wbf_iou, skip_box_thr=0.0)
     return np.asarray(b).reshape(-1, 4) * scale, np.asarray(s, np.float64), np.asarray(c, np.int64)
 
 
