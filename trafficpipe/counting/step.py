@@ -1,14 +1,12 @@
 """Counting as an in-order pipeline step after tracking: line crossings and zone occupancy per frame, a summary at
 the end."""
 import json
-import os
 
 from ..draw import draw_counts
 from ..engines.device_frames import host_image
-from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
 from ..pipeline.steps import FrameStep
-from ..sinks.base import temp_name
+from ..sinks.staged import StagedFile
 from .counters import LineCounter, ZoneCounter, anchors
 
 
@@ -30,18 +28,9 @@ class CountStep(FrameStep):
         self.time_of = time_of
         self.draw = draw
         self.frames = 0
-        self.f = None
+        self.out = StagedFile(summary_path) if summary_path else None  # an earlier run's file is replaced when complete
         self.path = summary_path
-        self.replaces = bool(summary_path) and os.path.exists(summary_path)  # an earlier run's, replaced when complete
-        if summary_path:  # written aside, put in place when complete; opened now: an unwritable folder fails first
-            if os.path.isdir(summary_path):
-                raise SinkError("cannot write %s: a folder of that name is in the way" % summary_path)
-            try:
-                d = os.path.dirname(summary_path) or "."
-                os.makedirs(d, exist_ok=True)
-                self.f = open(temp_name(summary_path), "w")
-            except (IOError, OSError) as e:
-                raise SinkError("cannot write %s: %s" % (summary_path, e.strerror or e))
+        self.replaces = self.out is not None and self.out.replaces
 
     def process(self, frame):
         d = frame.detections
@@ -87,20 +76,13 @@ class CountStep(FrameStep):
     def close(self):
         """Put the summary in place (replacing an earlier run's); a run that counted no frame leaves that one as it
         was."""
-        if self.f is None or self.f.closed:
-            return
-        if not self.frames and os.path.exists(self.summary_path):
-            self.discard()
-            return
-        json.dump(self.summary(), self.f, indent=1)
-        self.f.write("\n")
-        self.f.close()
-        os.replace(self.f.name, self.summary_path)
+        if self.out is not None:
+            self.out.close(self.frames, self._write_summary)
+
+    def _write_summary(self, f):
+        json.dump(self.summary(), f, indent=1)
+        f.write("\n")
 
     def discard(self):
-        if self.f is not None and not self.f.closed:
-            self.f.close()
-            try:
-                os.remove(self.f.name)
-            except OSError:
-                pass
+        if self.out is not None:
+            self.out.discard()

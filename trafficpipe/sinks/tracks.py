@@ -2,32 +2,21 @@
 import json
 import os
 
-from ..errors import SinkError
 from ..models.classes import TRAFFIC_CLASSES
-from .base import Sink, temp_name
-
-
-def _open(path):
-    """The file `path` is written to until it is complete (`.name.partial.ext` beside it)."""
-    d = os.path.dirname(path) or "."
-    try:
-        os.makedirs(d, exist_ok=True)
-        return open(temp_name(path), "w")
-    except (IOError, OSError) as e:
-        raise SinkError("cannot write %s: %s" % (path, e.strerror or e))
+from .base import Sink
+from .staged import StagedFile
 
 
 class _TextSink(Sink):
     """A text output written aside and put in place (replacing an older one) when closed; a run that wrote no frame
-    leaves an older one as it was; `discard` drops it. Subclasses write a frame in `_write`."""
+    leaves an older one as it was; `discard` drops it. Subclasses write a frame in `_write` to `self.f`."""
 
     def __init__(self, path):
-        if os.path.isdir(path):
-            raise SinkError("cannot write %s: a folder of that name is in the way" % path)
-        self.replaces = os.path.exists(path)
+        self.out = StagedFile(path)
         self.path = path
+        self.replaces = self.out.replaces
+        self.f = self.out.f
         self.frames = 0
-        self.f = _open(path)  # opened now: an unwritable folder fails before the run
 
     def write(self, frame):
         self.frames += 1
@@ -36,26 +25,14 @@ class _TextSink(Sink):
     def _write(self, frame):
         raise NotImplementedError
 
-    def _finish(self):
+    def _finish(self, f):
         pass
 
     def close(self):
-        if self.f.closed:
-            return
-        if not self.frames and os.path.exists(self.path):  # the run failed before its first frame
-            self.discard()
-            return
-        self._finish()
-        self.f.close()
-        os.replace(self.f.name, self.path)
+        self.out.close(self.frames, self._finish)
 
     def discard(self):
-        if not self.f.closed:
-            self.f.close()
-            try:
-                os.remove(self.f.name)
-            except OSError:
-                pass
+        self.out.discard()
 
 
 class MotSink(_TextSink):
@@ -110,6 +87,6 @@ class TrackSummarySink(_TextSink):
                         "frames": n, "mean_score": round(ssum / n, 4)})
         return out
 
-    def _finish(self):
-        json.dump({"source": self.source_name, "tracks": self.summary()}, self.f, indent=1)
-        self.f.write("\n")
+    def _finish(self, f):
+        json.dump({"source": self.source_name, "tracks": self.summary()}, f, indent=1)
+        f.write("\n")
