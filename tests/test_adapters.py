@@ -105,6 +105,8 @@ def test_class_selection_and_unknown_class():
     assert [TRAFFIC_CLASSES[c] for c in det.class_ids] == ["pedestrian"]
     with pytest.raises(TrafficpipeError, match="unknown class name 'car'"):
         parse_classes("vehicle,car")
+    with pytest.raises(TrafficpipeError, match="--classes names no class"):
+        parse_classes(" , ")
 
 
 def test_wrong_output_shape_is_a_model_error():

@@ -113,6 +113,7 @@ def test_the_manifest_keeps_the_videos_of_earlier_runs(shared, tmp_path):
 
 
 def test_globs_name_folders_and_skip_files_that_are_no_video(tmp_path):
+    from trafficpipe.errors import SourceError
     from trafficpipe.scale.inputs import expand_sources
     for cam in ("cam1", "cam2"):
         (tmp_path / cam).mkdir()
@@ -124,6 +125,9 @@ def test_globs_name_folders_and_skip_files_that_are_no_video(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("cam*/\n")
     assert expand_sources([str(listing)]) == want
+    (tmp_path / "outer.txt").write_text("list.txt\n")
+    with pytest.raises(SourceError, match="list.txt is a list file named in another list; lists do not nest"):
+        expand_sources([str(tmp_path / "outer.txt")])
 
 
 @pytest.mark.parametrize("args, message", [

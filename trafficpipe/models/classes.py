@@ -33,6 +33,8 @@ def parse_classes(spec):
     if spec is None or spec == "" or spec == "all":
         return DEFAULT_CLASSES
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names:
+        raise TrafficpipeError("--classes names no class; choose from %s (or all)" % ", ".join(TRAFFIC_CLASSES))
     unknown = [n for n in names if n not in TRAFFIC_CLASSES]
     if unknown:
         raise TrafficpipeError("unknown class name %s; choose from %s" % (

@@ -37,10 +37,15 @@ def connect(address):
     return ray
 
 
+_ANSWERED = set()  # addresses found to answer, probed once per process
+
+
 def check_address(address, timeout=5.0):
     """TrafficpipeError (one line) unless a Ray cluster's gRPC server answers at HOST:PORT: ray.init would retry for
     minutes at a port where nothing listens or another service does (the dashboard's 8265, say)."""
     import socket
+    if address in _ANSWERED:
+        return
     if "@" in address:  # never echoed: the part before "@" may be a password
         raise TrafficpipeError("--ray takes auto or HOST:PORT; a Ray address holds no user name or password")
     host, _, port = address.replace("ray://", "").rpartition(":")
@@ -57,6 +62,7 @@ def check_address(address, timeout=5.0):
     if answer is not None and not answer:
         raise TrafficpipeError("no Ray cluster answers at %s: the service there does not speak gRPC (the GCS port is "
                                "6379 unless `ray start --port` set another; 8265 is the dashboard's)" % address)
+    _ANSWERED.add(address)
 
 
 def _http2_answer(conn, timeout):

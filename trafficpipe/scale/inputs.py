@@ -53,7 +53,9 @@ def expand_sources(specs):
                 raise SourceError("no video files in folder %s" % spec)
             for m in found:
                 add(m)
-        elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS and depth == 0:
+        elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS and depth:
+            raise SourceError("%s is a list file named in another list; lists do not nest" % spec)
+        elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS:
             with open(path) as f:
                 lines = [ln.strip() for ln in f]
             for ln in lines:
