@@ -8,7 +8,7 @@ import os
 import pytest
 
 from cli_helpers import free_port, run_cli
-from trafficpipe.redact import is_secret_name, redact, strip_secrets
+from trafficpipe.redact import is_secret_name, redact, redact_uri, strip_secrets, strip_uri_secrets
 from trafficpipe.sources.base import output_names, source_name
 
 MODEL = "picodet-s-320"
@@ -92,6 +92,22 @@ def test_names_leave_credentials_out_whole():
     assert names == ["cam_y", "cam_y_1", "cam_y_2", "127.0.0.1_9_x_decodebin_videoconvert_appsink",
                      "127.0.0.1_9_x_decodebin_videoconvert_appsink_1"]
     assert not [n for n in names if SECRET in n or "user" in n or "password" in n]
+
+
+def test_passwords_with_slashes_spaces_quotes_or_brackets_never_show():
+    """Characters no URL should hold unencoded, typed into a password all the same: masked in what is shown (`redact`
+    for a '/' or '<' anywhere in a text; `redact_uri` for one source URL, white space and quotes included) and left
+    out of names."""
+    for pw in ("S3c/ret", "Sec ret", "Se'cret", 'Pa"ss<wd'):
+        uri = "rtsp://alice:%s@127.0.0.1:5999/s" % pw
+        assert redact_uri(uri) == "rtsp://alice:***@127.0.0.1:5999/s"
+        assert strip_uri_secrets(uri) == "rtsp://127.0.0.1:5999/s"
+        assert source_name(uri) == "127.0.0.1_5999_s"
+    assert redact("open rtsp://a:S3c/ret@cam/x failed") == "open rtsp://a:***@cam/x failed"
+    assert redact("open rtsp://a:b<c@cam/x failed") == "open rtsp://a:***@cam/x failed"
+    # an '@' in a path without a password is no userinfo: kept in what is shown and in names
+    assert redact_uri("rtsp://cam/x?mail=a@b") == "rtsp://cam/x?mail=a@b"
+    assert source_name("rtsp://cam/x@2") == "cam_x_2"
 
 
 # -- end to end -------------------------------------------------------------------------------------------------------

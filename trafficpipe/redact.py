@@ -7,9 +7,13 @@ import re
 
 MASK = "***"
 
-#: scheme://userinfo@ anywhere in a string. The userinfo runs to the LAST '@' before white space, '/' or a quote (as
-#: FFmpeg splits it), so an unencoded '@', '?' or '#' in a password is masked whole rather than cut.
-_USERINFO = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)([^\s/"'<>]*)@""")
+#: scheme://userinfo@ anywhere in a string. The userinfo runs to the LAST '@' before white space or an unescaped
+#: quote, so an unencoded '@', '/', '?', '#' or '<' in a password is masked whole rather than cut (a '@' in a URL's path
+#: masks a little more than the password: more hidden, never less).
+_USERINFO = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)((?:\\.|[^\s"'\\])*)@""")
+
+#: one URL, whole: its userinfo runs to the last '@' in it, white space and quotes included
+_URI = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(.*)@(.*)$""", re.S)
 
 #: a value masked already, then punctuation of the text around it (`...?password=***: cannot connect`): kept as it
 #: is, so that masking twice (a source's redacted URI in a message, then the logging guard) changes nothing more
@@ -86,6 +90,11 @@ def _drop_param(m):
     return m.group(1) if m.group(1) in "?#" else ""  # '?' stays: it still starts the query of what follows
 
 
+def _drop_userinfo(m):
+    info = m.group(2)
+    return m.group(1) if ":" in info or "/" not in info else m.group(0)  # a bare user holds no '/': a path's '@' stays
+
+
 def _drop_property(m):
     return "" if is_secret_name(m.group(1)) else m.group(0)
 
@@ -97,10 +106,34 @@ def strip_secrets(text):
     credential properties. rtsp://u:p@cam/x?token=t&ch=1 -> rtsp://cam/x?&ch=1."""
     if not text:
         return text
-    text = _USERINFO.sub(r"\1", text)
+    text = _USERINFO.sub(_drop_userinfo, text)
     text = _QUERY_PARAM.sub(_drop_param, text)
     text = _PROPERTY.sub(_drop_property, text)
     return redact(text)  # what is left shows nothing either way
+
+
+def _whole_uri(uri, drop):
+    """`uri` (one URL as given, not a text around it) with its userinfo masked, or left out where `drop`: a password
+    holding white space or a quote, which no text pattern can bound, is hidden too."""
+    m = _URI.match(uri or "")
+    if m is None or ":" not in m.group(2):
+        return uri
+    user = m.group(2).partition(":")[0]
+    return m.group(1) + ("" if drop else "%s:%s@" % (user, MASK)) + m.group(3)
+
+
+def redact_uri(uri):
+    # type: (str) -> str
+    """One source URL (or path) as shown: `redact`, and a password with white space or quotes in it masked too
+    (rtsp://u:a b@cam/x -> rtsp://u:***@cam/x)."""
+    return redact(_whole_uri(uri, drop=False))
+
+
+def strip_uri_secrets(uri):
+    # type: (str) -> str
+    """One source URL (or path) for names made of it: `strip_secrets`, after its whole userinfo went (a password
+    with white space or quotes in it too)."""
+    return strip_secrets(_whole_uri(uri, drop=True))
 
 
 def strip_userinfo(uri):

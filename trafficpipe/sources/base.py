@@ -4,7 +4,7 @@ import re
 import time
 
 from ..log import logger
-from ..redact import redact, strip_secrets
+from ..redact import redact, strip_uri_secrets
 
 
 class SourceState(object):
@@ -88,7 +88,7 @@ def source_name(uri):
     names and values (rtsp://u:p@cam:554/y?password=s -> cam_554_y)."""
     u = str(uri)
     if "://" in u:
-        u = strip_secrets(u).split("://", 1)[1]  # never a user name, password or token in a file name
+        u = strip_uri_secrets(u).split("://", 1)[1]  # never a user name, password or token in a file name
     elif "!" in u:
         u = "gstreamer"
     else:

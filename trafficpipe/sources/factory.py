@@ -7,7 +7,7 @@ import cv2
 
 from ..errors import SourceError
 from ..log import logger
-from ..redact import redact
+from ..redact import redact, redact_uri
 from .base import source_name
 from .feed import SourceFeed
 from .images import ImageSource, is_image_path
@@ -64,7 +64,7 @@ def check_url(uri):
     if why is None and parts is not None and not parts.hostname and not uri.lower().startswith(("udp://", "rtp://")):
         why = "no host"
     if why:
-        raise SourceError("malformed stream URL %s: %s" % (redact(uri), why))
+        raise SourceError("malformed stream URL %s: %s" % (redact_uri(uri), why))
 
 
 def _make(uri, backend, retries, retry_delay, name):
@@ -90,7 +90,7 @@ def _make(uri, backend, retries, retry_delay, name):
     if os.path.isdir(uri) or any(c in uri for c in "*?[") or is_image_path(uri):
         return ImageSource(uri, name=name)
     if not os.path.exists(uri):
-        raise SourceError("source %s does not exist" % redact(uri))
+        raise SourceError("source %s does not exist" % redact_uri(uri))
     name_, device = decoder()
     if name_ == "nvdec":
         from .nvdec import NvdecVideoSource

@@ -7,7 +7,7 @@ import cv2
 
 from ..errors import SourceError
 from ..log import logger
-from ..redact import redact
+from ..redact import redact_uri
 from .base import Source, SourceState, source_name
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
@@ -50,7 +50,7 @@ class LiveSource(Source):
 
     def __init__(self, uri, name=None, target=None, backend=None, retries=5, retry_delay=0.5, max_delay=8.0,
                  open_timeout=10.0, read_timeout=5.0):
-        super(LiveSource, self).__init__(redact(uri), name or source_name(uri))
+        super(LiveSource, self).__init__(redact_uri(uri), name or source_name(uri))
         self.target = uri if target is None else target  # what is opened; `uri` (shown and logged) is redacted
         self.backend = backend
         self.retries = max(0, int(retries))
