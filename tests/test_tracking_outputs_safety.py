@@ -184,3 +184,30 @@ def test_an_unnamed_line_never_takes_a_name_the_user_gave():
     assert [r.name for r in regions] == ["line2", "line1", "zone3"]
     with pytest.raises(CountSpecError, match="'a' is used twice"):
         parse_count_specs(["a=0,1,2,3", "a=0,1,3,3"])
+
+
+def test_eval_track_end_to_end_rerun_and_a_stopped_run(shared, tmp_path):
+    """End to end on PETS09-S3MF1: a run of 3 frames after one of 6 leaves dets/ with its own 3 frames; a run stopped
+    (SIGTERM) while it detects leaves every file and report.json of the one before as they were, and no staging
+    folder."""
+    import time
+    from cli_helpers import start_cli
+    seq = os.path.join(shared, "data", "tracking", "pets09_s3mf1")
+    out = tmp_path / "out"
+    for n in (6, 3):
+        p = run_cli("eval-track", seq, "--out", out, "--max-frames", n, "--no-progress")
+        assert p.returncode == 0, p.stderr
+    assert max(int(l.split(",")[0]) for l in open(str(out / "dets" / "pets09_s3mf1.txt"))) == 3
+    before = dict((sub, _md5s(str(out / sub))) for sub in ("data", "gt", "dets", "."))
+    p = start_cli("eval-track", seq, "--out", out, "--no-progress")
+    stage = out / ".eval-track.partial" / "data"
+    t0 = time.time()
+    while not stage.exists() and time.time() - t0 < 120 and p.poll() is None:
+        time.sleep(0.05)
+    p.terminate()
+    p.communicate(timeout=60)
+    assert dict((sub, _md5s(str(out / sub))) for sub in ("data", "gt", "dets", ".")) == before
+    assert not (out / ".eval-track.partial").exists()
+    p = run_cli("eval-track", seq, "--classes", "vehicle", "--out", out)
+    assert p.returncode == 2
+    assert "--classes must be pedestrian" in one_error_line(p)

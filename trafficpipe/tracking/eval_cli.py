@@ -3,11 +3,14 @@ AssA, MOTA, IDF1, ID switches), end to end (our detector on the frames, then the
 detections: each sequence's det/det.txt)."""
 import json
 import os
+import shutil
 import sys
 
-from ..errors import DatasetError, TruncatedInput
+from ..errors import DatasetError, TrafficpipeError, TruncatedInput
 from ..log import logger
 from .scores import METRIC_KEYS
+
+STAGE = ".eval-track.partial"  # where a run writes until it is scored
 
 
 def add_parser(sub):
@@ -40,6 +43,10 @@ def run(args):
     from .motdata import detections_by_frame, frame_file_name, read_mot_rows, read_seqinfo, sequence_frames
     from .scores import gt_benchmark, score_tracks
 
+    from ..models.classes import parse_classes
+    if parse_classes(args.classes) != ("pedestrian",):
+        raise TrafficpipeError("eval-track scores pedestrians, the one class MOTChallenge ground truth labels: "
+                               "--classes must be pedestrian, not %s" % args.classes)
     seqs = []
     for folder in _sequence_folders(args.sequences):
         info = read_seqinfo(folder)
@@ -76,40 +83,43 @@ def run(args):
     if len(benchmarks) > 1:
         raise DatasetError("sequences with and without MOTChallenge classes in gt.txt cannot be scored together")
     benchmark = benchmarks.pop()
-    data_dir = os.path.join(args.out, "data")
-    gt_dir = os.path.join(args.out, "gt")
+    # written into a staging folder and put in place once scored: a run that fails or is stopped leaves the earlier
+    # run's files and report as they were
+    stage = os.path.join(args.out, STAGE)
+    shutil.rmtree(stage, ignore_errors=True)
+    data_dir = os.path.join(stage, "data")
+    gt_dir = os.path.join(stage, "gt")
     for d in (data_dir, gt_dir):
         try:
             os.makedirs(d, exist_ok=True)
         except OSError as e:
-            raise DatasetError("cannot create %s: %s" % (d, e.strerror or e))
-    files, gts, lengths, runs = {}, {}, {}, {}
-    damaged = []  # (name, its source's error): sequences with frames missing or unreadable
-    for name, info, gt_rows, dets, _ in seqs:
-        path = files[name] = os.path.join(data_dir, name + ".txt")
-        gts[name] = os.path.join(gt_dir, name + ".txt")
-        _write_rows(gts[name], gt_rows)
-        lengths[name] = info.length
-        if args.dets == "public":
-            from . import make_tracker
-            from .offline import track_detections
-            rows = track_detections(make_tracker(args.tracker), dets, info.fps, path)
-            runs[name] = {"mode": "tracker-only", "detections": "det/det.txt", "rows": rows, "frames": info.length}
-        else:
-            runs[name], error = _end_to_end(args, name, info, dets, path)
-            if error:
-                damaged.append((name, error))
-        run = runs[name]
-        logger.info("eval-track: {} tracked ({} frames{}, {})", name, run["frames"],
-                    "; %d missing or unreadable" % run["unreadable"] if run.get("unreadable") else "", run["mode"])
-    scores = score_tracks(gts, lengths, files, benchmark)
-    report = {"benchmark": benchmark, "tracker": args.tracker, "dets": args.dets, "sequences": runs,
-              "scores": scores}
-    ours = set(n + ".txt" for n in names)
-    det_dir = os.path.join(args.out, "dets")  # end to end: the detections used; a --dets public run writes none
-    _remove_earlier(args.out, {data_dir: ours, gt_dir: ours, det_dir: ours if args.dets == "detector" else set()})
-    with open(os.path.join(args.out, "report.json"), "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
+            raise DatasetError("cannot create %s: %s" % (os.path.dirname(stage) or ".", e.strerror or e))
+    try:
+        files, gts, lengths, runs = {}, {}, {}, {}
+        damaged = []  # (name, its source's error): sequences with frames missing or unreadable
+        for name, info, gt_rows, dets, _ in seqs:
+            path = files[name] = os.path.join(data_dir, name + ".txt")
+            gts[name] = os.path.join(gt_dir, name + ".txt")
+            _write_rows(gts[name], gt_rows)
+            lengths[name] = info.length
+            if args.dets == "public":
+                from . import make_tracker
+                from .offline import track_detections
+                rows = track_detections(make_tracker(args.tracker), dets, info.fps, path)
+                runs[name] = {"mode": "tracker-only", "detections": "det/det.txt", "rows": rows, "frames": info.length}
+            else:
+                runs[name], error = _end_to_end(args, name, info, dets, path, os.path.join(stage, "dets"))
+                if error:
+                    damaged.append((name, error))
+            run = runs[name]
+            logger.info("eval-track: {} tracked ({} frames{}, {})", name, run["frames"],
+                        "; %d missing or unreadable" % run["unreadable"] if run.get("unreadable") else "", run["mode"])
+        scores = score_tracks(gts, lengths, files, benchmark)
+        report = {"benchmark": benchmark, "tracker": args.tracker, "dets": args.dets, "sequences": runs,
+                  "scores": scores}
+        _put_in_place(stage, args.out, set(n + ".txt" for n in names), report)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # a run that failed or was stopped: the earlier outputs stay
     sys.stdout.write(format_scores(scores))
     sys.stdout.flush()
     where = os.path.abspath(os.path.join(args.out, "report.json"))
@@ -147,6 +157,24 @@ def _rows_upto(rows, length):
     return rows[rows[:, 0] <= length]
 
 
+def _put_in_place(stage, out, ours, report):
+    """Move the staged sequence files (`data/`, `gt/`, `dets/`: `ours`, the file names this run wrote) into `out`,
+    remove those an earlier run left there that this one did not write, then write report.json."""
+    written = {}
+    for sub in ("data", "gt", "dets"):  # dets/: end to end, the detections used; a --dets public run writes none
+        final = os.path.join(out, sub)
+        written[final] = set(n for n in ours if os.path.exists(os.path.join(stage, sub, n)))
+        if written[final]:
+            os.makedirs(final, exist_ok=True)
+        for n in written[final]:
+            os.replace(os.path.join(stage, sub, n), os.path.join(final, n))
+    _remove_earlier(out, written)
+    tmp = os.path.join(stage, "report.json")
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(out, "report.json"))
+
+
 def _remove_earlier(out, written):
     """Remove the sequence files (`data/`, `gt/`, `dets/`) an earlier eval-track left in `out` that this one did not
     write (`written`: folder -> file names this run wrote there), so the folder matches its report.json; said in one
@@ -174,7 +202,7 @@ def _write_rows(path, rows):
             f.write(",".join("%d" % v if v == int(v) else "%g" % v for v in r) + "\n")
 
 
-def _end_to_end(args, name, info, frames, path):
+def _end_to_end(args, name, info, frames, path, det_dir):
     """Our detector over the sequence's frames (`frames`: each one's image, None where missing), tracked in the
     pipeline; also keeps the detections (det.txt format). (run report, None or what was missing or unreadable)."""
     from ..commands.options import make_detector
@@ -185,12 +213,11 @@ def _end_to_end(args, name, info, frames, path):
     from .steps import tracking_steps
 
     class DetSink(MotSink):  # every detection the tracker saw, MOTChallenge det.txt rows (frame,-1,x,y,w,h,score)
-        def write(self, frame):
+        def _write(self, frame):
             rows = ["%d,-1,%.2f,%.2f,%.2f,%.2f,%.4f\n" % (frame.index + 1, b[0], b[1], b[2] - b[0], b[3] - b[1], s)
                     for b, s in zip(frame.detections.boxes.tolist(), frame.detections.scores.tolist())]
             self.f.write("".join(rows))
 
-    det_dir = os.path.join(args.out, "dets")
     os.makedirs(det_dir, exist_ok=True)
     detector = make_detector(args)
     source = SequenceImages(info, frames, name=name)
