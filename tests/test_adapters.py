@@ -126,6 +126,21 @@ def test_nms_is_per_class_and_keeps_the_best():
     assert box_iou(boxes[:1], boxes[1:2])[0, 0] == pytest.approx(81 / 100.0)
 
 
+def test_nms_keeps_max_det_boxes_after_the_suppression_not_before():
+    """Ten places, each boxed twice (the copy overlaps by IoU 0.81): max_det 5 keeps the best box of five places, as
+    NMS over every box then cut to 5 gives (OpenCV's top_k would have looked at the best 5 boxes only and kept 3)."""
+    from trafficpipe.models.nms import batched_nms_images
+    base = np.array([[100 * i, 0, 100 * i + 10, 10] for i in range(10)], np.float32)
+    boxes = np.concatenate([base, base + np.array([1, 1, 0, 0], np.float32)])
+    scores = np.concatenate([np.linspace(0.9, 0.5, 10), np.linspace(0.89, 0.49, 10)]).astype(np.float32)
+    scores[10:13] = [0.95, 0.94, 0.93]  # three copies outrank every original: they are what a cut before NMS keeps
+    cls = np.zeros(20, np.int32)
+    keep = batched_nms(boxes, scores, cls, 0.45, max_det=5)
+    assert len(keep) == 5 and sorted(set((boxes[keep, 0] // 100).astype(int).tolist())) == [0, 1, 2, 3, 4]
+    image = np.zeros(20, np.int64)
+    assert batched_nms_images(boxes, scores, cls, image, 1, 0.45, max_det=5)[0].tolist() == keep.tolist()
+
+
 def test_nms_of_several_images_at_once_keeps_what_each_image_keeps_alone():
     """One OpenCV call for a batch (the GPU path's postprocess): every image keeps exactly the boxes, in the order,
     that `batched_nms` of its boxes alone keeps. The images share the same places (set apart, or they would suppress

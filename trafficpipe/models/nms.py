@@ -5,15 +5,16 @@ import numpy as np
 
 def batched_nms(boxes, scores, class_ids, iou_threshold, max_det=300):
     # type: (np.ndarray, np.ndarray, np.ndarray, float, int) -> np.ndarray
-    """Indices of the boxes kept by per-class NMS, highest score first.
+    """Indices of the boxes kept by per-class NMS, highest score first, at most `max_det` of them.
 
-    Boxes of different classes never suppress each other (each class is shifted to its own coordinate range).
+    Boxes of different classes never suppress each other (each class is shifted to its own coordinate range). Every
+    box takes part (OpenCV's `top_k` would cut the candidates before the suppression, not what it keeps).
     """
     n = scores.shape[0]
     if n == 0:
         return np.zeros((0,), np.int64)
     xywh = _class_shifted_xywh(boxes, class_ids, float(boxes.max()) + 1.0)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, float(iou_threshold), top_k=int(max_det))
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, float(iou_threshold))
     keep = np.asarray(keep, np.int64).reshape(-1)
     # NMSBoxes returns indices sorted by score; keep that order
     return keep[:max_det]
@@ -29,11 +30,11 @@ def _class_shifted_xywh(boxes, class_ids, offset):
     return xywh
 
 
-def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold):
-    # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float) -> list
-    """`batched_nms` of several images in one OpenCV call: rows sorted by `image` (0..n_images-1), each image with at
-    most max_det rows (the caller checks: `batched_nms` would cut the candidates there). Returns, per image, the
-    indices (into the rows) that `batched_nms` of that image's rows alone keeps, in the same order: each image's classes
+def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold, max_det=None):
+    # type: (np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float, object) -> list
+    """`batched_nms` of several images in one OpenCV call: rows sorted by `image` (0..n_images-1). Returns, per image,
+    the indices (into the rows) that `batched_nms` of that image's rows alone keeps (at most `max_det`; None: all), in
+    the same order: each image's classes
     are shifted exactly as there (float32), and the images apart along y in float64, where that sum is exact, so every
     width, height and overlap OpenCV computes (in double) is that of the image alone."""
     if scores.shape[0] == 0:
@@ -50,7 +51,8 @@ def batched_nms_images(boxes, scores, class_ids, image, n_images, iou_threshold)
     keep = cv2.dnn.NMSBoxes(apart.tolist(), scores.tolist(), 0.0, float(iou_threshold))
     keep = np.asarray(keep, np.int64).reshape(-1)
     keep = keep[np.argsort(image[keep], kind="stable")]  # image by image, each highest score first
-    return np.split(keep, np.cumsum(np.bincount(image[keep], minlength=n_images))[:-1])
+    parts = np.split(keep, np.cumsum(np.bincount(image[keep], minlength=n_images))[:-1])
+    return parts if max_det is None else [k[:max_det] for k in parts]
 
 
 def box_iou(a, b):
