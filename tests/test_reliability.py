@@ -281,6 +281,21 @@ def test_damage_mid_file_skips_to_the_next_keyframe_and_counts_what_was_lost(vid
     assert "%d written" % len(frames) in p.stderr
 
 
+@pytest.mark.parametrize("extra", [[], ["--set", "decode_workers=2"]])
+def test_a_cut_file_ends_where_its_data_ends(shared, tmp_path, extra):
+    """The street clip's first 400 kB (its index comes first): the index still lists every frame and keyframe, but a
+    seek past the data lands back on the last frame there. Only the frames the file holds are written, in order and once each; the rest are counted
+    unreadable (exit 3), none made up from a seek that landed elsewhere."""
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(open(os.path.join(shared, "videos", "street-540p.mp4"), "rb").read(400000))
+    out = tmp_path / "out"
+    p = run_cli("detect", cut, "--out", out, "--model", MODEL, "--save", "jsonl", "--no-progress", *extra)
+    assert p.returncode == 3, p.stderr
+    frames = [r["frame"] for r in jsonl(out / "cut.jsonl")]
+    assert 0 < len(frames) < 100 and frames == list(range(len(frames)))
+    assert "%d of 368 frames decoded; unreadable: frames %d-367" % (len(frames), len(frames)) in one_error_line(p)
+
+
 # -- 9. smaller ones --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("url,why", [("rtsp://", "no host"), ("rtsp://cam:99999/x", "bad port"),
                                      ("rtsp://u:%s@cam:port/x" % PASSWORD, "bad port"),

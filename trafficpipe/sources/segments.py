@@ -62,8 +62,12 @@ class ChunkReader(object):
         if key and self.cap.isOpened():
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, key)
             pos = int(self.cap.get(cv2.CAP_PROP_POS_FRAMES))
-            if pos != key:
+            if pos != key:  # not exact, or the file ends before `key` (a cut file): decode forward from where it is
                 logger.debug("seek to frame {} of {} landed on {}", key, os.path.basename(path), pos)
+                if pos > key:  # past the chunk's first frame: its frames are reported unreadable by the caller
+                    self.stop = start
+                    return
+                key = pos
         for _ in range(key, start):
             if not self.cap.grab():  # cannot reach the chunk: its frames are reported unreadable by the caller
                 self.stop = start

@@ -158,6 +158,8 @@ class VideoFileSource(Source):
             self.cap.release()
             self.cap = open_video(self.uri)
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, key)
+            if int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) != key:  # landed elsewhere: the file ends before it
+                continue
             ok, img = self.cap.read()
             if ok and img is not None:
                 self.skipped.append((bad, key))
