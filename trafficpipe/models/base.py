@@ -1,10 +1,32 @@
 """The model-adapter contract: input spec, preprocess into an engine buffer, decode raw outputs into Detections."""
+import argparse
+
 import numpy as np
 
-from ..errors import ModelError
+from ..cli_values import positive_int, unit_interval
+from ..errors import ModelError, TrafficpipeError
 from .classes import COCO_CLASSES, DEFAULT_CLASSES, ClassMap
 from .detections import Detections
 from .nms import batched_nms, batched_nms_images
+
+
+def check_thresholds(conf, iou, max_det):
+    # type: (object, object, object) -> tuple
+    """(conf, iou, max_det) as float, float, int, checked as the CLI checks --conf and --iou (numbers from 0 to 1,
+    cli_values.unit_interval) and as a count (max_det: a whole number of 1 or more); TrafficpipeError (one line)
+    naming the argument otherwise."""
+    out = []
+    for name, value, convert, kind in (("conf", conf, unit_interval, float), ("iou", iou, unit_interval, float),
+                                       ("max_det", max_det, positive_int, int)):
+        if isinstance(value, bool) or value is None:  # str(True) is no number, but spell the reason out
+            raise TrafficpipeError("%s: expected %s, got %r" % (
+                name, "a whole number of 1 or more" if kind is int else "a number between 0 and 1", value))
+        try:
+            convert(value)
+        except argparse.ArgumentTypeError as e:
+            raise TrafficpipeError("%s: %s" % (name, e))
+        out.append(kind(value))  # the value itself (not its text) so that thresholds keep their exact float
+    return tuple(out)
 
 
 class ModelAdapter(object):
@@ -35,9 +57,7 @@ class ModelAdapter(object):
             raise ModelError("unexpected input shape %s for a %s model: expected [N,3,H,W] with fixed H and W"
                              % (list(shape), self.family))
         self.height, self.width = shape[2], shape[3]
-        self.conf = float(conf)
-        self.iou = float(iou)
-        self.max_det = int(max_det)
+        self.conf, self.iou, self.max_det = check_thresholds(conf, iou, max_det)
         self.max_candidates = int(max_candidates)
         self.class_map = ClassMap(self.model_classes, classes, class_mapping)
         self.classes = tuple(classes)

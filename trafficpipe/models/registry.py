@@ -30,7 +30,14 @@ def register_adapter(family, cls):
 
 def find_model(name=None):
     # type: (str) -> str
-    """Resolve `--model` (a path, a file name or an alias; None = default) to an existing file path."""
+    """Resolve `--model` (a path, a file name or an alias; None = default) to an existing file path. A path may be
+    given as text or as a path object (pathlib.Path, any os.PathLike)."""
+    if name is not None and not isinstance(name, str):
+        try:
+            name = os.fsdecode(os.fspath(name))  # pathlib.Path, any os.PathLike, bytes (os.fspath: Python 3.6+)
+        except TypeError:
+            raise ModelError("model must be a path, a model file name or a model name, got %s"
+                             % type(name).__name__)
     name = name or DEFAULT_MODEL
     if os.path.isdir(name):
         raise ModelError("--model %s is a folder; give the model file in it (an .onnx file), or a model name" % name)
