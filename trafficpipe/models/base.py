@@ -153,10 +153,8 @@ class ModelAdapter(object):
         ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not ok.all():
             boxes, scores, class_ids, image = boxes[ok], scores[ok], class_ids[ok], image[ok]
-        if np.bincount(image, minlength=n).max() > self.max_det:  # NMS looks at an image's best max_det only
-            return [self.candidates_to_detections(candidates[i], m) for i, m in enumerate(metas)]
         out = []
-        for keep in batched_nms_images(boxes, scores, class_ids, image, n, self.iou):
+        for keep in batched_nms_images(boxes, scores, class_ids, image, n, self.iou, self.max_det):
             out.append(Detections(boxes[keep], scores[keep], class_ids[keep]) if len(keep) else Detections())
         return out
 
