@@ -222,3 +222,46 @@ def test_jpeg_cut_short_tells_whole_files_from_cut_ones(shared, tmp_path):
     assert not jpeg_cut_short(open(png, "rb").read()) and read_image(png)[1] is None
     open(png, "wb").write(open(png, "rb").read()[:2000])
     assert read_image(png) == (None, "unreadable or not an image")
+
+
+# -- outputs that do not fit, a disk that fills up ----------------------------------------------------------------------
+def test_outputs_that_write_nothing_for_a_source_are_refused(shared, tmp_path):
+    video = os.path.join(shared, "videos", "highway-360p.mp4")
+    clip = image_set(shared, tmp_path / "clip", 1)
+    for sources, save, message in (
+            ([video], "images", "--save images writes nothing for highway-360p: a video's or stream's annotated "
+                                "frames are saved as video"),
+            ([clip], "video", "--save video writes nothing for clip: an image set's annotated frames are saved as "
+                              "images"),
+            ([video], "video,images", "--save images: no source of this run is an image set")):
+        p = run_cli("detect", *(sources + ["--out", tmp_path / "out", "--save", save, "--model", MODEL]))
+        assert p.returncode == 2 and message in one_error_line(p)
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounts a small tmpfs (needs root)")
+def test_a_full_disk_keeps_the_earlier_video_and_whole_json_lines(shared, tmp_path):
+    """On a 300 kB file system a 5-frame run fits and a 60-frame one does not: the run ends in one line (exit 2)
+    naming the output; the earlier video is kept (OpenCV's writer says nothing of a full disk: the new one does not
+    read back), the JSON lines end in a whole line."""
+    import subprocess
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.call(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(small)]) != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        video = os.path.join(shared, "videos", "highway-360p.mp4")
+        out = small / "o"
+        assert run_cli("detect", video, "--out", out, "--max-frames", 5, "--model", MODEL).returncode == 0
+        before = open(str(out / "highway-360p.mp4"), "rb").read()
+        for save, message in (("video,jsonl", "cannot write %s: No space left on device" % (out / "highway-360p.jsonl")),
+                              ("video", "cannot write video %s: it does not read back (is the disk full?); the earlier "
+                                        "one is kept" % (out / "highway-360p.mp4"))):
+            p = run_cli("detect", video, "--out", out, "--max-frames", 60, "--save", save, "--model", MODEL,
+                        "--no-progress")
+            assert p.returncode == 2 and message in one_error_line(p)
+            assert open(str(out / "highway-360p.mp4"), "rb").read() == before
+            assert [json.loads(l)["frame"] for l in open(str(out / "highway-360p.jsonl"))][:5] == list(range(5))
+        assert not [n for n in os.listdir(str(out)) if n.startswith(".")]
+    finally:
+        subprocess.call(["umount", str(small)])

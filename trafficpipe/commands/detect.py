@@ -123,6 +123,7 @@ def _run(args):
     from ..run_config import announce
     config = args.config  # the settings fixed in run(), as one immutable record
     from ..pipeline.inputs import check_outputs_apart, named_sources, planned_sources
+    from ..sinks.files import check_outputs_fit
     regions = None
     if args.count:
         from ..counting import parse_count_specs
@@ -134,6 +135,7 @@ def _run(args):
     if args.processes > 1 and len(args.sources) > 1:  # checked here once, before any process starts
         planned = planned_sources(args.sources)
         check_outputs_apart(args.out, outputs, planned)  # across the processes' sources
+        check_outputs_fit(kinds, planned)
         if regions:
             from ..counting.fit import check_planned
             check_planned(regions, planned)
@@ -151,7 +153,9 @@ def _run(args):
             # with several sources, live ones connect in their capture threads: a dead camera delays nothing else
             sources.append(open_source(uri, backend=args.backend, retries=args.retries, retry_delay=args.retry_delay,
                                        connect_live=len(args.sources) == 1, name=name))
-        check_outputs_apart(args.out, outputs, named_sources(sources))  # before the model loads or anything is written
+        named = named_sources(sources)
+        check_outputs_apart(args.out, outputs, named)  # before the model loads or anything is written
+        check_outputs_fit(kinds, named)
         if regions:
             from ..counting.fit import check_sources
             check_sources(regions, sources)

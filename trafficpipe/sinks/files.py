@@ -84,6 +84,29 @@ def own_entries(folder, keep=()):
     return [n for n in names if not n.startswith(".") and n not in keep]
 
 
+def _reads_back(path):
+    # type: (str) -> bool
+    """Whether the video file `path` opens and its first frame decodes."""
+    cap = cv2.VideoCapture(path)
+    try:
+        return bool(cap.isOpened() and cap.read()[0])
+    finally:
+        cap.release()
+
+
+def _cut_to_last_line(path):
+    """Cut the text file `path` back to its last whole line (a write that failed midway left part of one)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb+") as f:
+            f.seek(max(0, size - (1 << 20)))
+            tail = f.read()
+            end = tail.rfind(b"\n")
+            f.truncate(size - len(tail) + end + 1)
+    except (IOError, OSError):
+        pass
+
+
 def _finish(tmp, path, keep):
     """Move a finished temporary file onto `path` (when `keep`), else drop it."""
     if keep:
@@ -125,11 +148,18 @@ class VideoSink(Sink):
         self.frames += 1
 
     def close(self):
-        """Finish the video and put it in place (replacing an older one); no frame written: nothing is replaced."""
+        """Finish the video and put it in place (replacing an older one); no frame written: nothing is replaced. A
+        video that does not read back (the disk filled up: OpenCV's writer reports nothing) replaces nothing either:
+        SinkError."""
         if self.writer is not None:
             self.writer.release()
             self.writer = None
-            _finish(temp_name(self.path), self.path, self.frames > 0)
+            tmp = temp_name(self.path)
+            if self.frames > 0 and not _reads_back(tmp):
+                _remove(tmp)
+                raise SinkError("cannot write video %s: it does not read back (is the disk full?)%s" % (
+                    self.path, "; the earlier one is kept" if self.replaces else ""))
+            _finish(tmp, self.path, self.frames > 0)
 
     def discard(self):
         """Drop what was written (a run that could not start): an existing file of this name stays as it was."""
@@ -173,7 +203,10 @@ class JsonlSink(Sink):
 
     def write(self, frame):
         line = self._lines.pop(frame.index, None)
-        self.f.write(line if line is not None else self._line(frame))
+        try:
+            self.f.write(line if line is not None else self._line(frame))
+        except (IOError, OSError) as e:
+            self._failed(e)
         self.frames += 1
         if self.frames == 1:  # the first frame is in: the file takes its name (and can be followed while a run goes on)
             self._place()
@@ -185,10 +218,22 @@ class JsonlSink(Sink):
         except OSError:  # a system that cannot rename an open file: it is moved when closed
             pass
 
+    def _failed(self, e):
+        """A write failed (a full disk): the file keeps its whole lines, the run ends (SinkError)."""
+        try:
+            self.f.close()
+        except (IOError, OSError):
+            pass
+        _cut_to_last_line(self.path if self.placed else self.f.name)
+        raise SinkError("cannot write %s: %s" % (self.path, e.strerror or e))
+
     def close(self):
         """Finish the file (in place from its first frame on); with no frame written an existing file is kept."""
         if not self.f.closed:
-            self.f.close()
+            try:
+                self.f.close()
+            except (IOError, OSError) as e:
+                self._failed(e)
             if not self.placed:
                 _finish(self.f.name, self.path, self.frames > 0 or not os.path.exists(self.path))
 
@@ -298,6 +343,23 @@ def output_targets(kinds, out_dir, name, image_set, txt_folder=None):
         if paths[kind] is not None:
             out.append((kind, os.path.join(out_dir, paths[kind])))
     return out
+
+
+def check_outputs_fit(kinds, sources):
+    # type: (list, list) -> None
+    """SinkError (one line) where the outputs asked for (`kinds`, --save) write nothing for a source (`sources`:
+    (uri, output name, is image set)): images are what an image set's frames become, video a video's or stream's."""
+    if not kinds:
+        return
+    for _, name, image_set in sources:
+        if not output_targets(kinds, "", name, image_set):
+            raise SinkError("--save %s writes nothing for %s: %s" % (
+                ",".join(kinds), name, "an image set's annotated frames are saved as images (or add jsonl)" if image_set
+                else "a video's or stream's annotated frames are saved as video (or add jsonl)"))
+    for kind, fits, what in (("video", False, "a video or stream"), ("images", True, "an image set")):
+        if kind in kinds and not any(image_set == fits for _, _, image_set in sources):
+            raise SinkError("--save %s: no source of this run is %s (%s)" % (
+                kind, what, "videos and streams are saved as video" if fits else "image sets are saved as images"))
 
 
 #: output kinds written as a folder (one file per frame inside)

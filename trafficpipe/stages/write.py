@@ -1,6 +1,7 @@
 """Write: per-source sinks, frames restored to source order by `seq`; files are closed once a source's count is reached."""
 import time
 
+from ..errors import SinkError
 from ..pipeline.control import Stage
 from ..pipeline.frame import EndOfStream
 from ..pipeline.metrics import Reservoir, StageStats
@@ -101,7 +102,11 @@ class WriteStage(Stage):
                 self.step_stats[step.name].record(t1 - t0)
             t0 = clock()
             for sink in self.sinks[s]:
-                sink.write(f)
+                try:
+                    sink.write(f)
+                except (IOError, OSError) as e:  # a full disk, a folder gone: one line naming the output
+                    raise SinkError("cannot write %s: %s" % (getattr(sink, "path", None) or type(sink).__name__,
+                                                             e.strerror or e))
             t1 = clock()
             f.t["write"] = (t0, t1)
             self.stats.record(t1 - t0 + (self._ahead.pop(id(f), 0.0) if self._ahead else 0.0))
