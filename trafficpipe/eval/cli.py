@@ -33,7 +33,7 @@ def run(args):
     from ..commands.options import make_detector, tile_plan
     from ..errors import DatasetError
     from .sets import load_labeled_set
-    from .report import format_table, write_report
+    from .report import check_output_folder, format_table, write_report
     from .runner import evaluate
 
     if args.batch < 1:
@@ -50,6 +50,7 @@ def run(args):
     detector = make_detector(args, max_det=args.max_det)
     try:
         out = args.out or "eval-%s-%s" % (dataset.name, os.path.splitext(os.path.basename(detector.model_path))[0])
+        check_output_folder(out)  # before detecting: a run must not fail only at its end
         logger.info("eval: {} images of {} with {} on {} (conf {})", len(dataset), dataset.root,
                     os.path.basename(detector.model_path), detector.engine.name, args.conf)
         progress = not args.no_progress and (sys.stderr.isatty() or os.environ.get("TRAFFICPIPE_PROGRESS") == "1")

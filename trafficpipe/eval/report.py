@@ -1,13 +1,21 @@
 """Eval outputs: the terminal table, report.json, precision-recall PNGs and the VOC mAP tool's detection-results files."""
 import json
 import os
+import posixpath
 
 import numpy as np
 
 from ..errors import SinkError
 from ..log import logger
 from ..sinks.files import remove_tree, replace_folder
+from ..sources.base import number_repeats
 from ..models.classes import TRAFFIC_CLASSES
+
+RESULTS_FOLDER = "detection-results"
+#: every name an eval writes in its output folder (nothing else there is ever replaced or removed), and whether it is
+#: a folder
+EVAL_OUTPUTS = dict([("report.json", False), ("table.txt", False), (RESULTS_FOLDER, True), ("pr_curves.png", False)]
+                    + [("pr_%s.png" % c, False) for c in TRAFFIC_CLASSES])
 
 
 def _f(v, width=6, digits=3):
@@ -53,7 +61,10 @@ def write_report(result, out_dir, plots=True, detection_results=True):
 
     Everything is written aside first (`out_dir/.eval.partial/`) and then put in place, replacing the outputs of an
     earlier eval into the same folder (said in one line); those this one does not write (a plot of a class no longer
-    scored, detection-results files of images no longer in the set) are removed, so the folder never mixes runs."""
+    scored, detection-results files of images no longer in the set) are removed, so the folder never mixes runs.
+    Only what an eval writes (EVAL_OUTPUTS) is ever replaced or removed: other files in `out_dir` are left alone."""
+    detection_results = detection_results and result.detections is not None and result.image_names is not None
+    check_output_folder(out_dir, detection_results=detection_results)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
@@ -69,19 +80,59 @@ def write_report(result, out_dir, plots=True, detection_results=True):
         _write_text(os.path.join(staged, "table.txt"), format_table(result))
         if plots:
             plot_pr_curves(result, staged)
-        if detection_results and result.detections is not None and result.image_names is not None:
-            write_detection_results(result.image_names, result.detections, os.path.join(staged, "detection-results"))
+        if detection_results:
+            write_detection_results(result.image_names, result.detections, os.path.join(staged, RESULTS_FOLDER))
         return _put_in_place(staged, out_dir)
     finally:
         remove_tree(staged)
 
 
+def check_output_folder(out_dir, detection_results=True):
+    # type: (str, bool) -> None
+    """SinkError (one line) when eval could not write its outputs into `out_dir`: call it before detecting, so that a
+    run does not fail only at its end. `out_dir` must be a folder (or creatable), and where it holds an entry with the
+    name of an eval output, that entry must be of the kind eval writes (a file, or for detection-results/ a folder of
+    .txt files only): eval never removes what it did not write."""
+    path = os.path.abspath(out_dir)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise SinkError("output folder %s is a file, not a folder; choose another --out" % path)
+    if not os.path.isdir(path):
+        up = os.path.dirname(path)
+        while up != os.path.dirname(up) and not os.path.lexists(up):
+            up = os.path.dirname(up)
+        if not os.path.isdir(up):
+            raise SinkError("cannot create output folder %s: %s is a file, not a folder" % (path, up))
+        if not os.access(up, os.W_OK | os.X_OK):
+            raise SinkError("cannot create output folder %s: %s is not writable" % (path, up))
+        return
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SinkError("cannot write to output folder %s: it is not writable" % path)
+    for name, is_folder in EVAL_OUTPUTS.items():
+        if name == RESULTS_FOLDER and not detection_results:
+            continue
+        entry = os.path.join(path, name)
+        if not os.path.lexists(entry):
+            continue
+        if is_folder:
+            if os.path.islink(entry) or not os.path.isdir(entry):
+                raise SinkError("%s holds %s, which is not the folder eval writes there; move it away or choose "
+                                "another --out" % (path, name))
+            other = [n for n in sorted(os.listdir(entry))
+                     if not (n.endswith(".txt") and os.path.isfile(os.path.join(entry, n)))]
+            if other:
+                raise SinkError("%s holds %s/ with %s in it, which eval does not write (it replaces that folder); "
+                                "move it away or choose another --out" % (path, name, other[0]))
+        elif os.path.isdir(entry) and not os.path.islink(entry):
+            raise SinkError("%s holds a folder named %s, where eval writes a file; move it away or choose another "
+                            "--out" % (path, name))
+
+
 def _earlier_outputs(out_dir):
     # type: (str) -> list
-    """The names of what an eval writes that are already in `out_dir`."""
-    names = sorted(os.listdir(out_dir))
-    return [n for n in names if n in ("report.json", "table.txt", "detection-results")
-            or (n.startswith("pr_") and n.endswith(".png"))]
+    """The names of what an eval writes that are already in `out_dir`: exactly the names in EVAL_OUTPUTS, of the kind
+    eval writes them (a user's pr_mynotes.png is not one)."""
+    return [n for n in sorted(os.listdir(out_dir))
+            if n in EVAL_OUTPUTS and os.path.isdir(os.path.join(out_dir, n)) == EVAL_OUTPUTS[n]]
 
 
 def _put_in_place(staged, out_dir):
@@ -124,11 +175,32 @@ def _write_text(path, text):
 
 def result_file_names(image_names):
     # type: (list) -> list
-    """File stems for detection-results: the image's stem, or <folder>_<stem> for all when stems collide."""
-    stems = [os.path.splitext(os.path.basename(n))[0] for n in image_names]
-    if len(set(stems)) == len(stems):
-        return stems
-    return [os.path.basename(os.path.dirname(n)) + "_" + s for n, s in zip(image_names, stems)]
+    """File stems for detection-results, unique (also on case-insensitive file systems) and a function of the names
+    alone: the image's stem when those are unique, else the fewest last folders that make all unique joined by '_'
+    for all (seqA/img1/000001.jpg -> seqA_img1_000001); names still shared (x.jpg and x.png) keep their extension
+    (x_jpg), and any left are numbered (x_1)."""
+    parts = [_name_parts(n) for n in image_names]
+    deepest = max([len(p) for p in parts] or [1])
+    for k in range(1, deepest + 1):
+        stems = ["_".join(p[-k:]) for p in parts]
+        if len(set(st.lower() for st in stems)) == len(stems):
+            return stems
+    counts = {}
+    for st in stems:
+        counts[st.lower()] = counts.get(st.lower(), 0) + 1
+    ext = [os.path.splitext(n)[1][1:].lower() for n in image_names]
+    stems = [st + "_" + e if counts[st.lower()] > 1 and e else st for st, e in zip(stems, ext)]
+    return number_repeats(stems)
+
+
+def _name_parts(name):
+    # type: (str) -> list
+    """An image name's path components, the last without its extension ("./a/b/x.jpg" -> ["a", "b", "x"])."""
+    parts = [p for p in posixpath.normpath(name.replace("\\", "/")).split("/") if p not in ("", ".")]
+    if not parts:
+        return ["image"]
+    parts[-1] = os.path.splitext(parts[-1])[0] or parts[-1]
+    return parts
 
 
 def write_detection_results(image_names, detections, folder):

@@ -1,11 +1,17 @@
 """Running a detector over a dataset through the project's Pipeline, then scoring what it found."""
 import time
 
-from ..errors import TrafficpipeError
+import cv2
+import numpy as np
+
+from ..errors import DatasetError, TrafficpipeError
 from ..log import logger
 from ..sinks.base import Sink
-from ..sources.images import ImageSource
+from ..sources.images import ImageSource, jpeg_cut_short
 from .dataset import Dataset, load_dataset
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and (constant) CRC: the last chunk of a whole PNG
 from .scoring import score_detections
 
 
@@ -29,6 +35,7 @@ def detect_dataset(dataset, detector, batch=1, progress=False, tiles=None, confi
     # type: (Dataset, object, int, bool, object, object) -> tuple
     """Run `detector` over every image of `dataset` through a Pipeline: (detections list in dataset order, summary).
     `tiles`: a TilePlan for tiled inference; `config`: the run's RunConfig (None: the CPU defaults at `batch`)."""
+    check_readable(dataset)
     source = ImageSource(dataset.root, name=dataset.name, paths=dataset.paths)
     bar = None
     if progress:
@@ -45,11 +52,54 @@ def detect_dataset(dataset, detector, batch=1, progress=False, tiles=None, confi
         if bar is not None:
             bar.close()
     n = len(dataset)
+    if source.skipped:  # an image that passed check_readable but did not decode
+        raise DatasetError(_unreadable_message(dataset, [(p, None) for p in source.skipped]))
     got = sorted(sink.detections)
     if sink.repeats or got != list(range(n)):
         raise TrafficpipeError("the pipeline returned %d distinct image(s) (%d repeated) for a dataset of %d; "
                                "every image must be scored exactly once" % (len(got), sink.repeats, n))
     return [sink.detections[i] for i in range(n)], summary
+
+
+def image_problem(path):
+    # type: (str) -> object
+    """Why the image file `path` cannot be scored (empty, not an image, a JPEG or PNG cut short), or None. Cheap for
+    JPEG and PNG (their bytes are read, not decoded); other formats are decoded."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (IOError, OSError) as e:
+        return "cannot open it: %s" % (e.strerror or e)
+    if not data:
+        return "the file is empty"
+    if data[:2] == b"\xff\xd8":
+        return "the JPEG is cut short: damaged or truncated" if jpeg_cut_short(data) else None
+    if data[:8] == PNG_SIGNATURE:
+        return None if data.rfind(PNG_END) > 8 else "the PNG is cut short: damaged or truncated"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if img is not None else "unreadable or not an image"
+
+
+def check_readable(dataset):
+    # type: (Dataset) -> None
+    """DatasetError (one line naming them) when some images of `dataset` cannot be read, before anything is detected."""
+    bad = []
+    for path in dataset.paths:
+        why = image_problem(path)
+        if why is not None:
+            bad.append((path, why))
+    if bad:
+        raise DatasetError(_unreadable_message(dataset, bad))
+
+
+def _unreadable_message(dataset, bad):
+    # type: (Dataset, list) -> str
+    """'<set>: N of M images cannot be read: <name> (<why>), ...' for (path, why or None) pairs."""
+    names = dict((im.path, im.image) for im in dataset.images)
+    shown = ["%s%s" % (names.get(p, p), " (%s)" % why if why else "") for p, why in bad[:3]]
+    return "dataset %s: %d of %d image%s cannot be read: %s%s; fix or remove %s" % (
+        dataset.root, len(bad), len(dataset), "" if len(dataset) == 1 else "s", ", ".join(shown),
+        ", ..." if len(bad) > 3 else "", "it" if len(bad) == 1 else "them")
 
 
 def evaluate(dataset, detector, batch=1, classes=None, progress=False, tiles=None, config=None):
