@@ -86,6 +86,17 @@ def positive_float(text):
     return x
 
 
+def positive_float_at_most(high):
+    """A converter of finite numbers greater than 0 and at most `high` (nan and inf rejected)."""
+    def convert(text):
+        x = positive_float(text)
+        if x > high:
+            raise argparse.ArgumentTypeError("must be at most %g, got %s" % (high, text))
+        return x
+    convert.__name__ = "positive_float_at_most_%g" % high
+    return convert
+
+
 def float_at_least(low):
     """A converter of finite numbers of `low` or more."""
     def convert(text):

@@ -11,6 +11,7 @@ from ..engines.device_frames import fill_input, host_image
 from ..pipeline.frame import Frame
 from ..pipeline.metrics import StageStats, percentiles
 from ..sinks.files import make_sinks
+from ..sinks.outputs import log_replaced
 from ..sources.factory import open_source
 from ..sources.images import ImageSource
 
@@ -224,6 +225,7 @@ def measure_ceilings(uri, detector, max_frames, batch=1, outputs=("video",), out
             engine.contexts.remove(ctx)
 
     sinks = make_sinks(outputs, out_dir, src, isinstance(src, ImageSource)) if (outputs and out_dir) else []
+    log_replaced([sinks])  # what an earlier run left here, as the pipeline says
     if sinks:
         draw_on = any(s.needs_image for s in sinks)
         draw, write = StageClock("draw"), StageClock("write")

@@ -10,6 +10,19 @@ from ..redact import redact
 
 DEFAULT_VIDEO = os.path.join("videos", "highway-720p.mp4")
 
+#: the defaults of the options one mode only reads: None in the parser, so an option given to the mode that does not
+#: read it is refused instead of ignored (run fills these in)
+DEFAULTS = {"frames": 300, "repeat": 3, "warmup": 10, "seed_engine": "defaults", "live_seconds": 10.0,
+            "live_p99": 100.0}
+#: (dest, option) the default mode reads (stage ceilings, seed loop, pipeline) and --live does not
+NOT_LIVE = (("frames", "--frames"), ("repeat", "--repeat"), ("warmup", "--warmup"), ("seed_engine", "--seed-engine"),
+            ("plot", "--plot"), ("streams", "--streams"), ("stream_processes", "--stream-processes"),
+            ("mps", "--mps"), ("out", "--out"))
+#: (dest, option) only --live reads
+LIVE_ONLY = (("live_seconds", "--live-seconds"), ("live_p99", "--live-p99"))
+#: the most seconds one --live step may run (a day)
+MAX_LIVE_SECONDS = 86400.0
+
 
 def _streams(text):
     try:
@@ -22,7 +35,7 @@ def _streams(text):
 
 
 def add_parser(sub):
-    from ..cli_values import batch_size, nonneg_int, positive_int
+    from ..cli_values import batch_size, non_empty, nonneg_int, positive_float, positive_float_at_most, positive_int
     from ..commands.options import add_decoding_options, add_model_options, add_tile_options
     p = sub.add_parser(
         "bench", help="measure stage ceilings, the one-thread seed loop and the threaded pipeline on one source",
@@ -40,12 +53,16 @@ def add_parser(sub):
     add_model_options(p)
     add_tile_options(p)
     g = p.add_argument_group("bench")
-    g.add_argument("--frames", type=positive_int, default=300,
-                   help="frames per run (each stage's ceiling decodes them once into memory; default %(default)s)")
-    g.add_argument("--repeat", type=positive_int, default=3, help="repeats; figures are medians (default %(default)s)")
-    g.add_argument("--json", default=None, metavar="FILE", help="write the full report (every repeat) as JSON")
-    g.add_argument("--plot", default=None, metavar="FILE.png",
-                   help="draw per-stage latency distributions and a frame timeline (needs matplotlib)")
+    g.add_argument("--frames", type=positive_int, default=None,
+                   help="frames per run (each stage's ceiling decodes them once into memory; default %d)"
+                        % DEFAULTS["frames"])
+    g.add_argument("--repeat", type=positive_int, default=None,
+                   help="repeats; figures are medians (default %d)" % DEFAULTS["repeat"])
+    g.add_argument("--json", type=non_empty, default=None, metavar="FILE",
+                   help="write the full report (every repeat) as JSON")
+    g.add_argument("--plot", type=non_empty, default=None, metavar="FILE.png",
+                   help="draw per-stage latency distributions and a frame timeline (needs matplotlib; the file's "
+                        "extension gives the format: .png, .svg, .pdf, .jpg...; none: .png is added)")
     g.add_argument("--output", default="video", choices=("video", "jsonl", "none"),
                    help="what the pipeline and the seed loop write: annotated video (draw + encode, as the "
                         "reference detect_video does), JSON lines, or nothing (default %(default)s)")
@@ -53,7 +70,8 @@ def add_parser(sub):
                    help="multi-source mode: also run the pipeline on the same file opened N times as N sources, for "
                         "each N (e.g. 1,2,4), reporting aggregate fps, scaling and per-source latency")
     g.add_argument("--stream-processes", action="store_true",
-                   help="multi-source mode with one process per source (each its own detector and GIL), started "
+                   help="with --streams: multi-source mode with one process per source (each its own detector and "
+                        "GIL), started "
                         "together, instead of one process for all")
     g.add_argument("--mps", action="store_true",
                    help="run under CUDA MPS (uses a running daemon, else starts a private one for the bench and stops "
@@ -62,20 +80,26 @@ def add_parser(sub):
     g.add_argument("--live", default=None, metavar="N,N,...",
                    help="live-capacity mode instead of the above: replay the clip as N live cameras at its native "
                         "rate (replay://), for each N in turn, and report the most served with no frame dropped and "
-                        "p99 capture->output latency within --live-p99 (e.g. 8,16,32,64)")
-    g.add_argument("--live-seconds", type=float, default=10.0,
-                   help="seconds each live-capacity step runs (default %(default)s)")  # expert
-    g.add_argument("--live-p99", type=float, default=100.0, metavar="MS",
-                   help="live-capacity latency limit, p99 ms (default %(default)s)")  # expert
-    g.add_argument("--seed-engine", default="defaults", choices=("defaults", "same"),
+                        "p99 capture->output latency within --live-p99 (e.g. 8,16,32,64). Takes the model, engine, "
+                        "tile and pipeline options, --track, --output and --json; not --frames, --repeat, --warmup, "
+                        "--seed-engine, --plot, --streams, --stream-processes, --mps or --out")
+    g.add_argument("--live-seconds", type=positive_float_at_most(MAX_LIVE_SECONDS), default=None, metavar="S",
+                   help="with --live: seconds each live-capacity step runs, more than 0 (default %g)"
+                        % DEFAULTS["live_seconds"])  # expert
+    g.add_argument("--live-p99", type=positive_float, default=None, metavar="MS",
+                   help="with --live: live-capacity latency limit, p99 ms, more than 0 (default %g)"
+                        % DEFAULTS["live_p99"])  # expert
+    g.add_argument("--seed-engine", default=None, choices=("defaults", "same"),
                    help="the engine the seed loop runs on: 'defaults' = with ONNX Runtime, its own defaults as a "
                         "plain script has them (every core for one run at a time, spinning threads), so "
                         "the pipeline is compared with the seed loop at its best; 'same' = the pipeline's engine "
                         "(with ONNX Runtime: one thread per run, two runs in flight). GPU engines always use 'same' "
-                        "(default %(default)s)")
-    g.add_argument("--warmup", type=nonneg_int, default=10, help="untimed inferences before measuring (default %(default)s)")
-    g.add_argument("--out", default=None, metavar="DIR",
-                   help="keep what the runs write in DIR (default: a temporary folder, removed)")
+                        "(default %s)" % DEFAULTS["seed_engine"])
+    g.add_argument("--warmup", type=nonneg_int, default=None,
+                   help="untimed inferences before measuring (default %d)" % DEFAULTS["warmup"])
+    g.add_argument("--out", type=non_empty, default=None, metavar="DIR",
+                   help="keep what the runs write in DIR: DIR/ceilings, DIR/seed, DIR/pipeline and DIR/streams-N "
+                        "(default: a temporary folder, removed; not with --output none, which writes nothing)")
     g = p.add_argument_group("pipeline")
     g.add_argument("--batch", type=batch_size, default=None, help="frames per inference call in the pipeline and the inference "
                    "ceiling (default as detect: 4 on GPU engines, 1 on ONNX Runtime; the seed loop runs one frame at "
@@ -94,9 +118,10 @@ def add_parser(sub):
     return p
 
 
-def command_line(args, source):
-    # type: (object, str) -> str
-    """The full `trafficpipe bench` command line that reproduces this run (every option spelled out)."""
+def command_line(args, source, live=False):
+    # type: (object, str, bool) -> str
+    """The full `trafficpipe bench` command line that reproduces this run (every option spelled out); with `live`
+    without the options --live does not take (run_live adds its own)."""
     parts = ["trafficpipe", "bench", source, "--model", str(args.model or "default"), "--engine", args.engine,
              "--precision", args.precision, "--threads", str(args.threads), "--frames", str(args.frames),
              "--repeat", str(args.repeat), "--output", args.output, "--batch", str(args.batch),
@@ -128,6 +153,17 @@ def command_line(args, source):
             parts.append("--stream-processes")
     if getattr(args, "mps", False):
         parts.append("--mps")
+    if live:
+        dropped = ("--frames", "--repeat", "--seed-engine", "--warmup")  # options of the default mode, with values
+        kept = parts[:3]
+        i = 3
+        while i < len(parts):
+            if parts[i] in dropped:
+                i += 2
+                continue
+            kept.append(parts[i])
+            i += 1
+        parts = kept
     if args.engine == "torch" and args.cuda_graphs is not None:
         parts.append("--cuda-graphs" if args.cuda_graphs else "--no-cuda-graphs")
     if getattr(args, "device_io", None) is not None:
@@ -141,6 +177,10 @@ def run(args):
     from .runner import BenchConfig, run_bench
 
     from ..run_config import announce, resolve
+    check_combinations(args)  # before anything else: an option the mode does not read is refused, not ignored
+    for dest, value in DEFAULTS.items():
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, value)
     source = args.source or os.path.join(data_dir(), DEFAULT_VIDEO)
     streams = _streams(args.streams) if args.streams else []
     if args.frames is not None and args.frames < 1:
@@ -155,19 +195,27 @@ def run(args):
     played = "replay://" + source if args.live and not source.startswith("replay://") else source
     config = resolve(args, [played])
     check_decode_processes(args)
+    if args.plot:
+        from .plot import plot_file
+        try:
+            import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
+        except ImportError:
+            raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
+        args.plot = plot_file(args.plot)  # the file written: an image type, .png added where there is no extension
+    check_off_source(played, args, streams)  # no report, plot or output lands on what is measured
     if args.json:
         check_writable(args.json)  # before minutes of measuring, not after
+    if args.plot:
+        if args.json and same_file(args.json, args.plot):
+            raise TrafficpipeError("--json and --plot name the same file %s; give each its own" % args.plot)
+        check_writable(args.plot)  # as --json: before minutes of measuring, not after
+    if args.out:
+        check_out_folder(args.out, streams)
     if args.track:  # as detect --track: ByteTrack continues tracks with low-score detections
         from ..tracking import TrackerConfig
         args.conf = min(args.conf, TrackerConfig().low)
     if args.live:
         return run_live(args, source, config)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401 - fail before minutes of measuring, not after
-        except ImportError:
-            raise TrafficpipeError("--plot needs matplotlib: pip install matplotlib")
-        check_writable(args.plot)  # as --json: before minutes of measuring, not after
     cfg = BenchConfig(source, config, frames=args.frames, repeat=args.repeat, output=args.output, streams=streams,
                       warmup=args.warmup, out_dir=args.out, stream_processes=args.stream_processes,
                       detector_kwargs=detector_kwargs(args), track=args.track, tiles=tile_plan(args))
@@ -197,9 +245,112 @@ def run(args):
         logger.info("report written to {}", args.json)
     if args.plot:
         from .plot import plot_report
-        plot_report(report, raw, args.plot)
-        logger.info("plot written to {}", args.plot)
+        logger.info("plot written to {}", plot_report(report, raw, args.plot))
     return 0
+
+
+def check_combinations(args):
+    """TrafficpipeError (one line, exit 2) for options the chosen mode would ignore: --live runs the live-capacity
+    ramp only (no ceilings, seed loop, repeats, plot or multi-source runs), --live-seconds and --live-p99 are its
+    own, --stream-processes runs the --streams counts, and --out keeps outputs that --output none does not write."""
+    def given(dest):  # None: left out (DEFAULTS); False: a switch not given; 0 (--warmup 0) is given
+        value = getattr(args, dest, None)
+        return value is not None and value is not False
+
+    def listed(options):
+        return ", ".join(options[:-1]) + " or " + options[-1] if len(options) > 1 else options[0]
+
+    if args.live:
+        extra = [opt for dest, opt in NOT_LIVE if given(dest)]
+        if extra:
+            raise TrafficpipeError("--live measures live capacity only: it does not take %s" % listed(extra))
+    else:
+        extra = [opt for dest, opt in LIVE_ONLY if given(dest)]
+        if extra:
+            raise TrafficpipeError("%s %s only with --live (the live-capacity mode): give --live N,N,... too, or "
+                                   "leave %s out" % (listed(extra), "apply" if len(extra) > 1 else "applies",
+                                                     "them" if len(extra) > 1 else "it"))
+    if args.stream_processes and not args.streams:
+        raise TrafficpipeError("--stream-processes runs the --streams counts one process per source: give --streams "
+                               "N,N,... too")
+    if args.out and args.output == "none":
+        raise TrafficpipeError("--out keeps what the runs write, and --output none writes nothing: give --output "
+                               "video or jsonl, or leave --out out")
+
+
+def _key(path):
+    # type: (str) -> str
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _inside(key, folder_key):
+    # type: (str, str) -> bool
+    """Whether the path `key` is the folder `folder_key` or lies in it (both `_key`s)."""
+    return key == folder_key or key.startswith(folder_key.rstrip(os.sep) + os.sep)
+
+
+def same_file(a, b):
+    # type: (str, str) -> bool
+    """Whether the paths `a` and `b` name one file (links and hard links followed; either may not exist yet)."""
+    if _key(a) == _key(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def out_folders(out_dir, streams):
+    # type: (str, list) -> list
+    """The folders a bench run writes under --out DIR: ceilings, seed, pipeline and streams-N."""
+    subs = ["ceilings", "seed", "pipeline"] + ["streams-%d" % n for n in streams]
+    return [os.path.join(out_dir, sub) for sub in subs]
+
+
+def check_off_source(source, args, streams):
+    """TrafficpipeError (one line) where --json or --plot would write onto the source (or into its folder, for an
+    image folder), or --out is the source, lies in its folder or would write where the source lies (DIR/pipeline
+    holding it: the run writes there a file of the source's own name)."""
+    from ..pipeline.inputs import input_paths
+    inputs = input_paths(source)
+    for opt, target in (("--json", args.json), ("--plot", args.plot)):
+        for path, folder in inputs if target else ():
+            if same_file(target, path):
+                raise TrafficpipeError("%s %s would overwrite the source %s; choose another file"
+                                       % (opt, target, path))
+            if folder and _inside(_key(target), _key(path)):
+                raise TrafficpipeError("%s %s would write into the source folder %s; choose another file"
+                                       % (opt, target, path))
+    if not args.out:
+        return
+    for path, folder in inputs:
+        if same_file(args.out, path):
+            raise TrafficpipeError("--out %s is the source %s; choose an output folder" % (args.out, path))
+        if folder and _inside(_key(args.out), _key(path)):
+            raise TrafficpipeError("--out %s lies in the source folder %s; choose another output folder"
+                                   % (args.out, path))
+        for sub in out_folders(args.out, streams):
+            if _inside(_key(path), _key(sub)):
+                raise TrafficpipeError("--out %s would write into %s, which holds the source %s; choose another "
+                                       "output folder" % (args.out, sub, path))
+
+
+def check_out_folder(out_dir, streams):
+    """TrafficpipeError (one line) unless the folder --out DIR and the bench's folders in it can be made and written
+    (nothing is created): DIR or one of them a file, a file on the way to DIR, a folder that is not writable."""
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise TrafficpipeError("--out %s is a file, not a folder; choose an output folder" % out_dir)
+    for sub in out_folders(out_dir, streams):
+        if os.path.lexists(sub) and not os.path.isdir(sub):
+            raise TrafficpipeError("--out %s holds a file %s where the bench writes a folder; choose another output "
+                                   "folder" % (out_dir, sub))
+    near = os.path.abspath(out_dir)
+    while not os.path.lexists(near) and os.path.dirname(near) != near:
+        near = os.path.dirname(near)
+    if not os.path.isdir(near):
+        raise TrafficpipeError("cannot make --out %s: %s is a file" % (out_dir, near))
+    if not os.access(near, os.W_OK | os.X_OK):
+        raise TrafficpipeError("cannot write --out %s: permission denied in %s" % (out_dir, near))
 
 
 def check_writable(path):
@@ -219,13 +370,14 @@ def check_writable(path):
 def run_live(args, source, config):
     """`--live N,N,...`: the live-capacity ramp (bench/live_capacity.py) with the run's settings `config` (a
     RunConfig), a table and the JSON report."""
-    from ..commands.options import make_pipeline_detector
+    from ..commands.options import make_pipeline_detector, tile_plan
     from ..sources.video import check_video_file, set_decode_threads, set_decoder
     from .live_capacity import format_live_capacity, measure_live_capacity
     from .machine import describe_machine
     counts = _streams(args.live)
-    if args.live_seconds <= 0:
-        raise TrafficpipeError("--live-seconds must be positive")
+    if not (0 < args.live_seconds <= MAX_LIVE_SECONDS and 0 < args.live_p99 < float("inf")):  # nan fails both
+        raise TrafficpipeError("--live-seconds takes more than 0 up to %g, --live-p99 more than 0 (got %r, %r)"
+                               % (MAX_LIVE_SECONDS, args.live_seconds, args.live_p99))
     if args.decoder != "opencv" or args.decode_processes:
         raise TrafficpipeError("--live replays the clip with OpenCV in each camera's capture thread; it does not "
                                "combine with --decoder nvdec or --decode-processes")
@@ -236,15 +388,15 @@ def run_live(args, source, config):
     detector = make_pipeline_detector(args)
     try:
         report = measure_live_capacity(path, detector, counts, args.live_seconds, args.output, args.live_p99,
-                                       config=config)
+                                       config=config, track=args.track, tiles=tile_plan(args))
         report["detector"] = detector.describe()
     finally:
         detector.close()
     report["decode_threads"] = args.decode_threads
     report["machine"] = describe_machine(detector.engine.name, report["detector"].get("gpu"))
-    report["command"] = "trafficpipe bench %s --live %s --live-seconds %g --live-p99 %g --output %s %s" % (
-        path, ",".join(str(n) for n in counts), args.live_seconds, args.live_p99, args.output,
-        " ".join(command_line(args, path).split()[3:]))
+    report["command"] = "trafficpipe bench %s --live %s --live-seconds %g --live-p99 %g %s" % (
+        path, ",".join(str(n) for n in counts), args.live_seconds, args.live_p99,
+        " ".join(command_line(args, path, live=True).split()[3:]))
     sys.stdout.write(format_live_capacity(report))
     if args.json:
         write_json(report, args.json)

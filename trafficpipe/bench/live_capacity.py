@@ -6,6 +6,7 @@ was written (none dropped by a drop-oldest queue, none lost because a reader fel
 output latency, counted from when each frame was due, is at most `max_p99_ms`. The capacity is the largest count
 served; the ramp stops after the first count that is not.
 """
+import math
 import os
 import shutil
 import tempfile
@@ -33,16 +34,20 @@ def _cameras(path, n):
     return sources
 
 
-def run_count(path, detector, n, seconds, outputs, out_dir, config):
-    # type: (str, object, int, float, tuple, str, RunConfig) -> dict
-    """One step of the ramp: N replayed cameras for `seconds` with the run's settings `config`; frames, drops,
-    latency and fps."""
+def run_count(path, detector, n, seconds, outputs, out_dir, config, track=False, tiles=None):
+    # type: (str, object, int, float, tuple, str, RunConfig, bool, object) -> dict
+    """One step of the ramp: N replayed cameras for `seconds` with the run's settings `config` (and the tracker on
+    each camera with `track`, tiled inference with `tiles`, a TilePlan); frames, drops, latency and fps."""
     sources = _cameras(path, n)
     fps = sources[0].fps
     frames = max(1, int(round(seconds * fps)))
     folder = os.path.join(out_dir, "n%d" % n)
+    steps = None
+    if track:  # as bench --track and detect --track: ByteTrack per camera, its time the `track` stage
+        from ..tracking.steps import tracking_steps
+        steps = tracking_steps(None)
     pipe = Pipeline(sources, detector, config.replace(max_frames=frames), out_dir=folder if outputs else None,
-                    outputs=outputs)
+                    outputs=outputs, steps=steps, tiles=tiles)
     t0 = time.time()
     summary = pipe.run()
     shutil.rmtree(folder, ignore_errors=True)
@@ -58,14 +63,17 @@ def run_count(path, detector, n, seconds, outputs, out_dir, config):
 
 
 def measure_live_capacity(path, detector, counts, seconds=10.0, output="jsonl", max_p99_ms=100.0, warmup_s=1.0,
-                          keep_going=False, config=None):
-    # type: (str, object, list, float, str, float, float, bool, RunConfig) -> dict
+                          keep_going=False, config=None, track=False, tiles=None):
+    # type: (str, object, list, float, str, float, float, bool, RunConfig, bool, object) -> dict
     """Ramp the camera counts `counts` (ascending); returns {"steps": [...], "capacity": N or 0, ...}.
 
     `output`: "jsonl", "video" or "none" (what each camera's frames are written to, in a temporary folder).
     `warmup_s`: one camera run first, untimed, so the engine's first batches are not counted. `keep_going`: run
-    every count even after one is not served. `config`: the pipeline's settings (None: the CPU defaults).
+    every count even after one is not served. `config`: the pipeline's settings (None: the CPU defaults). `track`:
+    the tracker runs on every camera; `tiles`: a TilePlan for tiled inference (None: frames whole).
     """
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError("seconds per step must be a finite number above 0, got %r" % (seconds,))
     outputs = {"video": ("video",), "jsonl": ("jsonl",), "none": ()}[output]
     kw = config if config is not None else RunConfig.defaults()
     tmp = tempfile.mkdtemp(prefix="trafficpipe-live-")
@@ -73,9 +81,9 @@ def measure_live_capacity(path, detector, counts, seconds=10.0, output="jsonl", 
     capacity = 0
     try:
         if warmup_s > 0:
-            run_count(path, detector, 1, warmup_s, outputs, tmp, kw)
+            run_count(path, detector, 1, warmup_s, outputs, tmp, kw, track, tiles)
         for n in sorted(set(int(c) for c in counts)):
-            step = run_count(path, detector, n, seconds, outputs, tmp, kw)
+            step = run_count(path, detector, n, seconds, outputs, tmp, kw, track, tiles)
             step["served"] = (step["dropped"] == 0 and step["frames_out"] == step["expected_frames"]
                               and step["latency_ms"]["p99"] <= max_p99_ms)
             steps.append(step)
@@ -89,16 +97,18 @@ def measure_live_capacity(path, detector, counts, seconds=10.0, output="jsonl", 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"schema": SCHEMA, "source": os.path.abspath(path), "seconds": seconds, "output": output,
-            "max_p99_ms": max_p99_ms, "capacity": capacity, "steps": steps,
+            "max_p99_ms": max_p99_ms, "capacity": capacity, "steps": steps, "track": bool(track),
+            "tiles": tiles.describe() if tiles is not None else None,
             "pipeline": dict((k, v) for k, v in kw.knobs().items() if isinstance(v, (int, float, str, bool)))}
 
 
 def format_live_capacity(report):
     # type: (dict) -> str
     """A table of the ramp and the capacity line."""
-    lines = ["live capacity: %s replayed at its native rate, %.0f s per step, output %s; served = no frame dropped "
-             "and p99 capture->output <= %.0f ms" % (os.path.basename(report["source"]), report["seconds"],
-                                                     report["output"], report["max_p99_ms"]),
+    lines = ["live capacity: %s replayed at its native rate, %s s per step, output %s%s; served = no frame dropped "
+             "and p99 capture->output <= %s ms" % (os.path.basename(report["source"]), _number(report["seconds"]),
+                                                   report["output"], ", tracked" if report.get("track") else "",
+                                                   _number(report["max_p99_ms"])),
              "%8s %10s %10s %8s %9s %9s %9s %9s  %s" % ("cameras", "frames", "written", "dropped", "p50 ms",
                                                        "p99 ms", "worst p99", "fps", "served")]
     for s in report["steps"]:
@@ -108,6 +118,12 @@ def format_live_capacity(report):
             s["worst_stream_p99_ms"], s["fps"], "yes" if s["served"] else "no"))
     lines.append("capacity: %d camera(s)" % report["capacity"])
     return "\n".join(lines) + "\n"
+
+
+def _number(x):
+    # type: (float) -> str
+    """A setting as given: 10, 0.5, 2.25 (no rounding of 0.5 s to 0, no 10.000)."""
+    return "%g" % x
 
 
 __all__ = ["measure_live_capacity", "format_live_capacity", "run_count"]

@@ -1,14 +1,52 @@
 """`--plot`: per-stage latency distributions and a short timeline of frames through the pipeline (matplotlib)."""
+import os
+
 from ..errors import TrafficpipeError
 from .report import STAGES
+
+#: the file types --plot writes (matplotlib picks the format from the extension; fewer where its build lacks one)
+FORMATS = ("png", "svg", "svgz", "pdf", "jpg", "jpeg", "tif", "tiff", "webp", "gif", "eps", "ps")
+#: the extension a --plot file without one gets (as matplotlib's own default)
+DEFAULT_FORMAT = "png"
 
 COLORS = {"capture": "#4c72b0", "preprocess": "#55a868", "infer": "#c44e52", "postprocess": "#8172b2",
           "draw": "#ccb974", "write": "#64b5cd", "encode": "#64b5cd", "track": "#dd8452"}
 
 
+def formats():
+    # type: () -> tuple
+    """The extensions --plot can write: FORMATS, less those this matplotlib cannot write (all when not installed)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        known = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    except Exception:  # not installed (checked on its own) or an odd build: the extension check stays static
+        return FORMATS
+    return tuple(f for f in FORMATS if f in known)
+
+
+def plot_file(path):
+    # type: (str) -> str
+    """The file `--plot path` writes: `path` itself, or `path`.png where it has no extension. TrafficpipeError (one
+    line) where its extension is not an image type matplotlib writes, before anything is measured."""
+    ext = os.path.splitext(os.path.basename(path))[1]
+    if not ext:
+        return path + "." + DEFAULT_FORMAT
+    kind = ext[1:].lower()
+    usable = formats()
+    if kind not in usable:
+        raise TrafficpipeError("--plot %s: %s; give a file ending in %s"
+                               % (path, "cannot write a .%s plot" % kind if kind else "no file type after the '.'",
+                                  ", ".join("." + f for f in usable)))
+    return path
+
+
 def plot_report(report, raw, path):
     # type: (dict, dict, str) -> str
-    """Write a PNG to `path`: latency distributions (ceiling, seed loop, pipeline) per stage, and a frame timeline."""
+    """Write the plot to `path` (a file `plot_file` accepts; its extension gives the format): latency distributions
+    (ceiling, seed loop, pipeline) per stage, and a frame timeline. Returns `path`."""
     try:
         import matplotlib
         matplotlib.use("Agg")

@@ -11,6 +11,7 @@ from ..engines.device_frames import fill_input, host_image
 from ..pipeline.frame import Frame
 from ..pipeline.metrics import StageStats, percentiles
 from ..sinks.files import make_sinks
+from ..sinks.outputs import log_replaced
 from ..sources.factory import open_source
 from ..sources.images import ImageSource
 
@@ -32,6 +33,7 @@ def run_seed_loop(uri, detector, outputs=("video",), out_dir=None, max_frames=No
     latencies = []
     try:
         sinks = make_sinks(outputs, out_dir, src, isinstance(src, ImageSource)) if (outputs and out_dir) else []
+        log_replaced([sinks])  # what an earlier run left here, as the pipeline says
         draw = any(s.needs_image for s in sinks)
         ctx = engine.create_context(1, 1)
         slot = ctx.acquire()
