@@ -58,6 +58,24 @@ def test_detect_image_folder_writes_images_jsonl_and_txt(dev_set, tmp_path):
     assert [os.path.basename(r["image"]) for r in recs] == names
 
 
+def test_files_named_with_glob_or_pipeline_characters_are_read_as_files(video_360p, shared, tmp_path):
+    """`clip[1].mp4`, `shot[2].jpg` and `wow!.mp4` exist: each is that file (not a glob, not a GStreamer pipeline),
+    also as file://; a recursive glob's root is an input folder that --out may not lie in; csi://x is one line."""
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    shutil.copy(str(video_360p), str(odd / "clip[1].mp4"))
+    shutil.copy(str(video_360p), str(odd / "wow!.mp4"))
+    shutil.copy(os.path.join(shared, "data", "tracking", "pets09_s3mf1", "img1", "000001.jpg"), str(odd / "shot[2].jpg"))
+    p = run_cli("detect", odd / "clip[1].mp4", odd / "shot[2].jpg", "file://%s" % (odd / "wow!.mp4"), "--out",
+                tmp_path / "out", "--max-frames", 2, "--save", "jsonl", "--no-progress", "--model", "picodet-s-320")
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(str(tmp_path / "out"))) == ["clip_1.jsonl", "shot_2.jsonl", "wow.jsonl"]
+    p = run_cli("detect", str(odd / "**" / "*.jpg"), "--out", odd / "out")
+    assert p.returncode == 2 and "would write into the input folder %s" % odd in one_error_line(p)
+    p = run_cli("detect", "csi://x", "--out", tmp_path / "o2")
+    assert p.returncode == 2 and "csi://N takes the camera's sensor number N" in one_error_line(p)
+
+
 def test_missing_source(tmp_path):
     p = run_cli("detect", tmp_path / "nope.mp4", "--out", tmp_path)
     assert p.returncode == 2 and "does not exist" in one_error_line(p)

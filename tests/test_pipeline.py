@@ -246,3 +246,19 @@ def test_decoder_thread_count_changes_no_pixel(video_360p, monkeypatch):
     assert video.decode_threads() == 8  # auto: half of a big machine's cores
     monkeypatch.setattr(video, "cores_available", lambda: 4.0)
     assert video.decode_threads() == 0  # auto: FFmpeg's own choice on small machines
+
+
+def test_pipeline_arguments_and_a_second_run_are_one_line_errors(video_360p, tmp_path):
+    """No source, a None source: TrafficpipeError at once; a pathlib.Path opens as its string does; a second run()
+    of the same Pipeline (its sources read) is refused instead of writing nothing."""
+    import pathlib
+    from trafficpipe.errors import TrafficpipeError
+    with Detector("picodet-s-320", threads=1) as det:
+        for sources, message in (([], "needs at least one source"), ([None], "a URI, a path or an opened Source")):
+            with pytest.raises(TrafficpipeError, match=message):
+                Pipeline(sources, det)
+        pipe = Pipeline([pathlib.Path(str(video_360p))], det, RunConfig.defaults(max_frames=3), out_dir=str(tmp_path),
+                        outputs=("jsonl",))
+        assert pipe.run().frames_out == 3
+        with pytest.raises(TrafficpipeError, match="this Pipeline has run"):
+            pipe.run()

@@ -3,7 +3,7 @@ import os
 
 from ..sinks.files import FOLDER_KINDS, output_targets
 from ..sinks.outputs import check_off_inputs
-from ..sources.images import is_image_path, list_images
+from ..sources.images import is_glob, is_image_path, list_images
 from ..sources.replay import SCHEME as REPLAY_SCHEME
 
 
@@ -27,8 +27,11 @@ def input_paths(uri):
         return []
     if os.path.isdir(u):
         return [(u, True)]
-    if any(c in u for c in "*?["):
-        return [(p, False) for p in list_images(u)]
+    if is_glob(u):
+        found = [(p, False) for p in list_images(u)]
+        if "**" in u:  # a recursive glob reads every folder under its root: outputs there would be read next time
+            found.append((os.path.dirname(u.split("**", 1)[0]) or ".", True))
+        return found
     return [(u, False)] if os.path.isfile(u) else []
 
 
@@ -37,7 +40,7 @@ def is_image_set(uri):
     """Whether `uri` opens as an image set (a folder, a glob or an image file), as `open_source` decides."""
     u = _local(uri)
     return u is not None and not str(uri).startswith(REPLAY_SCHEME) and (
-        os.path.isdir(u) or any(c in u for c in "*?[") or is_image_path(u))
+        os.path.isdir(u) or is_glob(u) or is_image_path(u))
 
 
 def check_outputs_apart(out_dir, outputs, sources):

@@ -2,6 +2,7 @@
 import os
 import time
 
+from ..errors import SourceError, TrafficpipeError
 from ..log import logger
 from ..run_config import RunConfig
 from ..sinks.files import make_sinks
@@ -59,11 +60,15 @@ class Pipeline(object):
                  steps=None, on_frame=None, on_start=None, tiles=None, draw=None, keep_outputs=False):
         if not isinstance(sources, (list, tuple)):
             sources = [sources]
+        if not sources:
+            raise TrafficpipeError("a Pipeline needs at least one source")
         self.detector = detector
         self.sources = []
         try:
             for s in sources:
-                self.sources.append(open_source(s) if isinstance(s, str) else s)
+                if s is None or not (isinstance(s, str) or hasattr(s, "__fspath__") or hasattr(s, "read")):
+                    raise SourceError("a Pipeline source is a URI, a path or an opened Source, not %r" % (s,))
+                self.sources.append(s if hasattr(s, "read") else open_source(str(s)))
         except Exception:
             for s in self.sources:
                 s.close()
@@ -78,6 +83,7 @@ class Pipeline(object):
         self.draw = draw
         self.control = Control()
         self.summary = None
+        self._ran = False
         self.stages = []  # type: list  # the stage objects of the last run (their StageStats), for bench and plots
         self.on_start = on_start  # called once the engine contexts are ready, just before the first frame is read
         if tiles is not None:  # video files of a near-model shape: no tiles, so neither a larger batch
@@ -124,6 +130,9 @@ class Pipeline(object):
     def run(self):
         # type: () -> RunSummary
         """Run to the end of every source. Re-raises the first stage error; Ctrl-C closes outputs, then re-raises."""
+        if self._ran:
+            raise TrafficpipeError("this Pipeline has run (its sources are read): make another one to run again")
+        self._ran = True
         det, ctl = self.detector, self.control
         n_src = len(self.sources)
         sinks = self._build_sinks()

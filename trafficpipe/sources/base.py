@@ -89,11 +89,11 @@ def source_name(uri):
     u = str(uri)
     if "://" in u:
         u = strip_uri_secrets(u).split("://", 1)[1]  # never a user name, password or token in a file name
-    elif "!" in u:
+    elif "!" in u and not os.path.exists(u):
         u = "gstreamer"
     else:
         u = os.path.basename(u.rstrip("/\\")) or u
-        if "*" in u or "?" in u:
+        if ("*" in u or "?" in u) and not os.path.exists(str(uri)):
             u = os.path.basename(os.path.dirname(str(uri))) or "images"
         stem, ext = os.path.splitext(u)
         u = stem if ext else u

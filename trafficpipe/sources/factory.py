@@ -10,7 +10,7 @@ from ..log import logger
 from ..redact import redact, redact_uri
 from .base import source_name
 from .feed import SourceFeed
-from .images import ImageSource, is_image_path
+from .images import ImageSource, is_glob, is_image_path
 from .jetson import JetsonSource, jetson_utils_available
 from .live import STREAM_SCHEMES, LiveSource
 from .replay import SCHEME as REPLAY_SCHEME, ReplaySource
@@ -74,7 +74,10 @@ def _make(uri, backend, retries, retry_delay, name):
     if uri.startswith(REPLAY_SCHEME):  # a file played as a live camera: native rate, looping
         return ReplaySource(uri, name=name)
     if uri.startswith("csi://"):
-        sensor = int(uri[len("csi://"):] or 0)
+        sensor = uri[len("csi://"):] or "0"
+        if not sensor.isdigit():
+            raise SourceError("csi://N takes the camera's sensor number N (csi://0, csi://1), not %r" % sensor)
+        sensor = int(sensor)
         return LiveSource(uri, target=csi_pipeline(sensor), backend=cv2.CAP_GSTREAMER, **live_opts)
     if re.match(r"^\d+$", uri):
         return LiveSource(uri, target=int(uri), name=name or "camera%s" % uri, retries=retries, retry_delay=retry_delay)
@@ -83,11 +86,11 @@ def _make(uri, backend, retries, retry_delay, name):
     if uri.lower().startswith(STREAM_SCHEMES):
         check_url(uri)
         return LiveSource(uri, **live_opts)
-    if "!" in uri:
-        return LiveSource(uri, backend=cv2.CAP_GSTREAMER, **live_opts)
     if uri.startswith("file://"):
         uri = uri[len("file://"):]
-    if os.path.isdir(uri) or any(c in uri for c in "*?[") or is_image_path(uri):
+    elif "!" in uri and not os.path.exists(uri):  # a GStreamer pipeline (a file called `wow!.mp4` is that file)
+        return LiveSource(uri, backend=cv2.CAP_GSTREAMER, **live_opts)
+    if os.path.isdir(uri) or is_glob(uri) or is_image_path(uri):
         return ImageSource(uri, name=name)
     if not os.path.exists(uri):
         raise SourceError("source %s does not exist" % redact_uri(uri))

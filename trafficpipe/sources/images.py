@@ -17,10 +17,17 @@ def is_image_path(path):
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
+def is_glob(spec):
+    # type: (str) -> bool
+    """Whether `spec` is a glob pattern: it holds *, ? or [ and names no existing file or folder (a file called
+    `shot[2].jpg` is that file)."""
+    return any(c in spec for c in "*?[") and not os.path.exists(spec)
+
+
 def list_images(spec):
     # type: (str) -> list
     """The image files named by a file, a folder (recursively) or a glob, sorted."""
-    if any(c in spec for c in "*?["):
+    if is_glob(spec):
         files = glob.glob(spec, recursive=True)
     elif os.path.isdir(spec):
         files = [os.path.join(d, f) for d, _, fs in os.walk(spec) for f in fs]
@@ -102,7 +109,7 @@ class ImageSource(Source):
 
     def open(self):
         if self.paths is None:
-            if not any(c in self.uri for c in "*?[") and not os.path.exists(self.uri):
+            if not is_glob(self.uri) and not os.path.exists(self.uri):
                 raise SourceError("source %s does not exist" % self.uri)
             self.paths = list_images(self.uri)
         if not self.paths:
