@@ -39,6 +39,10 @@ def test_an_empty_list_is_a_usage_error(args):
     _one_error(run_cli(*args), "expected a comma-separated list of one entry or more")
 
 
+def test_a_tile_ratio_of_one_gets_one_answer():
+    _one_error(run_cli("detect", "x", "--tile-ratio", "1"), "argument --tile-ratio: must be more than 1, got 1")
+
+
 @pytest.mark.parametrize("name", ["../../evil", "", ".", "..", "a/b", "a\\b"])
 def test_train_name_must_be_a_plain_file_name(tmp_path, name):
     proc = run_cli("train", TRAIN, "--out", tmp_path / "run", "--epochs", "1", "--device", "cpu", "--name", name)

@@ -97,14 +97,14 @@ def positive_float_at_most(high):
     return convert
 
 
-def float_at_least(low):
-    """A converter of finite numbers of `low` or more."""
+def float_above(low):
+    """A converter of finite numbers greater than `low`."""
     def convert(text):
         x = _number(text, float)
-        if x < low:
-            raise argparse.ArgumentTypeError("must be %g or more, got %s" % (low, text))
+        if x <= low:
+            raise argparse.ArgumentTypeError("must be more than %g, got %s" % (low, text))
         return x
-    convert.__name__ = "float_at_least_%g" % low
+    convert.__name__ = "float_above_%g" % low
     return convert
 
 

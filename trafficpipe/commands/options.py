@@ -2,7 +2,7 @@
 their parsed values."""
 import argparse
 
-from ..cli_values import (float_at_least, fraction_below_one, int_at_least, nonneg_int, positive_int,
+from ..cli_values import (float_above, fraction_below_one, int_at_least, nonneg_int, positive_int,
                           unit_interval)
 from ..errors import TrafficpipeError
 
@@ -98,7 +98,7 @@ def add_tile_options(p):
                    help="auto (default): frames at least --tile-ratio times wider (or taller) than the model's input "
                         "run whole and as overlapping tiles of the model's shape, merged (small objects in wide "
                         "frames, e.g. KITTI's 1242x375; 16:9 video is not tiled); off: every frame whole")
-    g.add_argument("--tile-ratio", type=float_at_least(1.0), default=2.0,
+    g.add_argument("--tile-ratio", type=float_above(1.0), default=2.0,
                    help="aspect-ratio factor from which a frame is tiled (default %(default)s)")
     g.add_argument("--tile-overlap", type=fraction_below_one, default=0.35,
                    help="overlap of neighbouring tiles, a fraction of a tile (default %(default)s)")
