@@ -14,17 +14,15 @@ import os
 import sys
 import time
 
-import cv2
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from tta_sweep import merge  # noqa: E402
+from tta_sweep import merge, source_images  # noqa: E402
 from trafficpipe.detector import Detector  # noqa: E402
 from trafficpipe.eval.scoring import score_detections  # noqa: E402
-from trafficpipe.eval.sets import load_labeled_set  # noqa: E402
 from trafficpipe.models.classes import TRAFFIC_CLASSES  # noqa: E402
 
 DATA = os.environ.get("TRAFFICPIPE_DATA", os.path.join(os.path.dirname(HERE), "..", "shared"))
@@ -53,12 +51,7 @@ def main():
     ap.add_argument("--conf", type=float, default=0.001)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    dataset = load_labeled_set(args.dataset)
-    picked = [i for i, im in enumerate(dataset.images) if im.source == args.source]
-    if not picked:
-        raise SystemExit("%s has no images of source %r" % (args.dataset, args.source))
-    images = [cv2.imread(dataset.images[i].path) for i in picked]
-    shapes = [(img.shape[1], img.shape[0]) for img in images]
+    dataset, picked, images, shapes = source_images(args.dataset, args.source)
     names = args.models.split(",")
     runs, ms = {}, {}
     for name in names:

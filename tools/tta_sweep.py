@@ -74,6 +74,16 @@ def merge(parts, size, how, wbf_iou=WBF_IOU):
     return np.asarray(b).reshape(-1, 4) * scale, np.asarray(s, np.float64), np.asarray(c, np.int64)
 
 
+def source_images(path, source):
+    """(labeled set, indices of its images of `source`, those images, their (width, height)); exits where none."""
+    dataset = load_labeled_set(path)
+    picked = [i for i, im in enumerate(dataset.images) if im.source == source]
+    if not picked:
+        raise SystemExit("%s has no images of source %r" % (path, source))
+    images = [cv2.imread(dataset.images[i].path) for i in picked]
+    return dataset, picked, images, [(img.shape[1], img.shape[0]) for img in images]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset")
@@ -84,12 +94,7 @@ def main():
     ap.add_argument("--conf", type=float, default=0.001)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    dataset = load_labeled_set(args.dataset)
-    picked = [i for i, im in enumerate(dataset.images) if im.source == args.source]
-    if not picked:
-        raise SystemExit("%s has no images of source %r" % (args.dataset, args.source))
-    images = [cv2.imread(dataset.images[i].path) for i in picked]
-    shapes = [(img.shape[1], img.shape[0]) for img in images]
+    dataset, picked, images, shapes = source_images(args.dataset, args.source)
     sizes = [int(s) for s in args.sizes.split(",")]
     model = find_model(args.model)
     passes, ms = {}, {}
