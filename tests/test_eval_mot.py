@@ -83,7 +83,7 @@ def test_bad_sequences_end_in_one_line(tmp_path, pets):
 
 
 def test_eval_scores_pets_pedestrians_with_box_counts_by_source(pets, tmp_path):
-    """The default model on the first 30 frames: pedestrians found (AP50 far above chance; 0.962 on all 107)."""
+    """The default model on the first 30 frames: pedestrians found (AP50 far above chance; 0.963 on all 107)."""
     out = str(tmp_path / "ev")
     proc = run_cli("eval", pets, "--limit", "30", "--out", out, "--no-plots", "--no-progress")
     assert proc.returncode == 0, proc.stderr
