@@ -122,7 +122,7 @@ def _run(args):
     check_decode_processes(args)
     from ..run_config import announce
     config = args.config  # the settings fixed in run(), as one immutable record
-    from ..pipeline.inputs import check_outputs_apart, named_sources, planned_sources
+    from ..pipeline.inputs import check_local_sources, check_outputs_apart, named_sources, planned_sources
     from ..sinks.files import check_outputs_fit
     regions = None
     if args.count:
@@ -133,6 +133,7 @@ def _run(args):
     if tracking and args.track_fps <= 0:
         raise TrafficpipeError("--track-fps must be positive")
     if args.processes > 1 and len(args.sources) > 1:  # checked here once, before any process starts
+        check_local_sources(args.sources)
         planned = planned_sources(args.sources)
         check_outputs_apart(args.out, outputs, planned)  # across the processes' sources
         check_outputs_fit(kinds, planned)

@@ -7,14 +7,16 @@ import signal
 import time
 
 from ..log import logger
-from ..sources.base import output_names
+from ..errors import TrafficpipeError
 from .progress import progress_bar
 
 
 def unique_names(uris):
     # type: (list) -> list
-    """Output names of `uris` as one pipeline names them (the source name; repeats numbered)."""
-    return output_names(uris)
+    """Output names of `uris` as one pipeline names them (the source name; repeats numbered), and as the parent's
+    output checks named them (pipeline.inputs.planned_sources)."""
+    from ..pipeline.inputs import planned_sources
+    return [name for _, name, _ in planned_sources(uris)]
 
 
 def _show(bar, progress):
@@ -76,6 +78,7 @@ def run_in_processes(args):
         p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
         p.start()
         p.progress = a.progress
+        p.source_names = a.source_names
         logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
         procs.append(p)
     bar = progress_bar(None, args.no_progress)
@@ -104,5 +107,10 @@ def run_in_processes(args):
         raise interrupted
     codes = [p.exitcode for p in procs]
     logger.info("{} processes finished in {:.2f}s (exit codes {})", n, time.time() - t0, codes)
+    killed = [(k, -c) for k, c in enumerate(codes) if c is not None and c < 0]
+    if killed:  # killed outright (a signal it did not handle): it wrote no line of its own
+        k, sig = killed[0]
+        raise TrafficpipeError("process %d (%s) was killed by signal %d; its outputs may be incomplete"
+                               % (k, ", ".join(procs[k].source_names), sig))
     bad = [c for c in codes if c]
     return bad[0] if bad else 0

@@ -1,6 +1,7 @@
 """A run's outputs kept off its inputs: what each source reads from disk, checked against what the run would write."""
 import os
 
+from ..errors import SourceError
 from ..sinks.files import FOLDER_KINDS, output_targets
 from ..sinks.outputs import check_off_inputs
 from ..sources.images import is_glob, is_image_path, list_images
@@ -33,6 +34,16 @@ def input_paths(uri):
             found.append((os.path.dirname(u.split("**", 1)[0]) or ".", True))
         return found
     return [(u, False)] if os.path.isfile(u) else []
+
+
+def check_local_sources(uris):
+    # type: (list) -> None
+    """SourceError (one line) for the first file or folder source that does not exist (cameras, streams and globs are
+    checked when opened)."""
+    for uri in uris:
+        u = _local(uri)
+        if u is not None and not is_glob(u) and not os.path.exists(u):
+            raise SourceError("source %s does not exist" % u)
 
 
 def is_image_set(uri):

@@ -127,7 +127,7 @@ class LiveSource(Source):
             self.set_state(SourceState.RECONNECTING, why)
         self._release()
         while self._attempts < self.retries:
-            delay = min(self.max_delay, self.retry_delay * (2 ** self._attempts))
+            delay = min(self.max_delay, self.retry_delay * (2 ** min(self._attempts, 30)))  # no overflow at 1024
             self._attempts += 1
             logger.info("source {}: retry {}/{} in {:.2f}s", self.name, self._attempts, self.retries, delay)
             if self.sleep(delay):
