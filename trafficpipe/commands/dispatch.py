@@ -19,7 +19,7 @@ def run_command(args):
     except TrafficpipeError as e:
         if args.debug:
             sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
-        sys.stderr.write("trafficpipe: error: %s\n" % redact(str(e)))
+        sys.stderr.write("trafficpipe: error: %s\n" % redact(worker_message(str(e))))
         return e.exit_code
     except KeyboardInterrupt as e:
         if not getattr(args, "child_process", False):  # the parent of --processes says it once
@@ -30,7 +30,25 @@ def run_command(args):
             sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
         else:
             logger.debug("unexpected error", exc_info=True)
-        first = redact(str(e).strip().splitlines()[0]) if str(e).strip() else ""
+        text = worker_message(str(e)).strip()
+        first = redact(text.splitlines()[0]) if text else ""
         sys.stderr.write("trafficpipe: error: %s%s (run with --debug for the traceback)\n"
                          % (type(e).__name__, (": " + first) if first else ""))
         return 1
+
+
+def worker_message(text):
+    # type: (str) -> str
+    """The error an exception from another process carries, for the one line: torch's DataLoader raises a worker's
+    error again with "Caught X in DataLoader worker process N." and the worker's whole traceback as its message;
+    that is the traceback's last error line ("cannot read image ..."). Other text as it is."""
+    head, sep, trace = text.partition("\nOriginal Traceback (most recent call last):\n")
+    if not sep or not head.startswith("Caught "):
+        return text
+    import re
+    last = None
+    for line in trace.splitlines():
+        m = re.match(r"^([A-Za-z_][\w.]*): (.*)$", line)  # "package.module.Error: message", not indented
+        if m and not line.startswith(("Traceback ", "During handling ", "The above exception ")):
+            last = m.group(2)
+    return last if last else head

@@ -17,6 +17,11 @@ USER_OPTIONS = {
               "--no-progress"),
 }
 ALWAYS = ("-h", "--help", "--help-all", "--set", "--debug")
+#: examples of --set in the help, each shown where the command has it as a knob: the --set help names the first,
+#: the --help-all footer the first value and the first switch
+SET_EXAMPLES = ("batch=4", "trainable=head", "cuda-graphs=off")
+FOOTER_VALUES = ("decode-processes=3", "batch=4", "trainable=head")
+FOOTER_SWITCHES = ("cuda-graphs=off", "no-distill=on")
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
 
@@ -29,8 +34,9 @@ def finish_parser(parser, command):
     if shown is None:
         return
     parser.main_options = shown  # what --set may not name: a main option is given as itself
+    example = (examples(parser, SET_EXAMPLES) or ["KEY=VALUE"])[0]
     parser.add_argument("--set", action=SetAction, parser=parser, metavar="KEY=VALUE", default=argparse.SUPPRESS,
-                        help="set a tuning knob (repeatable), e.g. --set batch=4; --help-all lists them")
+                        help="set a tuning knob (repeatable), e.g. --set %s; --help-all lists them" % example)
     parser.add_argument("--help-all", action=HelpAllAction, parser=parser, help="show every option, knobs included")
     for action in parser._actions:  # argparse keeps no public list of a parser's options
         if not action.option_strings or action.help == argparse.SUPPRESS:
@@ -50,6 +56,32 @@ def knobs(parser):
             continue
         if action.dest not in out or out[action.dest].nargs == 0 and action.nargs != 0:
             out[action.dest] = action
+    return out
+
+
+def knob(parser, key):
+    # type: (argparse.ArgumentParser, str) -> tuple
+    """(action, invert) of `--set key=...`: the option whose destination is `key`, else the switch whose long name
+    it is (--set no-distill=on is --no-distill: `invert` says off sets the switch's opposite); (None, False) for no
+    option."""
+    action = knobs(parser).get(key)
+    if action is not None:
+        return action, False
+    name = "--" + key.replace("_", "-")
+    for a in parser._actions:
+        if name in a.option_strings and a.nargs == 0 and isinstance(a.const, bool):
+            return a, True
+    return None, False
+
+
+def examples(parser, candidates):
+    # type: (argparse.ArgumentParser, tuple) -> list
+    """Those of `candidates` ("key=value") that `parser` takes as --set: a knob it has that is not a main option."""
+    out = []
+    for text in candidates:
+        action, _ = knob(parser, text.partition("=")[0].replace("-", "_"))
+        if action is not None and not any(o in getattr(parser, "main_options", ()) for o in action.option_strings):
+            out.append(text)
     return out
 
 
@@ -85,8 +117,9 @@ class SetAction(argparse.Action):
         key = key.strip().lstrip("-").replace("-", "_")
         table = knobs(self.owner)
         if not sep or not key:
-            parser.error("--set takes KEY=VALUE, e.g. --set batch=4 (got %r)" % values)
-        action = table.get(key)
+            parser.error("--set takes KEY=VALUE, e.g. --set %s (got %r)"
+                         % ((examples(self.owner, SET_EXAMPLES) or ["KEY=VALUE"])[0], values))
+        action, invert = knob(self.owner, key)
         if action is None:
             near = difflib.get_close_matches(key, list(table), n=3)
             parser.error("--set: unknown key %r%s; --help-all lists them" % (key, (" (did you mean %s?)"
@@ -98,6 +131,8 @@ class SetAction(argparse.Action):
             value = convert(action, key, text)
         except argparse.ArgumentTypeError as e:
             parser.error(str(e))
+        if invert:  # a switch by its long name: on = given, off = not given
+            value = action.const if value else not action.const
         if isinstance(getattr(namespace, action.dest, None), list) and action.nargs != 0:  # a repeatable option
             setattr(namespace, action.dest, getattr(namespace, action.dest) + [value])
         else:
@@ -116,7 +151,8 @@ class HelpAllAction(argparse.Action):
             if hasattr(action, "full_help"):
                 action.help = action.full_help
         self.owner.print_help(sys.stdout)
+        shown = (examples(self.owner, FOOTER_VALUES)[:1] + examples(self.owner, FOOTER_SWITCHES)[:1])
         sys.stdout.write("\nEvery tuning knob above (an option the main --help does not list) can also be given as "
-                         "--set KEY=VALUE, KEY being its long name without the dashes (--set decode-processes=3, "
-                         "--set cuda-graphs=off).\n")
+                         "--set KEY=VALUE, KEY being its long name without the dashes, a switch taking on or off%s.\n"
+                         % (" (%s)" % ", ".join("--set " + e for e in shown) if shown else ""))
         parser.exit(0)

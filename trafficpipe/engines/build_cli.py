@@ -51,6 +51,20 @@ def run(args):
         raise EngineError("--calib is for --precision int8")
     if args.calib and not os.path.exists(args.calib):
         raise EngineError("--calib %s does not exist" % args.calib)
+    check_onnx(model)
+    for lib in args.plugin_lib:
+        path = os.path.abspath(os.path.expanduser(lib))
+        if not os.path.isfile(path):
+            raise EngineError("--plugin-lib %s: %s" % (lib, "not a file" if os.path.exists(path) else "does not exist"))
+    if args.out:
+        if os.path.isdir(args.out):
+            raise EngineError("--out %s is a folder; give the plan's file name" % args.out)
+        check_folder(os.path.dirname(os.path.abspath(args.out)), "--out %s" % args.out)
+    if args.cache_dir is not None:
+        check_folder(args.cache_dir, "--cache-dir %s" % args.cache_dir)
+    if args.calib and args.precision == "int8":
+        from .trt_calibrator import calibration_images
+        calibration_images(args.calib, args.calib_images)  # a set that cannot be read is named now
     from .trt_api import import_tensorrt, trt_logger, error_summary
     trt = import_tensorrt()  # one line saying how to get TensorRT where it is missing
     from .gpu_runtime import CudaRuntime
@@ -79,3 +93,31 @@ def run(args):
         "x".join(str(d) for d in key["input_shape"]), len(data) / 1e6,
         " (from the cache)" if side.get("from_cache") else ", built in %.1f s" % side.get("build_seconds", 0.0)))
     return 0
+
+
+def check_onnx(path):
+    # type: (str) -> None
+    """ModelError (one line) unless `path` is an ONNX model: read as one, and parsed where the onnx package is."""
+    from .onnx_graph import load_onnx, read_model
+    read_model(path)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return
+    load_onnx(path)
+
+
+def check_folder(path, what):
+    # type: (str, str) -> None
+    """EngineError (one line, starting with `what`) unless `path` is a folder or one that can be made: what of it
+    exists is a writable folder. Creates nothing."""
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise EngineError("%s: %s is a file, not a folder" % (what, path))
+    probe = full
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise EngineError("%s: cannot create the folder: %s is a file, not a folder" % (what, probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise EngineError("%s: %s is not writable" % (what, probe))

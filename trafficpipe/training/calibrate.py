@@ -4,11 +4,14 @@ A detector ships with one score threshold (`trafficpipe detect --conf`, 0.3) for
 precision/recall trade-off sits at its own score. `calibrate` measures, on a labeled set (the training set: never the
 set the figures are reported on), a class's operating threshold t* (the best F1, or the highest recall at a minimum
 precision) and adds logit(conf) - logit(t*) to that class's logit in the model's head, so that scores of t* become
-`conf`. Within the class the order of the scores
-is unchanged (the shift is monotonic), so its AP is unchanged; only what passes the default threshold moves.
+`conf`.
 
-PicoDet: the class row of the bias of the 4 head convolutions (score = sigmoid(logit)). YOLOX: the class row of the
-bias of the 3 cls convolutions (score = sigmoid(obj) * sigmoid(cls logit): the shift acts on the class factor).
+PicoDet: the class row of the bias of the 4 head convolutions (score = sigmoid(logit)): within the class the order of
+the scores is unchanged (the shift is monotonic), so its AP is unchanged, and t* lands exactly at `conf`.
+YOLOX: the class row of the bias of the 3 cls convolutions (score = sigmoid(obj) * sigmoid(cls logit)): the shift
+acts on the class factor only, which is not the same as shifting the score's logit, so the order of the scores may
+change slightly (AP moves a little) and the operating point lands near `conf`, not on it; `achieved_point` measures
+where it landed.
 """
 import math
 
@@ -56,10 +59,9 @@ def operating_point(curve, min_precision=None):
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "threshold": float(scores[i])}
 
 
-def calibration_point(model, dataset, class_name, min_precision=None, engine="onnxruntime", threads=0):
-    # type: (str, Dataset, str, float, str, int) -> dict
-    """{"threshold", "precision", "recall", "f1", "images", "gt", "labels", "rule"} of `class_name` on `dataset`
-    (scored on the images that label it, see `labeled_for`) at its `operating_point`."""
+def _class_curve(model, dataset, class_name, engine="onnxruntime", threads=0):
+    """(subset scored, its labels kind, the class's VOC result) of `class_name` on the images of `dataset` that label
+    it (see `labeled_for`), detections of `model` at conf 0.001."""
     from ..detector import Detector
     from ..eval.runner import evaluate
     from ..eval.scoring import score_detections
@@ -73,14 +75,35 @@ def calibration_point(model, dataset, class_name, min_precision=None, engine="on
     r = score_detections(subset, res.detections, classes=[class_name]).classes.get(class_name)
     if r is None or not r.gt:
         raise ModelError("%s has no %s boxes to calibrate on" % (dataset.name, class_name))
+    return subset, labels, r
+
+
+def calibration_point(model, dataset, class_name, min_precision=None, engine="onnxruntime", threads=0):
+    # type: (str, Dataset, str, float, str, int) -> dict
+    """{"threshold", "precision", "recall", "f1", "images", "gt", "labels", "rule", "ap50"} of `class_name` on `dataset`
+    (scored on the images that label it, see `labeled_for`) at its `operating_point`."""
+    subset, labels, r = _class_curve(model, dataset, class_name, engine, threads)
     best = operating_point(r.curve, min_precision)
     if best["threshold"] is None:
         raise ModelError("no score threshold gives %s %s on %s" % (
             class_name, "any detection" if min_precision is None else "a precision of %s" % min_precision,
             dataset.name))
-    best.update(images=len(subset), gt=r.gt, labels=labels,
+    best.update(images=len(subset), gt=r.gt, labels=labels, ap50=r.ap50,
                 rule="best F1" if min_precision is None else "highest recall at precision >= %s" % min_precision)
     return best
+
+
+def achieved_point(model, dataset, class_name, conf, min_precision=None, engine="onnxruntime", threads=0):
+    # type: (str, Dataset, str, float, float, str, int) -> dict
+    """Where a calibrated `model` puts `class_name`'s operating point on `dataset`: {"threshold" (the score of its
+    operating point now, None where no point qualifies), "precision", "recall" (at `conf`, what detect keeps),
+    "ap50"}. For YOLOX, whose calibration is approximate."""
+    _, _, r = _class_curve(model, dataset, class_name, engine, threads)
+    best = operating_point(r.curve, min_precision)
+    at = r.curve.at_threshold(conf)
+    return {"threshold": None if best["threshold"] is None else round(float(best["threshold"]), 4),
+            "precision": round(float(at["precision"]), 4), "recall": round(float(at["recall"]), 4),
+            "ap50": None if r.ap50 is None else round(float(r.ap50), 4)}
 
 
 def _bias_rows(model):

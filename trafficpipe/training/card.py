@@ -65,13 +65,15 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
     base["file"] = base_file
     if os.path.isfile(base_path):
         base["sha256"] = file_sha256(base_path)
+    size = _input_size(onnx_path, summary)
     card = {
         "name": os.path.splitext(os.path.basename(onnx_path))[0],
         "file": os.path.basename(onnx_path),
         "sha256": file_sha256(onnx_path),
         "family": fb.family,
         "classes": list(classes),
-        "input": {"name": fb.input_name, "shape": [1, 3, 416, 416], "format": fb.input_format},
+        "input": {"name": fb.input_name, "shape": [1, 3, size, size],
+                  "format": fb.input_format.replace("416", str(size))},
         "outputs": fb.outputs_text(len(classes)),
         "base_model": base,
         "license": "Apache-2.0 (fine-tuned from the Apache-2.0 base model)",
@@ -83,6 +85,9 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
         card["method"]["partial_labels"] = ("unassigned cells: exhaustive class -> negative; partial class -> no "
                                             "loss; class not labeled on the image -> target = the frozen COCO "
                                             "model's score; ignore regions and boxes cut by the crop -> no loss")
+    if summary and "val_dir" in summary and not summary["val_dir"]:  # no --val: the epoch of the lowest loss
+        card["method"]["weights"] = ("exponential moving average of the weights, epoch of the lowest training loss "
+                                     "(no validation set)")
     if train_facts:
         card["data"] = {"train": train_facts, "validation": val_facts}
     if summary:
@@ -91,7 +96,7 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
         steady = [h["train_s"] for h in hist[1:]]  # epoch 1 carries start-up costs (workers, CUDA, cuDNN)
         card["training"] = {
             "epochs_run": summary.get("epochs_run"), "epochs_planned": cfg.get("epochs"),
-            "best_epoch": (summary.get("best") or {}).get("epoch"), "batch": cfg.get("batch"),
+            "best_epoch": (summary.get("best") or {}).get("epoch"), "batch": summary.get("batch", cfg.get("batch")),
             "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "weight_decay": cfg.get("weight_decay"),
             "imgsz": cfg.get("imgsz"), "augmentation": cfg.get("augment"), "device": summary.get("device"),
             "train_s_per_epoch": round(float(np.median(steady)), 2) if steady else summary.get("train_s_per_epoch"),
@@ -104,6 +109,20 @@ def build_card(onnx_path, classes, base_path, summary=None, evaluation=None, tra
     if evaluation:
         card["evaluation"] = evaluation
     return card
+
+
+def _input_size(onnx_path, summary):
+    # type: (str, dict) -> int
+    """The model's square input size: the ONNX file's input, else the run's imgsz, else 416."""
+    try:
+        from ..engines.onnx_graph import load_onnx
+        dims = load_onnx(onnx_path).graph.input[0].type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[3].dim_value > 0:
+            return int(dims[3].dim_value)
+    except Exception:  # no onnx package, or no such file: the run's figures
+        pass
+    summary = summary or {}
+    return int(summary.get("imgsz") or (summary.get("config") or {}).get("imgsz") or 416)
 
 
 def model_out_path(path, announce=True):
@@ -141,17 +160,40 @@ def check_out_folder(path):
     return path
 
 
-def remove_outputs(onnx_path):
+def _with_card(onnx_path):
+    # type: (str) -> tuple
+    return onnx_path, card_path(onnx_path), os.path.splitext(onnx_path)[0] + ".md"
+
+
+def staging_path(onnx_path):
+    # type: (str) -> str
+    """Where a model bound for `onnx_path` and its card are written until every step has succeeded: a hidden name in
+    the same folder (so that the final rename is atomic) with the same stem (the family is told from the name) and
+    the .onnx extension; `commit_outputs` moves them into place, `discard_outputs` removes them."""
+    folder, name = os.path.split(os.path.abspath(onnx_path))
+    return os.path.join(folder, ".%s.tmp%d.onnx" % (os.path.splitext(name)[0], os.getpid()))
+
+
+def commit_outputs(staged, onnx_path):
+    # type: (str, str) -> None
+    """Move the model written at `staged` and its card (where written) onto `onnx_path` and its card, each by an
+    atomic rename, the model last; a card of an earlier model at `onnx_path` that the new one lacks is removed."""
+    for src, dst in reversed(list(zip(_with_card(staged), _with_card(onnx_path)))):
+        if os.path.exists(src):
+            os.replace(src, dst)
+        elif dst != onnx_path and os.path.exists(dst):
+            os.remove(dst)
+
+
+def discard_outputs(staged):
     # type: (str) -> None
-    """Remove a model written by this run and its card (`<model>.json`, `<model>.md`) after a later step failed:
-    no model is left without its card or half-made."""
-    from ..log import logger
-    for p in (onnx_path, card_path(onnx_path), os.path.splitext(onnx_path)[0] + ".md"):
+    """Remove what was written at `staged` (a model and its card) after a step failed: what was at the target
+    before is left as it was."""
+    for p in _with_card(staged):
         try:
             os.remove(p)
         except OSError:
             pass
-    logger.warning("{} not written: a later step failed", onnx_path)
 
 
 def write_card(card, onnx_path):

@@ -24,8 +24,36 @@ def default_workers():
     return max(0, min(4, int(cores_available()) - 1))
 
 
+#: the files a run writes besides its model and card (OUT/<name>.onnx, .json, .md)
+RUN_FILES = ("best.pt", "history.json", "summary.json")
+
+
+def out_folder(text):
+    # type: (str) -> str
+    """An output folder (argparse type): not an empty name."""
+    import argparse
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty name")
+    return str(text)
+
+
+def model_name(text):
+    # type: (str) -> str
+    """The exported model's name (argparse type): a plain file name, a trailing .onnx dropped (the model is written
+    as NAME.onnx), not one whose card (NAME.json) would be the run's history.json or summary.json."""
+    import argparse
+    from ..cli_values import file_name
+    name = file_name(text)
+    if name.lower().endswith(".onnx"):
+        name = file_name(name[:-len(".onnx")])
+    if name.lower() + ".json" in RUN_FILES:
+        raise argparse.ArgumentTypeError("%r would write the model card over the run's own %s.json; choose another "
+                                         "name" % (text, name.lower()))
+    return name
+
+
 def add_parser(sub):
-    from ..cli_values import file_name, nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
+    from ..cli_values import nonneg_float, nonneg_int, positive_float, positive_int, unit_interval
     p = sub.add_parser("train", help="fine-tune a pretrained PicoDet or YOLOX into the traffic classes (needs torch)",
                        description="Fine-tune a pretrained PicoDet or YOLOX (ONNX, COCO classes; the family is told "
                                    "from the graph) into vehicle, pedestrian, "
@@ -43,9 +71,12 @@ def add_parser(sub):
                    help="input size; must match the base model (default %(default)s)")
     p.add_argument("--device", type=device_name, default=None,
                    help="cuda, cuda:N or cpu (default: cuda when available)")
-    p.add_argument("--out", default="runs/train", help="output folder (default %(default)s)")
-    p.add_argument("--name", type=file_name, default=None, help="exported model name (default: trafficpipe_picodet_s_416 or "
-                                                "trafficpipe_yolox_nano_416, after the base's family)")
+    p.add_argument("--out", type=out_folder, default="runs/train",
+                   help="output folder (default %(default)s; where it holds files a run writes, the first free "
+                        "OUT2, OUT3, ...)")
+    p.add_argument("--name", type=model_name, default=None,
+                   help="exported model name, without .onnx (default: trafficpipe_picodet_s_416 or "
+                        "trafficpipe_yolox_nano_416, after the base's family and input size)")
     p.add_argument("--batch", type=positive_int, default=32, help="images per step (default %(default)s)")
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "sgd"), help="optimizer (default %(default)s)")
     p.add_argument("--lr", type=positive_float, default=3e-4, help="peak learning rate (default %(default)s)")
@@ -83,6 +114,11 @@ def add_parser(sub):
 
 
 def run(args):
+    with _stop_once():  # a second Ctrl-C or SIGTERM while the run stops is ignored
+        return _run(args)
+
+
+def _run(args):
     try:
         import torch  # noqa: F401
         from .trainer import TrainConfig, train
@@ -101,7 +137,8 @@ def run(args):
     base = find_model(args.base)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     workers = default_workers() if args.workers is None else args.workers
-    out = check_out_folder(run_folder(args.out))  # before the base model loads, not after an epoch
+    names = [args.name] if args.name else [model_name_for(fam, args.imgsz) for fam in _families()]
+    out = check_out_folder(run_folder(args.out, _run_files(names)))  # before the base model loads, not after an epoch
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, imgsz=args.imgsz, optimizer=args.optimizer, lr=args.lr,
                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, workers=workers,
                       time_budget=args.time_budget * 60.0, trainable=args.trainable, max_images=args.max_images,
@@ -125,12 +162,32 @@ def run(args):
     return 0
 
 
-def run_folder(path):
-    # type: (str) -> str
-    """`path`, or where it already holds a run (best.pt, summary.json or history.json), the first free `path`2,
-    `path`3, ... (`path`-2 where it ends in a digit): an earlier run is never overwritten. Logs the choice."""
+def model_name_for(family, imgsz):
+    # type: (str, int) -> str
+    """The default model name of a run of `family` at input size `imgsz` (trafficpipe_picodet_s_320, ...)."""
+    from .bases import BASES
+    from .trainer import model_name
+    return model_name(BASES[family], imgsz)
+
+
+def _families():
+    from .bases import BASES
+    return sorted(BASES)
+
+
+def _run_files(names):
+    # type: (list) -> tuple
+    """Every file a run writes: RUN_FILES and, for each candidate model name, NAME.onnx and its card."""
+    return RUN_FILES + tuple(n + ext for n in names for ext in (".onnx", ".json", ".md"))
+
+
+def run_folder(path, files=RUN_FILES):
+    # type: (str, tuple) -> str
+    """`path`, or where it already holds any of `files` (the files a run writes: an earlier run, or a file of the
+    same name), the first free `path`2, `path`3, ... (`path`-2 where it ends in a digit): nothing there is ever
+    overwritten. Logs the choice."""
     def taken(p):
-        return any(os.path.exists(os.path.join(p, f)) for f in ("best.pt", "summary.json", "history.json"))
+        return any(os.path.lexists(os.path.join(p, f)) for f in files)
     if not taken(path):
         return path
     stem = path.rstrip("/\\")
@@ -139,8 +196,47 @@ def run_folder(path):
     while taken("%s%d" % (stem, n)):
         n += 1
     out = "%s%d" % (stem, n)
-    logger.info("{} holds an earlier run; this one writes to {}", path, out)
+    if any(os.path.lexists(os.path.join(path, f)) for f in RUN_FILES):
+        logger.info("{} holds an earlier run; this one writes to {}", path, out)
+    else:
+        logger.info("{} holds {}, a file of the name this run would write; this one writes to {}", path,
+                    next(f for f in files if os.path.lexists(os.path.join(path, f))), out)
     return out
+
+
+class _stop_once(object):
+    """While a run goes on: the first Ctrl-C (SIGINT) or SIGTERM stops it as always (KeyboardInterrupt, Terminated)
+    and from then on both are ignored while it stops: a second one would otherwise break off the shutdown with a
+    traceback, or end the process by the signal instead of exit status 130 or 143. Main thread only; the handlers
+    are put back when the run ends without a stop."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.saved = {}
+        self.stopped = False
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old = signal.getsignal(sig)
+            if old not in (signal.SIG_IGN, signal.SIG_DFL, None):  # a handler that stops the run: ours goes first
+                self.saved[sig] = signal.signal(sig, self._stop)
+        return self
+
+    def _stop(self, signum, frame):
+        import signal
+        from ..errors import Terminated
+        for sig in self.saved:
+            signal.signal(sig, signal.SIG_IGN)
+        self.stopped = True
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def __exit__(self, *exc):
+        import signal
+        if not self.stopped:
+            for sig, old in self.saved.items():
+                signal.signal(sig, old)
+        return False
 
 
 def parse_class_values(text, flag="--boost", rule="VALUE > 0", upper=None):
@@ -178,4 +274,4 @@ def _best_text(best):
     if val.get("road_sign"):
         parts.append("road_sign recall %.2f precision %.2f" % (val["road_sign"]["recall"],
                                                                val["road_sign"]["precision"]))
-    return "val AP50 " + ", ".join(parts)
+    return "val AP50 " + (", ".join(parts) or "none (nothing scored)")

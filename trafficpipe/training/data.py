@@ -89,7 +89,8 @@ class TrainSamples(object):
         im = self.dataset.images[i]
         image = cv2.imread(im.path, cv2.IMREAD_COLOR)
         if image is None:
-            raise DatasetError("cannot read image %s" % im.path)
+            raise DatasetError("training set %s: cannot read image %s; fix or remove it"
+                               % (self.dataset.root, im.image))
         return im, image
 
     def __getitem__(self, i):

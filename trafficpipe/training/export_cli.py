@@ -11,7 +11,7 @@ _FAMILY = {"picodet": "PicoDet", "yolox": "YOLOX"}
 
 
 def add_parser(sub):
-    from ..cli_values import nonneg_int, unit_interval
+    from ..cli_values import non_empty, nonneg_int, unit_interval
     p = sub.add_parser("export", help="write a trained checkpoint (best.pt) as ONNX with its model card",
                        description="Write CHECKPOINT (best.pt of `trafficpipe train`) as an ONNX file with the base "
                                    "model's graph, input and outputs (PicoDet: 8, score maps with one column per "
@@ -20,16 +20,21 @@ def add_parser(sub):
                                    "With --eval, score it on a dataset (as `trafficpipe eval` does) and put the "
                                    "figures in the card; with --baseline, compare them with a COCO model.")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt written by trafficpipe train")
-    p.add_argument("--base", default=None, help="the base ONNX the checkpoint was trained from (default: the one "
-                                                "it names, looked up in the model folders)")
-    p.add_argument("--out", default=None, help="ONNX file to write (default: trafficpipe_picodet_s_416.onnx or "
-                                               "trafficpipe_yolox_nano_416.onnx, after the family, beside the "
-                                               "checkpoint)")
-    p.add_argument("--eval", default=None, metavar="DATASET", help="score the exported model on this dataset")
-    p.add_argument("--baseline", default=None, metavar="MODEL",
-                   help="also score this (COCO) model on --eval and record whether the export beats it per class")
-    p.add_argument("--summary", default=None, help="summary.json of the training run (default: beside the "
-                                                   "checkpoint) for the card's training facts")
+    p.add_argument("--base", default=None, type=non_empty,
+                   help="the base ONNX the checkpoint was trained from (default: the one it names, looked up in the "
+                        "model folders)")
+    p.add_argument("--out", default=None, type=non_empty,
+                   help="ONNX file to write (default: trafficpipe_picodet_s_416.onnx or "
+                        "trafficpipe_yolox_nano_416.onnx, after the family, beside the checkpoint); a model already "
+                        "there is replaced, with its card, only once the export (and --eval) succeeded")
+    p.add_argument("--eval", default=None, type=non_empty, metavar="DATASET",
+                   help="score the exported model on this dataset")
+    p.add_argument("--baseline", default=None, type=non_empty, metavar="MODEL",
+                   help="with --eval: also score this (COCO) model on that set and record whether the export beats it "
+                        "per class")
+    p.add_argument("--summary", default=None, type=non_empty,
+                   help="summary.json of the training run (default: beside the checkpoint) for the card's training "
+                        "facts")
     p.add_argument("--blend", type=unit_interval, default=1.0, metavar="ALPHA",
                    help="weight-space ensemble with the base model (WiSE-FT): ALPHA * trained + (1 - ALPHA) * initial "
                         "weights; 1 = the trained weights as they are (default)")
@@ -62,33 +67,50 @@ def run(args):
         from ..torchdeps import INSTALL_HINT
         raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
+    from ..eval.runner import check_readable
     from ..models.registry import find_model
-    from .card import model_out_path
+    from .card import commit_outputs, discard_outputs, model_out_path, staging_path
 
     if not os.path.isfile(args.checkpoint):
         raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
     if args.out:
         model_out_path(args.out, announce=False)
+    if args.baseline and not args.eval:
+        raise TrafficpipeError("--baseline %s needs --eval: the baseline is scored on that dataset" % args.baseline)
+    baseline = find_model(args.baseline) if args.baseline else None  # a typo ends here, before anything is written
     if args.eval:
-        load_dataset(args.eval, check_images=False)  # a bad set ends here, before anything is written
+        check_readable(load_dataset(args.eval))  # a missing or unreadable image ends here, before any writing
     summary = _read_summary(args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
                                                          "summary.json"), given=bool(args.summary))
     try:
         ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     except Exception as e:
         raise TrafficpipeError("%s is not a trafficpipe checkpoint (%s)" % (args.checkpoint, type(e).__name__))
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "classes" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or "classes" not in ckpt:
         raise TrafficpipeError("%s is not a trafficpipe checkpoint (no state_dict/classes)" % args.checkpoint)
+    if not args.base and not ckpt.get("base"):
+        raise TrafficpipeError("%s does not name the base model it was trained from: give it with --base (e.g. "
+                               "picodet_s_416_coco.onnx)" % args.checkpoint)
     base = find_model(args.base or ckpt.get("base"))
     classes = tuple(ckpt["classes"])
     from .bases import open_base
-    family = open_base(base).family
+    try:
+        family = open_base(base).family
+    except TrafficpipeError as e:  # its words are for train ("trafficpipe train fine-tunes ...")
+        raise TrafficpipeError("--base %s is not a base model the checkpoint can be exported on: %s" % (
+            base, first_line(e).split("; ")[0]))
     if ckpt.get("family") and ckpt["family"] != family:
         raise TrafficpipeError("%s was trained from a %s base (%s) but --base %s is %s: give the base it was trained "
                                "from" % (args.checkpoint, _FAMILY.get(ckpt["family"], ckpt["family"]),
                                          ckpt.get("base") or "?", os.path.basename(base), _FAMILY.get(family, family)))
-    net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
+    try:
+        net, _ = build_network(base, classes, imgsz=int(ckpt.get("imgsz", 416)))
+    except TrafficpipeError as e:  # "the base model takes 320x320 inputs; train it at ...": the first part only
+        raise TrafficpipeError("checkpoint %s (trained %sat %s px) does not fit base %s: %s" % (
+            args.checkpoint, "from %s " % ckpt["base"] if ckpt.get("base") else "", ckpt.get("imgsz", 416),
+            os.path.basename(base), first_line(e).split("; ")[0]))
     state = ckpt["state_dict"]
+    _check_fit(state, net.state_dict(), args.checkpoint, base, len(classes))  # before --blend/--keep-base combine them
     if args.blend < 1.0:
         from .export import interpolate_weights
         state = interpolate_weights(state, net.state_dict(), args.blend)
@@ -99,21 +121,28 @@ def run(args):
     try:
         net.load_state_dict(state)
     except RuntimeError as e:  # same family, another network (picodet_s_320 for a 416 run, another YOLOX size)
-        raise TrafficpipeError("%s does not fit the base %s (trained from %s): %s" % (
+        raise TrafficpipeError("checkpoint %s does not fit base %s (trained from %s): %s" % (
             args.checkpoint, os.path.basename(base), ckpt.get("base") or "another base",
             first_line(e).rstrip(": ")))
+    from .trainer import model_name
     out = model_out_path(args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
-                                                  net.base.export_name + ".onnx"))
+                                                  model_name(net.base, int(ckpt.get("imgsz", 416))) + ".onnx"))
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
             "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
-    export_onnx(net, base, out, classes, meta)
-    try:  # the model and its card, or neither
-        paths, evaluation = _finish(args, out, base, classes, summary, ckpt, kept, net.base.family)
+    # the model and its card go to hidden names beside `out` and replace what is there only once every step
+    # (the card, --eval) succeeded: a failed export leaves the model already at `out` as it was
+    staged = staging_path(out)
+    try:
+        _write(lambda: export_onnx(net, base, staged, classes, meta), out)
+        evaluation = _finish(args, out, staged, base, baseline, classes, summary, ckpt, kept, net.base.family)
+        _write(lambda: commit_outputs(staged, out), out)
     except BaseException:
-        from .card import remove_outputs
-        remove_outputs(out)
+        discard_outputs(staged)
+        if os.path.exists(staged + ".tmp%d" % os.getpid()):  # export_onnx's own temporary, where it stopped
+            os.remove(staged + ".tmp%d" % os.getpid())
         raise
-    sys.stdout.write("wrote %s, %s\n" % (out, ", ".join(paths)))
+    from .card import card_path
+    sys.stdout.write("wrote %s, %s, %s\n" % (out, card_path(out), os.path.splitext(out)[0] + ".md"))
     if evaluation:
         for name, r in evaluation["classes"].items():
             sys.stdout.write("  %-14s AP50 %.4f%s\n" % (name, r["ap50"] or 0.0, "" if r.get("baseline_ap50") is None
@@ -129,11 +158,41 @@ def run(args):
     return 0
 
 
-def _finish(args, out, base, classes, summary, ckpt, kept, family):
-    """The card of the exported model `out` (scored on --eval where asked), written beside it: (its paths, the
-    evaluation or None)."""
+def _write(step, out):
+    """Run a step that writes `out` (or files beside it); an OSError (a folder that cannot be made or written, a full
+    disk) becomes one line naming `out`."""
+    try:
+        return step()
+    except (IOError, OSError) as e:
+        raise TrafficpipeError("cannot write %s: %s" % (out, e.strerror or first_line(e)))
+
+
+def _check_fit(state, expected, checkpoint, base, n_classes):
+    # type: (dict, dict, str, str, int) -> None
+    """TrafficpipeError (one line) unless the checkpoint's state_dict has the tensors of the network built from `base`
+    (same names, same shapes): a checkpoint of another model, another base or another number of classes."""
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    shapes = [k for k in expected if k in state and hasattr(state[k], "shape")
+              and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if not (missing or extra or shapes):
+        return
+    if missing:
+        why = "%d of the %d tensors of the base's network are not in it (first: %s)" % (len(missing), len(expected),
+                                                                                     missing[0])
+    elif extra:
+        why = "it holds %d tensors the base's network has no place for (first: %s)" % (len(extra), extra[0])
+    else:
+        k = shapes[0]
+        why = "%s is %s in the checkpoint, %s in the base's network for the %d classes the checkpoint lists (%d " \
+              "tensors differ)" % (k, list(state[k].shape), list(expected[k].shape), n_classes, len(shapes))
+    raise TrafficpipeError("checkpoint %s does not fit base %s: %s" % (checkpoint, os.path.basename(base), why))
+
+
+def _finish(args, out, staged, base, baseline, classes, summary, ckpt, kept, family):
+    """The card of the exported model `out`, written (to `staged`, like the model) beside the model at `staged`,
+    scored on --eval (and `baseline`) where asked: the evaluation or None."""
     from ..eval.dataset import load_dataset
-    from ..models.registry import find_model
     from .card import build_card, dataset_facts, write_card
     from .model_eval import compare, evaluate_model
     facts = {}
@@ -147,12 +206,14 @@ def _finish(args, out, base, classes, summary, ckpt, kept, family):
                                else None, "sources": {}}
     evaluation = None
     if args.eval:
-        evaluation = evaluate_model(out, args.eval, threads=args.threads)
-        if args.baseline:
-            evaluation = compare(evaluation, evaluate_model(find_model(args.baseline), args.eval,
-                                                            threads=args.threads))
-    card = build_card(out, classes, base, summary, evaluation, facts.get("train"), facts.get("val"),
+        evaluation = evaluate_model(staged, args.eval, threads=args.threads)
+        evaluation["model"] = os.path.basename(out)
+        if baseline:
+            evaluation = compare(evaluation, evaluate_model(baseline, args.eval, threads=args.threads))
+    card = build_card(staged, classes, base, summary, evaluation, facts.get("train"), facts.get("val"),
                       family=family)
+    card["name"] = os.path.splitext(os.path.basename(out))[0]
+    card["file"] = os.path.basename(out)
     card.setdefault("training", {})
     card["training"]["checkpoint_epoch"] = ckpt.get("epoch")
     card["training"]["blend"] = args.blend
@@ -165,7 +226,8 @@ def _finish(args, out, base, classes, summary, ckpt, kept, family):
                                        % ", ".join(kept))
     if args.note:
         card["training"]["note"] = args.note
-    return write_card(card, out), evaluation
+    _write(lambda: write_card(card, staged), out)
+    return evaluation
 
 
 def _read_summary(path, given):

@@ -17,6 +17,7 @@ from ..models.classes import TRAFFIC_CLASSES
 from .assign import simota_assign
 from .augment import AugmentConfig
 from .bases import build_network
+from .checks import check_train_set, check_val_set
 from . import workers
 from .data import TrainSamples, collate, repeat_factors
 from .export import export_onnx
@@ -195,10 +196,18 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     np.random.seed(cfg.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    net, teacher = build_network(base_path, TRAFFIC_CLASSES, imgsz=cfg.imgsz)  # a wrong base fails before data loads
+    # the sets first (cheap: headers and labels), then the base: a bad set ends here, before the network is built
     dataset = load_dataset(train_dir)
     if cfg.max_images:
         dataset = dataset.subset(limit=cfg.max_images)
+    check_train_set(dataset)
+    val_set = None
+    if val_dir:
+        val_set = load_dataset(val_dir)
+        if cfg.val_limit:
+            val_set = val_set.subset(limit=cfg.val_limit)
+        check_val_set(val_set)
+    net, teacher = build_network(base_path, TRAFFIC_CLASSES, imgsz=cfg.imgsz)
     base = net.base
     samples = TrainSamples(dataset, cfg.imgsz, cfg.augment, train=True, seed=cfg.seed, channels=base.channels,
                            letterbox=base.letterbox,
@@ -232,12 +241,12 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     validator = None
     if val_dir:
         from .validate import Validator
-        validator = Validator(val_dir, cfg.imgsz, limit=cfg.val_limit or None, base=base)
+        validator = Validator(val_set, cfg.imgsz, base=base)
 
     if not os.path.isdir(out_dir):
         os.makedirs(out_dir)
     best_path = os.path.join(out_dir, "best.pt")
-    onnx_path = os.path.join(out_dir, export_name or base.export_name + ".onnx")
+    onnx_path = os.path.join(out_dir, export_name or model_name(base, cfg.imgsz) + ".onnx")
     epochs = cfg.epochs
     total_steps = epochs * steps_per_epoch
     history, best, step = [], None, 0
@@ -282,10 +291,10 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
             improved = best is None or score > best["score"]
             if improved:
                 best = {"epoch": epoch, "score": score, "val": rec.get("val")}
-                torch.save({"state_dict": ema.module.state_dict(), "classes": list(TRAFFIC_CLASSES),
-                            "base": os.path.basename(base_path), "family": base.family, "imgsz": cfg.imgsz,
-                            "epoch": epoch,
-                            "val": rec.get("val"), "config": cfg.to_dict()}, best_path)
+                _save_atomic({"state_dict": ema.module.state_dict(), "classes": list(TRAFFIC_CLASSES),
+                              "base": os.path.basename(base_path), "family": base.family, "imgsz": cfg.imgsz,
+                              "epoch": epoch,
+                              "val": rec.get("val"), "config": cfg.to_dict()}, best_path)
             logger.info("epoch {}/{}: loss {:.4f} (qfl {:.4f} giou {:.4f} dfl {:.4f}, {:.1f} fg/batch) lr {:.2e} "
                         "{:.1f}s{}{}", epoch, epochs, rec["loss"], rec["qfl"], rec["giou"], rec["dfl"], rec["fg"],
                         rec["lr"], rec["epoch_s"], _val_text(rec.get("val")), " *best*" if improved else "")
@@ -303,7 +312,8 @@ def train(train_dir, base_path, val_dir=None, out_dir="runs/train", device="cuda
     steady = history[1:] or history  # epoch 1 carries the start-up costs (workers, CUDA and cuDNN warm-up)
     summary = {"config": cfg.to_dict(), "family": base.family, "train_dir": os.path.abspath(train_dir),
                "val_dir": os.path.abspath(val_dir) if val_dir else None, "base": os.path.abspath(base_path),
-               "images": len(dataset), "steps_per_epoch": steps_per_epoch, "epochs_run": len(history),
+               "images": len(dataset), "batch": loader.batch_size, "imgsz": cfg.imgsz,
+               "steps_per_epoch": steps_per_epoch, "epochs_run": len(history),
                "best": best, "history": history, "checkpoint": best_path, "onnx": onnx_path,
                "device": _device_name(device), "total_s": round(time.time() - t_start, 1),
                "train_s_per_epoch": round(float(np.median([h["train_s"] for h in steady])), 2),
@@ -347,6 +357,28 @@ def _device_name(device):
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return "cpu"
+
+
+def model_name(base, imgsz):
+    # type: (object, int) -> str
+    """The exported model's default name: the family's (base.export_name, e.g. trafficpipe_picodet_s_416) with the
+    input size the run trains at (trafficpipe_picodet_s_320 from a 320 base)."""
+    stem, _, size = base.export_name.rpartition("_")
+    return "%s_%d" % (stem, imgsz) if stem and size.isdigit() else base.export_name
+
+
+def _save_atomic(obj, path):
+    """torch.save to `path` through a temporary file: a run stopped while saving leaves the previous file whole."""
+    tmp = path + ".tmp"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _write_json(path, obj):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from ..engines.base import TensorSpec
-from ..eval.dataset import load_dataset
+from ..errors import DatasetError
+from ..eval.dataset import Dataset, load_dataset
 from ..eval.scoring import score_detections
 from ..models.classes import TRAFFIC_CLASSES
 from ..models.picodet import PicoDetAdapter
@@ -31,10 +32,10 @@ def picodet_adapter(imgsz, conf, iou, classes=TRAFFIC_CLASSES):
 class Validator(object):
     """Scores a network of build_network on a dataset folder (conf 0.001 and NMS 0.45 as `trafficpipe eval`). Images
     are read and resized (or letterboxed) once by the family adapter's own preprocessing, kept in memory. `base`: the
-    network's training base (net.base)."""
+    network's training base (net.base). `dataset`: a Dataset or a dataset folder."""
 
-    def __init__(self, dataset_dir, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None, *, base):
-        ds = load_dataset(dataset_dir)
+    def __init__(self, dataset, imgsz=416, conf=0.001, iou=0.45, batch=32, limit=None, *, base):
+        ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
         self.dataset = ds.subset(limit=limit) if limit else ds
         self.imgsz = imgsz
         self.batch = batch
@@ -44,6 +45,9 @@ class Validator(object):
         self.metas = []
         for i, im in enumerate(self.dataset.images):
             img = cv2.imread(im.path, cv2.IMREAD_COLOR)
+            if img is None:  # passed the header checks (training/checks.py) but does not decode
+                raise DatasetError("validation set %s: cannot read image %s; fix or remove it"
+                                   % (self.dataset.root, im.image))
             self.metas.append(self.adapter.preprocess_u8(img, self.images[i]))  # BGR, as at inference
             if base.channels == "rgb":
                 self.images[i] = cv2.cvtColor(self.images[i], cv2.COLOR_BGR2RGB)

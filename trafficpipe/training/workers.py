@@ -15,10 +15,14 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 def _ignore_from_the_start():
+    sigs = []
     for name in (os.environ.get(IGNORE_SIGNALS_ENV) or "").split(","):
         sig = getattr(signal, name.strip(), None) if name.strip() else None
         if sig is not None:
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, signal.SIG_IGN)  # drops one that came while they were blocked
+            sigs.append(sig)
+    if sigs and hasattr(signal, "pthread_sigmask"):  # blocked since the process began (`started`): no longer needed
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
 
 
 _ignore_from_the_start()  # in a worker being started: before its unpickling imports torch (seconds)
@@ -55,17 +59,23 @@ def started(loader):
     """iter(loader), its worker processes (if any) started with STOP_SIGNALS ignored from their first moment (then
     `quiet_on`). A stop signal reaching this process meanwhile waits until they are started (a worker cut off while
     it reads what it is to run says so in a traceback, and one left waiting for it would block the exit), then is
-    handled as always."""
+    handled as always. The workers begin life with those signals blocked (a signal mask outlives fork and exec), so
+    one sent to the process group while they import their first modules, before this module has them ignored,
+    cannot end them with a traceback."""
     import threading
     if not loader.num_workers:
         return iter(loader)
     held = []
     handlers = {}
+    mask = None
     if threading.current_thread() is threading.main_thread():
         for name in STOP_SIGNALS:
             sig = getattr(signal, name)
             if signal.getsignal(sig) not in (signal.SIG_IGN, None):
                 handlers[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+        if hasattr(signal, "pthread_sigmask"):  # this thread's mask is what the workers start with
+            _tracker_running()  # starting it unblocks these signals in this thread (multiprocessing's own doing)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in STOP_SIGNALS])
     before = os.environ.get(IGNORE_SIGNALS_ENV)
     os.environ[IGNORE_SIGNALS_ENV] = ",".join(STOP_SIGNALS)
     try:
@@ -75,10 +85,27 @@ def started(loader):
             os.environ.pop(IGNORE_SIGNALS_ENV, None)
         else:
             os.environ[IGNORE_SIGNALS_ENV] = before
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one that came meanwhile is held now (below)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         for signum in sorted(set(held)):
             os.kill(os.getpid(), signum)  # to its own handler now
+
+
+def _tracker_running():
+    """Start multiprocessing's resource tracker process now, if it is not running (spawning a worker would start it)."""
+    try:
+        from multiprocessing import resource_tracker as tracker
+    except ImportError:  # Python < 3.8
+        try:
+            from multiprocessing import semaphore_tracker as tracker
+        except ImportError:
+            return
+    try:
+        tracker.ensure_running()
+    except Exception:  # not started here: the workers' start does it, as without this
+        pass
 
 
 def stop(loader):
