@@ -209,12 +209,21 @@ def test_processes_write_what_one_process_writes(video_360p, shared, tmp_path):
         assert sum(len(r["detections"]) for r in b) > 0
 
 
-def test_processes_report_a_missing_source_once(video_360p, tmp_path):
+def test_processes_refuse_a_missing_source_at_once_and_name_files_as_one_process(video_360p, tmp_path):
+    """A missing file among the sources of --processes 2 is refused before any process starts, as one process refuses
+    it; file:// sources of one stem in two folders are named as one process names them (dirA_clip, dirB_clip)."""
     p = run_cli("detect", str(tmp_path / "missing.mp4"), video_360p, "--processes", "2", "--out", tmp_path / "o",
                 "--save", "jsonl", "--max-frames", "5")
     assert p.returncode == 2
     assert "missing.mp4 does not exist" in one_error_line(p)
-    assert len((tmp_path / "o" / "highway-360p.jsonl").read_text().splitlines()) == 5  # the other process ran
+    assert not (tmp_path / "o").exists()
+    for d in ("dirA", "dirB"):
+        (tmp_path / d).mkdir()
+        shutil.copy(str(video_360p), str(tmp_path / d / "clip.mp4"))
+    p = run_cli("detect", "file://%s" % (tmp_path / "dirA" / "clip.mp4"), tmp_path / "dirB" / "clip.mp4", "--processes",
+                "2", "--out", tmp_path / "o2", "--save", "jsonl", "--max-frames", "2", "--model", "picodet-s-320")
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(str(tmp_path / "o2"))) == ["dirA_clip.jsonl", "dirB_clip.jsonl"]
 
 
 def test_ctrl_c_with_processes_stops_every_process_with_playable_outputs(video_720p, tmp_path):
