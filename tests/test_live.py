@@ -317,6 +317,20 @@ class ThrottledEngine(OnnxRuntimeEngine):
         return ctx
 
 
+def test_a_stream_read_long_after_it_connected_starts_from_current_frames(rtsp_server):
+    """A single camera connects before the model loads; read 3 s later, its 3 s of buffered frames would come in a
+    burst (90 frames within a few tenths of a second of wall time). It is connected again instead: past the short
+    burst any fresh connection starts with (about 30 frames here), 90 frames span about 2 s, as the stream plays."""
+    srv = rtsp_server()
+    src = live_source(srv.url(), connect_live=True)
+    try:
+        time.sleep(3.0)
+        t = [src.read()[1] for _ in range(90)]
+    finally:
+        src.close()
+    assert t[-1] - t[0] > 1.2, t
+
+
 def test_live_latency_stays_bounded_with_slow_inference(rtsp_server, tmp_path):
     srv = rtsp_server()
     det = Detector(MODEL)

@@ -35,6 +35,10 @@ def default_ffmpeg_options(read_timeout):
     return opts
 
 
+#: a network stream first read this many seconds after it connected is connected again (its buffered frames are old)
+STALE_AFTER_S = 1.0
+
+
 class LiveSource(Source):
     """A camera or stream. States: connecting -> streaming -> reconnecting -> streaming ... -> ended | failed.
 
@@ -43,7 +47,8 @@ class LiveSource(Source):
     spent the source fails with a SourceError. A source that is not opened connects on its first `read()` (in its
     capture thread, so a dead camera delays nothing else). `backend` is an OpenCV capture API (cv2.CAP_*) or None;
     `open_timeout`/`read_timeout` (seconds) bound FFmpeg's network waits (OpenCV >= 4.6 parameters, else the socket
-    timeout option). `pts` is wall time since the first frame, so it keeps running across reconnects.
+    timeout option). `pts` is wall time since the first frame, so it keeps running across reconnects. A network
+    stream first read more than STALE_AFTER_S after it connected is connected again, so that its first frames are current.
     """
 
     live = True
@@ -62,6 +67,8 @@ class LiveSource(Source):
         self.opened = False
         self._t0 = None
         self._attempts = 0  # failed attempts since the last frame
+        self._connected_at = 0.0
+        self._refreshed = False  # connected again once for current frames (`read`)
         self._network = backend is None and isinstance(self.target, str) and \
             self.target.lower().startswith(STREAM_SCHEMES)
         if self._network and self.target.lower().startswith(("rtsp://", "rtsps://")) and \
@@ -111,6 +118,7 @@ class LiveSource(Source):
             cap.release()
             return False
         self.cap = cap
+        self._connected_at = time.time()
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
         self.fps = fps if 0 < fps < 1000 else (self.fps or 30.0)
         return True
@@ -159,6 +167,19 @@ class LiveSource(Source):
             ok, img = (self.cap.read(buf) if buf is not None else self.cap.read()) if self.cap is not None else (False, None)
             if ok and img is not None:
                 now = time.time()
+                if self._t0 is None and self._network and now - self._connected_at > STALE_AFTER_S and \
+                        not self._refreshed:
+                    # connected long before this first read (a single camera connects before the model loads): the
+                    # stream's frames since then are buffered and would come in a burst, old and with wall times
+                    # squeezed together; a fresh connection starts from the current frame instead
+                    self._refreshed = True
+                    logger.info("source {}: connected {:.1f} s before its first read; connecting again for current "
+                                "frames instead of the buffered ones", self.name, now - self._connected_at)
+                    if self._connect():
+                        continue
+                    if not self._recover("cannot connect again"):
+                        return None
+                    continue
                 if self._t0 is None:
                     self._t0 = now
                     self.height, self.width = img.shape[:2]
