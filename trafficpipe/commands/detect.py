@@ -14,11 +14,12 @@ def add_parser(sub):
                                    "camera index, /dev/videoN, rtsp:// or http:// URL, GStreamer pipeline, csi://N. "
                                    "Each source gets its own capture thread and outputs DIR/<name>.mp4, .jsonl.",
                        epilog="Live sources (cameras, streams) reconnect with exponential backoff (--retries, "
-                              "--retry-delay) and run until Ctrl-C or --max-frames; with several sources, a live "
+                              "--retry-delay: see --help-all) and run until Ctrl-C or --max-frames; with several "
+                              "sources, a live "
                               "source that fails after its retries is logged and the others go on. Exit status: 0 when "
                               "every source ended normally; 2 on bad input or when any source failed (its frames "
                               "before the failure and the other sources' outputs are still written); 3 when a file "
-                              "was truncated; 130 on Ctrl-C.")
+                              "was truncated; 130 on Ctrl-C, 143 on SIGTERM.")
     p.add_argument("sources", nargs="+", metavar="SRC")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save", default=None,
