@@ -195,8 +195,8 @@ def _run(args):
         summary = pipe.run()
         if view is not None:
             view.close()  # with display://N?hold=1: once the user closes the window
-    except KeyboardInterrupt:  # the usual end of a live run: the outputs are closed, report what was done
-        if pipe.summary is not None:
+    except (KeyboardInterrupt, TrafficpipeError):  # Ctrl-C (the usual end of a live run) or a failed source: the
+        if pipe.summary is not None:  # outputs are closed; report what was done before the error line
             _report(pipe.summary)
         raise
     finally:
