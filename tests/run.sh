@@ -33,5 +33,11 @@ bash tests/py36_smoke.sh
 
 # Two workers (pytest-xdist), each taking a whole test file at a time: a file's services (a Ray cluster, an RTSP
 # server, an X display) start once, and much of a test's time is waiting on a child process or a service.
+# With no arguments: the longest files first (then the rest in order), so that neither worker is left alone with a
+# long file at the end.
+if [ $# -eq 0 ]; then
+  set -- tests/test_score.py tests/test_decode_processes.py tests/test_training.py tests/test_output_safety.py \
+    tests/test_cli_bad_values.py tests/test_reliability.py tests/test_bench_run.py tests/test_live.py tests/
+fi
 echo "== pytest"
 python -m pytest -q -m "not gpu" -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

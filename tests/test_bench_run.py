@@ -8,7 +8,7 @@ from trafficpipe.cli import main
 from trafficpipe.paths import data_dir
 
 VIDEO = os.path.join(data_dir(), "videos", "highway-360p.mp4")
-FRAMES = 40
+FRAMES = 24
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(VIDEO), reason="shared video %s missing" % VIDEO)
 

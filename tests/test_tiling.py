@@ -59,17 +59,20 @@ def kitti_dev(dev_set):
 
 
 def test_tiles_find_the_pedestrians_that_squashed_frames_miss(kitti_dev):
-    """On the 51 KITTI frames of traffic-dev (1242x375) with the default model: pedestrian AP50 rises by at least
-    0.1 with tiles, to the 0.85 target (measured: 0.591 -> 0.881) and vehicles lose nothing; every frame is scored once."""
+    """On the 11 KITTI frames of traffic-dev (1242x375) that hold pedestrians, with the default model: pedestrian AP50
+    rises by at least 0.1 with tiles, to the 0.85 target (measured there: 0.677 -> 0.941; on all 51 frames, as
+    `trafficpipe eval` reports it: 0.591 -> 0.881) and vehicles lose nothing; every frame is scored once."""
     from trafficpipe import Detector
     from trafficpipe.eval.runner import evaluate
+    ped = kitti_dev.classes.index("pedestrian")
+    sub = kitti_dev.subset(indices=[i for i, im in enumerate(kitti_dev.images) if (im.class_ids == ped).any()])
     det = Detector(conf=0.001, threads=2)
     try:
-        plain = evaluate(kitti_dev, det)
-        tiled = evaluate(kitti_dev, det, tiles=TilePlan())
+        plain = evaluate(sub, det)
+        tiled = evaluate(sub, det, tiles=TilePlan())
     finally:
         det.close()
-    assert len(tiled.detections) == len(kitti_dev) == 51
+    assert len(tiled.detections) == len(sub) == 11
     assert tiled.run["tiles"] == {"min_ratio": 2.0, "overlap": 0.35, "max_tiles": 8}
     assert tiled.ap50("pedestrian") >= plain.ap50("pedestrian") + 0.1
     assert tiled.ap50("pedestrian") >= 0.85
