@@ -27,16 +27,19 @@ def one_error_line(proc):
 
 @pytest.mark.slow
 def test_detect_highway_720p_writes_every_frame(video_720p, tmp_path):
-    p = run_cli("detect", video_720p, "--out", tmp_path, "--threads", "2")
+    """The README's main command on the first 150 frames of the 720p clip (every frame of a whole clip: the Python
+    3.6 smoke run and tests/test_pipeline.py)."""
+    p = run_cli("detect", video_720p, "--out", tmp_path, "--threads", "2", "--max-frames", "150")
     assert p.returncode == 0, p.stderr
+    assert "150 frames written in" in p.stderr
     n, fps, size = count_frames(str(tmp_path / "highway-720p.mp4"))
-    assert (n, size) == (450, (1280, 720)) and fps == pytest.approx(29.97, abs=0.01)
+    assert (n, size) == (150, (1280, 720)) and fps == pytest.approx(29.97, abs=0.01)
     recs = [json.loads(l) for l in (tmp_path / "highway-720p.jsonl").read_text().splitlines()]
-    assert [r["frame"] for r in recs] == list(range(450))
+    assert [r["frame"] for r in recs] == list(range(150))
     assert recs[10]["t"] == pytest.approx(10 / 29.97, abs=1e-3)
     # a busy highway: vehicles in nearly every frame, each with class, score and a box inside the image
     with_cars = sum(1 for r in recs if any(d["cls"] == "vehicle" for d in r["detections"]))
-    assert with_cars > 400
+    assert with_cars > 135
     d = recs[0]["detections"][0]
     assert set(d) == {"cls", "score", "box"} and 0 <= d["box"][0] < d["box"][2] <= 1280 and d["score"] >= 0.3
 

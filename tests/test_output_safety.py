@@ -241,7 +241,7 @@ def test_outputs_that_write_nothing_for_a_source_are_refused(shared, tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounts a small tmpfs (needs root)")
 def test_a_full_disk_keeps_the_earlier_video_and_whole_json_lines(shared, tmp_path):
-    """On a 300 kB file system a 5-frame run fits and a 60-frame one does not: the run ends in one line (exit 2)
+    """On a 300 kB file system a 5-frame run fits and a 30-frame one does not: the run ends in one line (exit 2)
     naming the output; the earlier video is kept (OpenCV's writer says nothing of a full disk: the new one does not
     read back), the JSON lines end in a whole line."""
     import subprocess
@@ -257,7 +257,7 @@ def test_a_full_disk_keeps_the_earlier_video_and_whole_json_lines(shared, tmp_pa
         for save, message in (("video,jsonl", "cannot write %s: No space left on device" % (out / "highway-360p.jsonl")),
                               ("video", "cannot write video %s: it does not read back (is the disk full?); the earlier "
                                         "one is kept" % (out / "highway-360p.mp4"))):
-            p = run_cli("detect", video, "--out", out, "--max-frames", 60, "--save", save, "--model", MODEL,
+            p = run_cli("detect", video, "--out", out, "--max-frames", 30, "--save", save, "--model", MODEL,
                         "--no-progress")
             assert p.returncode == 2 and message in one_error_line(p)
             assert open(str(out / "highway-360p.mp4"), "rb").read() == before

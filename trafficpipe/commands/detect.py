@@ -181,7 +181,7 @@ def _run(args):
         from ..tracking.steps import tracking_steps
         steps = tracking_steps(args.out, args.tracker, keep_conf=keep_conf, regions=regions, image_fps=args.track_fps)
     total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
-    if args.max_frames and total:
+    if args.max_frames and (total or total is None):  # live sources too: --max-frames bounds them
         total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)
     bar = progress_bar(total, args.no_progress)
     shared = getattr(args, "progress", None)  # (frames written, frames expected) read by a --processes parent
@@ -253,5 +253,5 @@ def _report(summary):
                     "%d unwritten (the run was stopped), " % unwritten if unwritten else "",
                     "%d unreadable (skipped), " % bad if bad else "", s["reconnects"],
                     s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
-    logger.info("{} frames in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s, summary.fps,
-                summary.out_dir)
+    logger.info("{} frames written in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s,
+                summary.fps, summary.out_dir)
