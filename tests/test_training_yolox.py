@@ -192,7 +192,7 @@ def test_tiny_yolox_training_lowers_the_loss():
 
 @needs_torch
 def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_path):
-    """`trafficpipe train --base yolox_nano_416.onnx` on 4 real images, 2 epochs, validating on 8 dev images: the card,
+    """`trafficpipe train --base yolox_nano_416.onnx` on 4 real images, 2 epochs, validating on 5 dev images: the card,
     the ONNX [1,3549,10] with its class names, the best epoch's validation AP50 equal to what trafficpipe's eval gives
     the exported file on the same images; `trafficpipe export --blend 0` gives back the COCO-initialised head; the
     torch engine's converter runs the export batch-dynamic like ONNX Runtime."""
@@ -201,7 +201,7 @@ def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_p
     from trafficpipe.eval.dataset import load_dataset
     from trafficpipe.eval.runner import evaluate
     run = tmp_path / "run"
-    proc = run_cli("train", TRAIN, "--base", "yolox_nano_416.onnx", "--val", DEV, "--val-limit", "8", "--max-images",
+    proc = run_cli("train", TRAIN, "--base", "yolox_nano_416.onnx", "--val", DEV, "--val-limit", "5", "--max-images",
                    "4", "--batch", "2", "--epochs", "2", "--workers", "0", "--lr", "0.001", "--warmup-steps", "1",
                    "--device", "cpu", "--out", run, "--no-progress", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -221,7 +221,7 @@ def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_p
     assert json.loads(meta["trafficpipe.classes"]) == list(TRAFFIC_CLASSES)
 
     val = summary["best"]["val"]
-    dataset = load_dataset(DEV).subset(limit=8)
+    dataset = load_dataset(DEV).subset(limit=5)
     with Detector(model=onnx_path, threads=2, conf=0.001) as det:
         assert det.family == "yolox" and det.adapter.model_classes == TRAFFIC_CLASSES
         res = evaluate(dataset, det)

@@ -344,13 +344,10 @@ def check_out_folder(out_dir, streams):
         if os.path.lexists(sub) and not os.path.isdir(sub):
             raise TrafficpipeError("--out %s holds a file %s where the bench writes a folder; choose another output "
                                    "folder" % (out_dir, sub))
-    near = os.path.abspath(out_dir)
-    while not os.path.lexists(near) and os.path.dirname(near) != near:
-        near = os.path.dirname(near)
-    if not os.path.isdir(near):
-        raise TrafficpipeError("cannot make --out %s: %s is a file" % (out_dir, near))
-    if not os.access(near, os.W_OK | os.X_OK):
-        raise TrafficpipeError("cannot write --out %s: permission denied in %s" % (out_dir, near))
+    from ..paths import folder_problem
+    why = folder_problem(out_dir)
+    if why:
+        raise TrafficpipeError("cannot make --out %s: %s" % (out_dir, why))
 
 
 def check_writable(path):

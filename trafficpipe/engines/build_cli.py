@@ -111,13 +111,7 @@ def check_folder(path, what):
     # type: (str, str) -> None
     """EngineError (one line, starting with `what`) unless `path` is a folder or one that can be made: what of it
     exists is a writable folder. Creates nothing."""
-    full = os.path.abspath(path)
-    if os.path.exists(full) and not os.path.isdir(full):
-        raise EngineError("%s: %s is a file, not a folder" % (what, path))
-    probe = full
-    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise EngineError("%s: cannot create the folder: %s is a file, not a folder" % (what, probe))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise EngineError("%s: %s is not writable" % (what, probe))
+    from ..paths import folder_problem
+    why = folder_problem(path)
+    if why:
+        raise EngineError("%s: %s" % (what, why))

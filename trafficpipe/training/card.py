@@ -147,16 +147,12 @@ def check_out_folder(path):
     folder and writable); TrafficpipeError ("cannot create output folder ...", one line) otherwise. Creates
     nothing."""
     from ..errors import TrafficpipeError
-    full = os.path.abspath(path)
-    if os.path.exists(full) and not os.path.isdir(full):
+    from ..paths import folder_problem
+    if os.path.exists(path) and not os.path.isdir(path):
         raise TrafficpipeError("cannot create output folder %s: a file of that name exists" % path)
-    probe = full
-    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise TrafficpipeError("cannot create output folder %s: %s is a file, not a folder" % (path, probe))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise TrafficpipeError("cannot create output folder %s: %s is not writable" % (path, probe))
+    why = folder_problem(path)
+    if why:
+        raise TrafficpipeError("cannot create output folder %s: %s" % (path, why))
     return path
 
 
