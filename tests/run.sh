@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README): installs what the tests need (no bytecode compiled ahead: Python compiles
-# what it imports), checks Python 3.6 compatibility, runs the suite.
+# The project's test command (README): installs what the tests need, checks Python 3.6 compatibility, runs the suite.
 #   - pip: the package with its [test] and [scale] (pyarrow, Ray) extras, torch (CPU) and onnx2torch for the torch/training tests
 #   - Debian: GStreamer's RTSP server, which the live-stream tests start on 127.0.0.1; Xvfb (a virtual X display) and
 #     xdotool (sends keys to a window), with which the live-view tests open a real window, screenshot it (Pillow's
@@ -11,8 +10,8 @@ cd "$(dirname "$0")/.."
 export TRAFFICPIPE_DATA="${TRAFFICPIPE_DATA:-$(cd .. && pwd)/shared}"
 test -d "$TRAFFICPIPE_DATA/models" || { echo "tests/run.sh: no shared data at $TRAFFICPIPE_DATA (set TRAFFICPIPE_DATA)" >&2; exit 1; }
 
-python -m pip install -q --disable-pip-version-check --no-compile -e ".[test,scale]" "torch==2.13.0"
-python -m pip install -q --disable-pip-version-check --no-compile --no-deps "onnx2torch>=1.5"  # its torchvision need is stubbed (trafficpipe/torchdeps.py)
+python -m pip install -q --disable-pip-version-check -e ".[test,scale]" "torch==2.13.0"
+python -m pip install -q --disable-pip-version-check --no-deps "onnx2torch>=1.5"  # its torchvision need is stubbed (trafficpipe/torchdeps.py)
 
 if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null; then
   echo "installing GStreamer's RTSP server (Debian) for the live tests"
