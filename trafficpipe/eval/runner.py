@@ -1,17 +1,11 @@
 """Running a detector over a dataset through the project's Pipeline, then scoring what it found."""
 import time
 
-import cv2
-import numpy as np
-
 from ..errors import DatasetError, TrafficpipeError
 from ..log import logger
 from ..sinks.base import Sink
-from ..sources.images import ImageSource, jpeg_cut_short
+from ..sources.images import ImageSource, image_problem
 from .dataset import Dataset, load_dataset
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and (constant) CRC: the last chunk of a whole PNG
 from .scoring import score_detections
 
 
@@ -59,25 +53,6 @@ def detect_dataset(dataset, detector, batch=1, progress=False, tiles=None, confi
         raise TrafficpipeError("the pipeline returned %d distinct image(s) (%d repeated) for a dataset of %d; "
                                "every image must be scored exactly once" % (len(got), sink.repeats, n))
     return [sink.detections[i] for i in range(n)], summary
-
-
-def image_problem(path):
-    # type: (str) -> object
-    """Why the image file `path` cannot be scored (empty, not an image, a JPEG or PNG cut short), or None. Cheap for
-    JPEG and PNG (their bytes are read, not decoded); other formats are decoded."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except (IOError, OSError) as e:
-        return "cannot open it: %s" % (e.strerror or e)
-    if not data:
-        return "the file is empty"
-    if data[:2] == b"\xff\xd8":
-        return "the JPEG is cut short: damaged or truncated" if jpeg_cut_short(data) else None
-    if data[:8] == PNG_SIGNATURE:
-        return None if data.rfind(PNG_END) > 8 else "the PNG is cut short: damaged or truncated"
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return None if img is not None else "unreadable or not an image"
 
 
 def check_readable(dataset):

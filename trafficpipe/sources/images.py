@@ -69,6 +69,29 @@ def read_image(path):
     return (img, None) if img is not None else (None, "unreadable or not an image")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and (constant) CRC: the last chunk of a whole PNG
+
+
+def image_problem(path):
+    # type: (str) -> object
+    """Why the image file `path` cannot be scored (empty, not an image, a JPEG or PNG cut short), or None. Cheap for
+    JPEG and PNG (their bytes are read, not decoded); other formats are decoded."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (IOError, OSError) as e:
+        return "cannot open it: %s" % (e.strerror or e)
+    if not data:
+        return "the file is empty"
+    if data[:2] == b"\xff\xd8":
+        return "the JPEG is cut short: damaged or truncated" if jpeg_cut_short(data) else None
+    if data[:8] == PNG_SIGNATURE:
+        return None if data.rfind(PNG_END) > 8 else "the PNG is cut short: damaged or truncated"
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if img is not None else "unreadable or not an image"
+
+
 def first_image_size(paths, tries=5):
     # type: (list, int) -> tuple
     """(width, height) of the first readable image among the first `tries` of `paths`, or None."""
