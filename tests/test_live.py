@@ -373,10 +373,52 @@ def test_nothing_listening_fails_in_one_line_after_retries(tmp_path):
     r = _detect([url, "--retries", "2", "--retry-delay", "0.1"], tmp_path)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert lines[-1] == "trafficpipe: error: source %s: cannot connect after 2 retries" % url
+    assert lines[-1] == "trafficpipe: error: source %s: cannot connect after 2 retries (connection refused)" % url
     assert "Traceback" not in r.stderr
     assert sum(1 for line in lines if "retry " in line) == 2  # both attempts were made (and logged)
     assert not [line for line in lines if "WARN:" in line or "Connection refused" in line]  # no native noise
+    assert sum(1 for line in lines if line.endswith(": connection refused")) == 3  # the first attempt and 2 retries
+
+
+def test_a_server_that_never_answers_holds_no_other_open(tmp_path):
+    """A server that takes the connection and never answers (a hung camera): OpenCV holds one lock over every FFmpeg
+    open, so its open would hold every other source's open and every video writer's for the whole timeout. It is
+    asked outside OpenCV first: a video file opens while it is still waiting, and its failure says why."""
+    import socket
+    from trafficpipe.errors import SourceError
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    url = "rtsp://user:pw@127.0.0.1:%d/x" % server.getsockname()[1]
+    try:
+        src = open_source(url, retries=0, connect_live=False)
+        src.open_timeout = 4.0
+        failed = []
+
+        def connect():
+            try:
+                src.open()
+            except SourceError as e:
+                failed.append(str(e))
+        t = threading.Thread(target=connect)
+        t.start()
+        deadline = time.time() + 30
+        while not held and time.time() < deadline:
+            time.sleep(0.02)
+        assert held
+        cap = cv2.VideoCapture(clip_path())
+        waiting = t.is_alive()  # the file opened while the live source still waits for an answer
+        ok = cap.isOpened()
+        cap.release()
+        t.join(30)
+    finally:
+        server.close()
+    assert ok and waiting
+    assert len(failed) == 1 and failed[0].startswith("source rtsp://user:***@127.0.0.1:")
+    assert failed[0].endswith("cannot connect after 0 retries (the server took the connection but gave no answer in "
+                              "4 s)") and "pw" not in failed[0], failed
 
 
 def test_dead_stream_among_others_is_logged_and_the_others_written(tmp_path):
@@ -385,7 +427,7 @@ def test_dead_stream_among_others_is_logged_and_the_others_written(tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert lines[-1] == "trafficpipe: error: 1 of 2 sources failed (the others were written): source %s: cannot " \
-                        "connect after 1 retry" % url
+                        "connect after 1 retry (connection refused)" % url
     assert any("ERROR" in line and url in line and "the other sources go on" in line for line in lines)
     out = tmp_path / "out"
     assert [r["frame"] for r in read_jsonl(str(out / "highway-360p.jsonl"))] == list(range(20))

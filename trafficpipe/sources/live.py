@@ -9,6 +9,7 @@ from ..errors import SourceError
 from ..log import logger
 from ..redact import redact_uri
 from .base import Source, SourceState, source_name
+from .rtsp_probe import rtsp_silence
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "rtp://")
 
@@ -69,6 +70,7 @@ class LiveSource(Source):
         self._attempts = 0  # failed attempts since the last frame
         self._connected_at = 0.0
         self._refreshed = False  # connected again once for current frames (`read`)
+        self._silence = None  # why the RTSP server did not answer at the last attempt (`rtsp_probe`)
         self._network = backend is None and isinstance(self.target, str) and \
             self.target.lower().startswith(STREAM_SCHEMES)
         if self._network and self.target.lower().startswith(("rtsp://", "rtsps://")) and \
@@ -78,7 +80,14 @@ class LiveSource(Source):
 
     # -- connection ------------------------------------------------------------------------------------------------
     def _capture(self):
-        """A new cv2.VideoCapture on the target, with network timeouts where this OpenCV supports them."""
+        """A new cv2.VideoCapture on the target, with network timeouts where this OpenCV supports them. An RTSP server
+        that does not answer is not handed to OpenCV (an unopened capture instead): its open would hold every other
+        FFmpeg open of this process for the whole timeout (`rtsp_probe`)."""
+        if self._network and _has_ffmpeg():
+            self._silence = rtsp_silence(self.target, self.open_timeout, self._stopping)
+            if self._silence:
+                logger.info("source {}: {}", self.name, self._silence)
+                return cv2.VideoCapture()
         if self._network and has_capture_timeouts() and _has_ffmpeg():
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout * 1000),
                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout * 1000)]
@@ -89,6 +98,10 @@ class LiveSource(Source):
         if self.backend is None:
             return cv2.VideoCapture(self.target)
         return cv2.VideoCapture(self.target, self.backend)
+
+    def _stopping(self):
+        # type: () -> bool
+        return self.stop_event is not None and self.stop_event.is_set()
 
     def _capture_aside(self):
         """`_capture` in a helper thread, waited for in short steps: Ctrl-C (or SIGTERM) in the main thread ends the
@@ -145,7 +158,8 @@ class LiveSource(Source):
                     self.reconnects += 1
                 self.set_state(SourceState.STREAMING, "reconnected" if self.reconnects else "")
                 return True
-        self.error = "%s: %s after %d %s" % (self.uri, why, self.retries, "retry" if self.retries == 1 else "retries")
+        self.error = "%s: %s after %d %s%s" % (self.uri, why, self.retries, "retry" if self.retries == 1 else "retries",
+                                               " (%s)" % self._silence if self._silence else "")
         self.set_state(SourceState.FAILED, why)
         raise SourceError("source " + self.error)
 
