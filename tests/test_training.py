@@ -138,6 +138,26 @@ def test_model_card_names_the_classes(tmp_path):
     assert model_classes(BASE) is None  # the COCO models keep the adapter's COCO list
 
 
+def test_metadata_is_read_as_the_onnx_package_reads_it(tmp_path):
+    """The ONNX metadata reader (no onnx import at start) gives what onnx.load gives: the shared COCO models (none),
+    the shipped model, a model with several entries and non-ASCII text; a broken or missing file gives None."""
+    onnx = pytest.importorskip("onnx")
+    from trafficpipe.models.model_card import metadata_props, model_classes
+    from trafficpipe.models.registry import find_model
+    written = onnx.load(find_model("picodet_s_320_coco.onnx"))
+    for k, v in (("trafficpipe.classes", json.dumps(["vehicle", "piéton"])), ("note", "x" * 300), ("", "")):
+        written.metadata_props.add(key=k, value=v)
+    onnx.save(written, str(tmp_path / "w.onnx"))
+    paths = [find_model(n) for n in ("picodet_s_416_coco.onnx", "yolox_nano_416.onnx",
+                                     "trafficpipe_picodet_s_416.onnx")] + [str(tmp_path / "w.onnx")]
+    for path in paths:
+        reference = dict((p.key, p.value) for p in onnx.load(path, load_external_data=False).metadata_props)
+        assert metadata_props(path) == reference, path
+    assert model_classes(str(tmp_path / "w.onnx")) == ("vehicle", "piéton")
+    (tmp_path / "cut.onnx").write_bytes(open(paths[-1], "rb").read()[:5000])
+    assert metadata_props(str(tmp_path / "cut.onnx")) is None and metadata_props(str(tmp_path / "none")) is None
+
+
 def test_repeat_factors_favour_rare_classes():
     from trafficpipe.eval.dataset import load_dataset
     from trafficpipe.training.data import class_state, repeat_factors

@@ -40,30 +40,79 @@ def _check_names(names, where):
     return tuple(names)
 
 
-def _metadata_classes(model_path):
+def _varint(data, pos):
+    # type: (bytes, int) -> tuple
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data):
+    """(field number, wire type, value) of each field of one protobuf message: an int for varints, bytes for
+    length-delimited fields; fixed-width fields as bytes. ValueError where the bytes are no message."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 2:
+            size, pos = _varint(data, pos)
+            if pos + size > len(data):
+                raise ValueError("field %d runs past the end" % number)
+            value, pos = data[pos:pos + size], pos + size
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, pos = data[pos:pos + size], pos + size
+        else:
+            raise ValueError("wire type %d" % wire)
+        yield number, wire, value
+
+
+#: ModelProto.metadata_props (onnx.proto: `repeated StringStringEntryProto metadata_props = 14`; key = 1, value = 2)
+_METADATA_PROPS_FIELD = 14
+
+
+def metadata_props(model_path):
+    # type: (str) -> dict
+    """The ONNX file's metadata_props as {key: value}, read from the protobuf's top-level fields without the onnx
+    package (whose import alone takes over a second of every start); None where the file is no ONNX model."""
     try:
-        import onnx
-    except ImportError:
+        with open(model_path, "rb") as f:
+            data = f.read()
+        props = {}
+        for number, wire, value in _fields(data):
+            if number == _METADATA_PROPS_FIELD and wire == 2:
+                entry = dict((n, v) for n, w, v in _fields(value) if w == 2)
+                props[entry.get(1, b"").decode("utf-8")] = entry.get(2, b"").decode("utf-8")
+        return props
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None  # the engine reports an unreadable model in its own words
+
+
+def _metadata_classes(model_path):
+    props = metadata_props(model_path) or {}
+    if METADATA_CLASSES_KEY not in props:
         return None
     try:
-        model = onnx.load(model_path, load_external_data=False)
-    except Exception:
-        return None  # the engine reports an unreadable model in its own words
-    for prop in model.metadata_props:
-        if prop.key == METADATA_CLASSES_KEY:
-            try:
-                names = json.loads(prop.value)
-            except ValueError:
-                raise ModelError("%s: metadata %s is not a JSON list" % (model_path, METADATA_CLASSES_KEY))
-            return _check_names(names, "%s metadata %s" % (model_path, METADATA_CLASSES_KEY))
-    return None
+        names = json.loads(props[METADATA_CLASSES_KEY])
+    except ValueError:
+        raise ModelError("%s: metadata %s is not a JSON list" % (model_path, METADATA_CLASSES_KEY))
+    return _check_names(names, "%s metadata %s" % (model_path, METADATA_CLASSES_KEY))
 
 
 def model_classes(model_path):
     # type: (str) -> tuple
     """The model's own class names (output column order), or None when the model does not say (COCO models).
 
-    Looks at the model card `<model>.json` first, then at the ONNX metadata (where the onnx package is installed).
+    Looks at the model card `<model>.json` first, then at the ONNX metadata.
     """
     card = read_card(model_path)
     if card is not None and "classes" in card:

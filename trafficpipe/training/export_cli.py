@@ -59,18 +59,12 @@ def _keep_base(text, classes):
 
 
 def run(args):
-    try:
-        import torch
-        from .export import export_onnx
-        from .bases import build_network
-    except ImportError as e:
-        from ..torchdeps import INSTALL_HINT
-        raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     from ..eval.dataset import load_dataset
     from ..eval.runner import check_readable
     from ..models.registry import find_model
     from .card import commit_outputs, discard_outputs, model_out_path, staging_path
 
+    # what needs no torch is checked first: a wrong path ends at once, not after torch's few seconds of import
     if not os.path.isfile(args.checkpoint):
         raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
     if args.out:
@@ -82,6 +76,13 @@ def run(args):
         check_readable(load_dataset(args.eval))  # a missing or unreadable image ends here, before any writing
     summary = _read_summary(args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
                                                          "summary.json"), given=bool(args.summary))
+    try:
+        import torch
+        from .export import export_onnx
+        from .bases import build_network
+    except ImportError as e:
+        from ..torchdeps import INSTALL_HINT
+        raise TrafficpipeError("trafficpipe export needs torch and onnx2torch (%s): %s" % (e, INSTALL_HINT))
     try:
         ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     except Exception as e:
