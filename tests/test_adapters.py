@@ -107,6 +107,8 @@ def test_class_selection_and_unknown_class():
         parse_classes("vehicle,car")
     with pytest.raises(TrafficpipeError, match="--classes names no class"):
         parse_classes(" , ")
+    with pytest.raises(TrafficpipeError, match="has an empty entry"):
+        parse_classes("vehicle,,")
 
 
 def test_wrong_output_shape_is_a_model_error():

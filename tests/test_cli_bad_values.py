@@ -39,6 +39,14 @@ def test_an_empty_list_is_a_usage_error(args):
     _one_error(run_cli(*args), "expected a comma-separated list of one entry or more")
 
 
+@pytest.mark.parametrize("args", [
+    ["detect", "x", "--classes", "vehicle,,pedestrian"], ["detect", "x", "--save", "jsonl,"],
+    ["score", "x", "--out", "o", "--classes", "vehicle,,"], ["train", "d", "--boost", ",pedestrian=2"],
+])
+def test_an_empty_entry_in_a_list_is_a_usage_error(args):
+    _one_error(run_cli(*args), "has an empty entry (two commas, or one at an end)")
+
+
 def test_a_tile_ratio_of_one_gets_one_answer():
     _one_error(run_cli("detect", "x", "--tile-ratio", "1"), "argument --tile-ratio: must be more than 1, got 1")
 

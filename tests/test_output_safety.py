@@ -206,6 +206,12 @@ def test_truncated_jpeg_is_skipped_and_counted(shared, tmp_path):
     assert p.returncode == 0, p.stderr  # the damaged image lies past what was read
     p = run_cli("detect", clip, "--out", tmp_path / "o2", "--max-frames", "2", "--model", MODEL)
     assert p.returncode == 3 and "1 unreadable (skipped)" in p.stderr, p.stderr
+    # a PNG whose header check passes but whose chunks are garbage: our line only, not OpenCV's own [ERROR] line
+    png = tmp_path / "broken.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200 + b"IEND\xaeB`\x82")
+    p = run_cli("detect", png, "--out", tmp_path / "o3", "--model", MODEL)
+    assert p.returncode == 3 and "[ERROR" not in p.stderr and "IHDR" not in p.stderr, p.stderr
+    assert "cannot read image %s (unreadable or not an image); skipped" % png in p.stderr
 
 
 def test_jpeg_cut_short_tells_whole_files_from_cut_ones(shared, tmp_path):

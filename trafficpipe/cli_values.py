@@ -143,9 +143,13 @@ def non_empty(text):
 def comma_list(text):
     # type: (str) -> str
     """A comma-separated list of one entry or more (--classes, --save): the text as given, so the option reads as
-    before; an empty list ("", ",", " , ") is an error instead of meaning the default."""
-    if not any(part.strip() for part in str(text).split(",")):
+    before; an empty list ("", ",", " , ") is an error instead of meaning the default, and so is an empty entry
+    ("vehicle,,pedestrian", "vehicle,"), which is most often a typo."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if not any(parts):
         raise argparse.ArgumentTypeError("expected a comma-separated list of one entry or more, got %r" % text)
+    if not all(parts):
+        raise argparse.ArgumentTypeError("the list %r has an empty entry (two commas, or one at an end)" % text)
     return text
 
 

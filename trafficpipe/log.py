@@ -39,10 +39,11 @@ def quiet_native_logs():
     set in the environment is kept."""
     import os
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # its [ERROR] lines too: a bad image or stream gets our line
     try:
         import cv2
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        if os.environ["OPENCV_LOG_LEVEL"].upper() in ("SILENT", "S", "0", "OFF", "DISABLED"):
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     except (ImportError, AttributeError):  # older OpenCV: no logging control from Python
         pass
 

@@ -32,9 +32,12 @@ def parse_classes(spec):
     """Turn `--classes` ("vehicle,pedestrian" or a list; None = all) into a tuple of traffic class names."""
     if spec is None or spec == "" or spec == "all":
         return DEFAULT_CLASSES
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    parts = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    names = [s for s in parts if s]
     if not names:
         raise TrafficpipeError("--classes names no class; choose from %s (or all)" % ", ".join(TRAFFIC_CLASSES))
+    if len(names) < len(parts):
+        raise TrafficpipeError("--classes %r has an empty entry (two commas, or one at an end)" % (spec,))
     unknown = [n for n in names if n not in TRAFFIC_CLASSES]
     if unknown:
         raise TrafficpipeError("unknown class name %s; choose from %s" % (
