@@ -111,13 +111,11 @@ def _run_counted(video, out):
     return json.loads((out / "highway-720p.counts.json").read_text())
 
 
-def test_highway_line_counts_are_stable(video_720p, tmp_path):
+def test_highway_line_counts_agree_with_every_output(video_720p, tmp_path):
     """The highway clip, a line across every lane at y=450 (vehicles drive down the picture, towards the camera, on
-    the left carriageway): two runs give the same counts, every crossing is a different track, and the JSON lines,
-    MOTChallenge file, track summary and video agree."""
+    the left carriageway): every crossing is a different track, and the JSON lines, MOTChallenge file, track summary
+    and video agree with the counts. (That two runs give the same tracks is shown by test_score's tracked runs.)"""
     a = _run_counted(video_720p, tmp_path / "a")
-    b = _run_counted(video_720p, tmp_path / "b")
-    assert a == b
     lanes = a["lines"]["lanes"]
     assert lanes["in"].get("vehicle", 0) >= 4 and lanes["total"] == sum(lanes["in"].values()) + sum(
         lanes["out"].values())

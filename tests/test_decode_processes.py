@@ -42,23 +42,24 @@ def _run(detector, uri, processes, needs_image, **kw):
 
 @pytest.fixture(scope="module")
 def in_process_360p(picodet320, video_360p):
-    """(frame, boxes, classes) of every frame of the 360p clip from the in-process pipeline: what runs over decoder
-    processes must give."""
-    return _run(picodet320, video_360p, 0, False)[0]
+    """(frame, boxes, classes) of the 360p clip's first 180 frames (keyframes every 60) from the in-process pipeline:
+    what runs over decoder processes must give."""
+    return _run(picodet320, video_360p, 0, False, max_frames=180)[0]
 
 
 @pytest.mark.parametrize("needs_image", (False, True), ids=("inputs-ring", "frames-ring"))
 def test_detections_equal_the_in_process_pipeline(picodet320, video_360p, in_process_360p, needs_image):
     before = ring_files()
     base = in_process_360p
-    got, summary = _run(picodet320, video_360p, 3, needs_image)
-    assert [f[0] for f in got] == [f[0] for f in base] == list(range(341))
-    assert sum(len(f[1]) for f in got) > 341
+    got, summary = _run(picodet320, video_360p, 2, needs_image, max_frames=180)
+    assert [f[0] for f in got] == [f[0] for f in base] == list(range(180))
+    assert sum(len(f[1]) for f in got) > 180
     for (_, b0, c0), (_, b1, c1) in zip(base, got):
         np.testing.assert_array_equal(c0, c1)
         np.testing.assert_allclose(b0, b1, atol=1e-4)
-    # 341 frames in 6 keyframe-aligned chunks over 3 children; their model inputs were copied, not resized, here
-    assert summary.stages["capture"]["workers"] == 3 and summary.frames_in == 341
+    # 180 frames in 3 keyframe-aligned chunks over 2 children (one takes a second chunk); their model inputs were
+    # copied, not resized, here
+    assert summary.stages["capture"]["workers"] == 2 and summary.frames_in == 180
     assert multiprocessing.active_children() == []
     assert ring_files() == before
 
@@ -120,13 +121,13 @@ def test_an_engine_reading_inputs_from_the_rings_gets_every_frame_as_decoded(pic
     engine = picodet320.engine
     monkeypatch.setattr(engine, "create_context", lambda n, b: ReadsHostItems(engine, n, b))
     base = in_process_360p
-    got, summary = _run(picodet320, video_360p, 3, needs_image, queue_size=2)
-    assert [f[0] for f in got] == [f[0] for f in base] == list(range(341))
+    got, summary = _run(picodet320, video_360p, 2, needs_image, queue_size=2, max_frames=180)
+    assert [f[0] for f in got] == [f[0] for f in base] == list(range(180))
     for (_, b0, c0), (_, b1, c1) in zip(base, got):
         np.testing.assert_array_equal(c0, c1)
         np.testing.assert_allclose(b0, b1, atol=1e-4)
-    assert len(runtime.pinned) == 3 and len(runtime.unpinned) == 3
-    assert sum(taken) == 341  # every input read from its ring at launch
+    assert len(runtime.pinned) == 2 and len(runtime.unpinned) == 2
+    assert sum(taken) == 180  # every input read from its ring at launch
     assert multiprocessing.active_children() == []
 
 
@@ -144,13 +145,13 @@ def test_frames_held_for_reordering_are_formatted_ahead_and_written_as_in_order(
         prepare(sink, frame)
     monkeypatch.setattr(JsonlSink, "prepare", counting)
     for name, n in (("in-order", 0), ("chunks", 3)):
-        Pipeline([video_360p], picodet320, RunConfig.defaults(batch=2, decode_processes=n),
+        Pipeline([video_360p], picodet320, RunConfig.defaults(batch=2, decode_processes=n, max_frames=180),
                  out_dir=str(tmp_path / name), outputs=["jsonl"]).run()
         if n == 0:
             assert prepared == []
     a = (tmp_path / "in-order" / "highway-360p.jsonl").read_text()
     b = (tmp_path / "chunks" / "highway-360p.jsonl").read_text()
-    assert len(a.splitlines()) == 341 and a == b
+    assert len(a.splitlines()) == 180 and a == b
     assert len(prepared) >= 50 and len(set(prepared)) == len(prepared)
 
 
@@ -170,18 +171,18 @@ def test_a_reader_starting_inside_a_keyframe_group_gives_the_frames_of_a_sequent
 
 
 def test_more_decoders_than_keyframe_groups_split_the_groups(picodet320, video_720p):
-    """250 frames of one keyframe group over 3 decoder processes: pieces 0-89, 90-149 and 150-249, the later two
+    """200 frames of one keyframe group over 3 decoder processes: pieces 0-71, 72-119 and 120-199, the later two
     decoded from frame 0; the pipeline writes the in-process detections for every frame, in order."""
-    base, _ = _run(picodet320, video_720p, 0, False, max_frames=250)
+    base, _ = _run(picodet320, video_720p, 0, False, max_frames=200)
     keep = _Keep(False)
-    pipe = Pipeline([video_720p], picodet320, RunConfig.defaults(batch=2, decode_processes=3, max_frames=250),
+    pipe = Pipeline([video_720p], picodet320, RunConfig.defaults(batch=2, decode_processes=3, max_frames=200),
                     sinks=[[keep]])
     plan = []
     pipe.on_start = lambda: plan.extend(pipe.stages[0].feeds[0].decoders.chunks)
     summary = pipe.run()
-    assert plan == [(0, 90), (90, 150), (150, 250)] and summary.stages["capture"]["workers"] == 3
-    assert [f[0] for f in keep.frames] == [f[0] for f in base] == list(range(250))
-    assert sum(len(f[1]) for f in keep.frames) > 250
+    assert plan == [(0, 72), (72, 120), (120, 200)] and summary.stages["capture"]["workers"] == 3
+    assert [f[0] for f in keep.frames] == [f[0] for f in base] == list(range(200))
+    assert sum(len(f[1]) for f in keep.frames) > 200
     for (_, b0, c0), (_, b1, c1) in zip(base, keep.frames):
         np.testing.assert_array_equal(c0, c1)
         np.testing.assert_allclose(b0, b1, atol=1e-4)
