@@ -125,6 +125,19 @@ def test_rerun_of_several_image_sets_keeps_each_sets_detection_results_apart(sha
                                 "detection-results/000001.txt"]
 
 
+def test_txt_results_land_under_a_relative_out_folder(shared, tmp_path):
+    """`--out res` given relative to the working folder (as users type it): one image set's txt files go to
+    res/detection-results/, those of two sets to res/<set>/detection-results/, never under res/res/."""
+    a, b = image_set(shared, tmp_path / "a", 2), image_set(shared, tmp_path / "b", 1)
+    p = run_cli("detect", "a", "--out", "res", "--save", "jsonl,txt", "--model", MODEL, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert files(tmp_path / "res") == ["a.jsonl", "detection-results/000000.txt", "detection-results/000001.txt"]
+    p = run_cli("detect", "a", "b", "--out", "res2/", "--save", "txt", "--model", MODEL, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert files(tmp_path / "res2") == ["a/detection-results/000000.txt", "a/detection-results/000001.txt",
+                                        "b/detection-results/000000.txt"]
+
+
 def test_a_run_that_writes_no_image_leaves_the_earlier_folder_as_it_was(shared, tmp_path):
     clip = image_set(shared, tmp_path / "clip", 2)
     out = tmp_path / "out"

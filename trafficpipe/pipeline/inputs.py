@@ -60,7 +60,7 @@ def check_outputs_apart(out_dir, outputs, sources):
     if not out_dir or not outputs:
         return
     sets = [s for s in sources if s[2]]
-    txt_folder = os.path.join(out_dir, "detection-results") if len(sets) == 1 and "txt" in outputs else None
+    txt_folder = "detection-results" if len(sets) == 1 and "txt" in outputs else None
     targets = []
     for _, name, image_set in sources:
         for kind, path in output_targets(outputs, out_dir, name, image_set, txt_folder if image_set else None):

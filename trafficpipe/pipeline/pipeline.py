@@ -112,7 +112,7 @@ class Pipeline(object):
         sinks = []
         try:
             image_sets = [s for s in self.sources if isinstance(s, ImageSource)]
-            txt_folder = os.path.join(self.out_dir, "detection-results") if (
+            txt_folder = "detection-results" if (
                 self.out_dir and len(image_sets) == 1 and "txt" in self.outputs) else None
             for i, src in enumerate(self.sources):
                 image_set = isinstance(src, ImageSource)

@@ -332,9 +332,10 @@ def video_sink(path, fps, size):
 
 def output_targets(kinds, out_dir, name, image_set, txt_folder=None):
     # type: (list, str, str, bool, str) -> list
-    """(kind, path) of each output `make_sinks` writes for a source called `name`."""
+    """(kind, path under `out_dir`) of each output `make_sinks` writes for a source called `name`; `txt_folder` (a
+    folder relative to `out_dir`) replaces the txt output's `<name>/detection-results`."""
     paths = {"video": None if image_set else name + ".mp4", "images": name if image_set else None,
-             "jsonl": name + ".jsonl", "txt": txt_folder or os.path.join(out_dir, name, "detection-results"),
+             "jsonl": name + ".jsonl", "txt": txt_folder or os.path.join(name, "detection-results"),
              "mot": name + ".mot.txt", "tracks": name + ".tracks.json"}
     out = []
     for kind in kinds:
@@ -368,8 +369,8 @@ FOLDER_KINDS = ("images", "txt")
 
 def make_sinks(kinds, out_dir, source, image_set, txt_folder=None):
     """The sinks of `kinds` for one source under `out_dir`: <name>.mp4, <name>.jsonl, <name>/ images,
-    <name>/detection-results/ (`txt_folder` instead where given: the one image set of a run uses the VOC mAP tool's
-    `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json (`output_targets`)."""
+    <name>/detection-results/ (`txt_folder`, relative to `out_dir`, instead where given: the one image set of a run
+    uses the VOC mAP tool's `out_dir/detection-results/`), <name>.mot.txt, <name>.tracks.json (`output_targets`)."""
     sinks = []
     name = source.name
     try:
