@@ -12,6 +12,11 @@ from onnx import numpy_helper
 
 
 def main(argv):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return
+    if len(argv) < 3 or not all(":" in a for a in argv[1:]):
+        raise SystemExit(__doc__.strip().splitlines()[-1].strip() + "  (two models or more, each with its weight)")
     out, specs = argv[0], [a.rsplit(":", 1) for a in argv[1:]]
     weights = np.array([float(w) for _, w in specs])
     weights = weights / weights.sum()
