@@ -47,6 +47,22 @@ def test_an_empty_entry_in_a_list_is_a_usage_error(args):
     _one_error(run_cli(*args), "has an empty entry (two commas, or one at an end)")
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--track", "--track-fps", "nan"], "argument --track-fps: expected a finite number, got 'nan'"),
+    (["--track", "--track-fps", "inf"], "argument --track-fps: expected a finite number, got 'inf'"),
+    (["--track-fps", "7"], "--track-fps 7 needs --track"), (["--tracker", "ocsort"], "--tracker ocsort needs --track"),
+])
+def test_tracking_knobs_need_tracking_and_finite_values(video_360p, tmp_path, args, words):
+    _one_error(run_cli("detect", video_360p, "--out", tmp_path / "o", "--max-frames", "2", *args), words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_score_refuses_a_tracker_without_tracking(video_360p, tmp_path):
+    _one_error(run_cli("score", video_360p, "--out", tmp_path / "o", "--tracker", "ocsort"),
+               "--tracker ocsort needs --track")
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_tile_ratio_of_one_gets_one_answer():
     _one_error(run_cli("detect", "x", "--tile-ratio", "1"), "argument --tile-ratio: must be more than 1, got 1")
 

@@ -73,6 +73,26 @@ def test_zone_occupancy_and_dwell():
     assert s["max_occupancy"] == {"vehicle": 1, "pedestrian": 1}
 
 
+def test_zone_membership_is_opencvs_point_polygon_test_boundary_included():
+    """inside_polygon against cv2.pointPolygonTest (>= 0: inside or on the boundary) on random points, the polygon's
+    vertices and points on its edges, for a frame-bottom zone, a triangle and a concave polygon."""
+    import cv2
+    from trafficpipe.counting.counters import inside_polygon
+    rng = np.random.RandomState(0)
+    polygons = [[[0, 500], [1280, 500], [1280, 720], [0, 720]], [[10, 10], [300, 40], [120, 250]],
+                [[0, 0], [200, 0], [200, 200], [100, 80], [0, 200]]]
+    for poly in polygons:
+        poly = np.array(poly, np.float64)
+        edges = [poly[k] + f * (poly[(k + 1) % len(poly)] - poly[k]) for k in range(len(poly))
+                 for f in (0.0, 0.25, 0.5, 1.0)]
+        points = np.vstack([rng.uniform(-50, 1330, (400, 2)), np.array(edges)])
+        contour = poly.astype(np.float32).reshape(-1, 1, 2)
+        expected = [cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points]
+        assert inside_polygon(points, poly).tolist() == expected
+    # a box clipped to the 1280x720 frame has its anchor (bottom centre) on the frame's bottom edge
+    assert inside_polygon(np.array([[640.0, 720.0]]), np.array(polygons[0], np.float64)).tolist() == [True]
+
+
 @pytest.mark.parametrize("spec,message", [
     ("a=1,2,3", "odd number"),
     ("a=1,2,3,4,5,6", "a line takes 4 numbers"),

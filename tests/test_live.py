@@ -380,6 +380,16 @@ def test_nothing_listening_fails_in_one_line_after_retries(tmp_path):
     assert sum(1 for line in lines if line.endswith(": connection refused")) == 3  # the first attempt and 2 retries
 
 
+def test_a_count_line_outside_a_streams_frames_is_refused_at_its_first_frame(rtsp_server, tmp_path):
+    """A stream's size is known only once it is read: a counting line that leaves its 640x360 frames ends the run at
+    the first frame in one line (it would count nothing), as it does for a file before the run."""
+    srv = rtsp_server()
+    r = _detect([srv.url(), "--max-frames", "30", "--count", "a=0,300,900,300"], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "trafficpipe: error: --count a: point (900, 300) is outside " \
+        "127.0.0.1_%d_live's 640x360 frame" % srv.port
+
+
 def test_a_server_that_never_answers_holds_no_other_open(tmp_path):
     """A server that takes the connection and never answers (a hung camera): OpenCV holds one lock over every FFmpeg
     open, so its open would hold every other source's open and every video writer's for the whole timeout. It is

@@ -213,7 +213,7 @@ def test_truncated_jpeg_is_skipped_and_counted(shared, tmp_path):
     assert "1 unreadable (skipped)" in p.stderr
     assert one_error_line(p).startswith("trafficpipe: error: clip: 1 of 3 images unreadable, skipped: ")
     assert files(out / "clip") == ["000000.jpg", "000002.jpg"]
-    assert [json.loads(l)["frame"] for l in open(str(out / "clip.jsonl"))] == [0, 1]
+    assert [json.loads(l)["frame"] for l in open(str(out / "clip.jsonl"))] == [0, 2]  # frame numbers are image numbers
     # within --max-frames too
     p = run_cli("detect", clip, "--out", tmp_path / "o2", "--max-frames", "1", "--model", MODEL)
     assert p.returncode == 0, p.stderr  # the damaged image lies past what was read

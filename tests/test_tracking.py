@@ -111,6 +111,27 @@ def test_class_aware_association(name):
     assert a == 1 and b != a
 
 
+def test_a_tracker_and_config_that_do_not_go_together_are_refused_in_one_line(shared, tmp_path):
+    """The library: a config of the other tracker's kind or an unknown name, at once; the mot and tracks outputs of
+    a Pipeline without tracking steps (they would be written empty)."""
+    from trafficpipe.errors import TrafficpipeError
+    from trafficpipe.pipeline import Pipeline
+    from trafficpipe.tracking import TrackerConfig
+    from trafficpipe.tracking.ocsort import OCSortConfig
+    from trafficpipe.tracking.steps import tracking_steps
+    with pytest.raises(TrafficpipeError, match=r"^config TrackerConfig is not for the ocsort tracker \(it takes "
+                                               r"OCSortConfig\)$"):
+        tracking_steps(tracker="ocsort", config=TrackerConfig())
+    with pytest.raises(TrafficpipeError, match="config OCSortConfig is not for the bytetrack tracker"):
+        make_tracker("bytetrack", OCSortConfig())
+    with pytest.raises(TrafficpipeError, match="unknown tracker 'sort'; choose from bytetrack, ocsort"):
+        tracking_steps(tracker="sort")
+    video = os.path.join(shared, "videos", "highway-360p.mp4")
+    with pytest.raises(TrafficpipeError, match="the mot and tracks outputs need tracking: give steps="):
+        Pipeline([video], None, out_dir=str(tmp_path / "o"), outputs=("jsonl", "tracks"))
+    assert not (tmp_path / "o").exists()
+
+
 def test_ocsort_recovers_after_occlusion():
     """OC-SORT: an object hidden for 10 frames while turning is matched again (by its last observed box and the
     re-update), keeping its id."""

@@ -170,9 +170,19 @@ def test_eval_track_rerun_leaves_only_its_own_sequence_files(shared, tmp_path):
                 "--max-frames", 20)
     assert p.returncode == 0, p.stderr
     assert "removed 2 sequence files of an earlier run" in p.stderr
+    assert "eval-track: replacing 3 existing outputs in %s: report.json, data/MOT17-09-FRCNN.txt, " \
+           "gt/MOT17-09-FRCNN.txt" % out in p.stderr
     for folder in ("data", "gt"):
         assert os.listdir(str(out / folder)) == ["MOT17-09-FRCNN.txt"]
     assert "MOT17-02-FRCNN" not in json.load(open(str(out / "report.json")))["scores"]
+    # a folder where report.json goes, or a file where data/ goes: one line before anything is scored or moved
+    before = dict((f, os.path.getmtime(str(out / "gt" / f))) for f in os.listdir(str(out / "gt")))
+    os.remove(str(out / "report.json"))
+    os.mkdir(str(out / "report.json"))
+    p = run_cli("eval-track", os.path.join(mot17, "MOT17-09-FRCNN"), "--dets", "public", "--out", out)
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == "trafficpipe: error: cannot write %s: it " \
+        "is a folder; move it or choose another --out" % (out / "report.json"), p.stderr
+    assert dict((f, os.path.getmtime(str(out / "gt" / f))) for f in os.listdir(str(out / "gt"))) == before
 
 
 def test_an_unnamed_line_never_takes_a_name_the_user_gave():

@@ -7,7 +7,7 @@ from .progress import progress_bar
 
 
 def add_parser(sub):
-    from ..cli_values import batch_size, nonneg_float, nonneg_int, positive_int
+    from ..cli_values import batch_size, nonneg_float, nonneg_int, positive_float, positive_int
     from .options import add_decoding_options, add_model_options, add_tile_options, add_track_options
     p = sub.add_parser("detect", help="detect traffic objects in videos, images, cameras and streams",
                        description="Detect traffic objects. SRC: video file, image file, folder or glob of images, "
@@ -38,8 +38,8 @@ def add_parser(sub):
                         "crossings per class and direction, a zone zone:[NAME=]x1,y1,x2,y2,x3,y3[,...] reports "
                         "occupancy and dwell time; pixels; figures in the JSON lines, on the video and in "
                         "DIR/<name>.counts.json")
-    g.add_argument("--track-fps", type=float, default=30.0,  # expert
-                   help="frame rate taken for image sets, which have no timestamps (default %(default)s)")
+    g.add_argument("--track-fps", type=positive_float, default=None,  # expert
+                   help="frame rate taken for image sets, which have no timestamps, with --track (default 30)")
     g = p.add_argument_group("pipeline")
     g.add_argument("--batch", type=batch_size, default=None, help="frames per inference call (default 4 on GPU "
                    "engines, 1 on ONNX Runtime)")
@@ -97,7 +97,7 @@ def run(args):
 
 
 def _run(args):
-    from .options import check_decode_processes, make_pipeline_detector, tile_plan
+    from .options import check_decode_processes, make_pipeline_detector, tile_plan, tracker_name
     from ..pipeline import Pipeline
     from ..sources.factory import open_source
     from ..sources.video import set_decode_threads, set_decoder
@@ -131,8 +131,10 @@ def _run(args):
         regions = parse_count_specs(args.count)
     if not tracking and kinds and set(kinds) & {"mot", "tracks"}:
         raise TrafficpipeError("--save mot and tracks need --track")
-    if tracking and args.track_fps <= 0:
-        raise TrafficpipeError("--track-fps must be positive")
+    tracker = tracker_name(args, tracking)
+    if not tracking and args.track_fps is not None:
+        raise TrafficpipeError("--track-fps %g needs --track" % args.track_fps)
+    track_fps = args.track_fps or 30.0
     if args.processes > 1 and len(args.sources) > 1:  # checked here once, before any process starts
         check_local_sources(args.sources)
         planned = planned_sources(args.sources)
@@ -179,7 +181,7 @@ def _run(args):
     steps = None
     if tracking:
         from ..tracking.steps import tracking_steps
-        steps = tracking_steps(args.out, args.tracker, keep_conf=keep_conf, regions=regions, image_fps=args.track_fps)
+        steps = tracking_steps(args.out, tracker, keep_conf=keep_conf, regions=regions, image_fps=track_fps)
     total = sum(s.frame_count or 0 for s in sources) if not any(s.live for s in sources) else None
     if args.max_frames and (total or total is None):  # live sources too: --max-frames bounds them
         total = sum(min(s.frame_count or args.max_frames, args.max_frames) for s in sources)

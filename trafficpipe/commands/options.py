@@ -41,8 +41,19 @@ def add_track_options(g, what):
     """--track and --tracker, shared by detect and score (into argument group `g`); `what` tells what --track adds to
     the command's outputs."""
     g.add_argument("--track", action="store_true", help="follow objects over time (ByteTrack): " + what)
-    g.add_argument("--tracker", default="bytetrack", choices=("bytetrack", "ocsort"),  # expert
-                   help="tracking algorithm (default %(default)s)")
+    g.add_argument("--tracker", default=None, choices=("bytetrack", "ocsort"),  # expert
+                   help="tracking algorithm, with --track (default bytetrack)")
+
+
+def tracker_name(args, tracking):
+    # type: (object, bool) -> str
+    """The --tracker of a run that tracks (bytetrack where not given); TrafficpipeError where it is given to a run
+    that does not track, which would ignore it."""
+    if not tracking:
+        if args.tracker is not None:
+            raise TrafficpipeError("--tracker %s needs --track" % args.tracker)
+        return None
+    return args.tracker or "bytetrack"
 
 
 def add_decoding_options(g):

@@ -71,14 +71,23 @@ class LineCounter(object):
 
 def inside_polygon(points, polygon):
     # type: (np.ndarray, np.ndarray) -> np.ndarray
-    """Bool [N]: which points lie inside `polygon` [K,2] (even-odd rule)."""
+    """Bool [N]: which points lie inside `polygon` [K,2] (even-odd rule) or on its boundary, as OpenCV's
+    pointPolygonTest(...) >= 0: a box clipped to the frame has its anchor on the frame's edge, which a zone drawn to
+    the edge must count."""
     x, y = points[:, 0][:, None], points[:, 1][:, None]
     px, py = polygon[:, 0][None, :], polygon[:, 1][None, :]
     qx, qy = np.roll(polygon[:, 0], -1)[None, :], np.roll(polygon[:, 1], -1)[None, :]
     crosses = (py > y) != (qy > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         xint = px + (y - py) * (qx - px) / (qy - py)
-    return ((crosses & (x < xint)).sum(axis=1) % 2) == 1
+    inside = ((crosses & (x < xint)).sum(axis=1) % 2) == 1
+    # on an edge: collinear with it (cross product ~0, to a millionth of the edge's length) and between its ends
+    ex, ey = qx - px, qy - py
+    cross = ex * (y - py) - ey * (x - px)
+    dot = ex * (x - px) + ey * (y - py)
+    length2 = ex * ex + ey * ey
+    on_edge = (np.abs(cross) <= 1e-6 * np.sqrt(length2) + 1e-9) & (dot >= 0) & (dot <= length2)
+    return inside | on_edge.any(axis=1)
 
 
 class ZoneCounter(object):

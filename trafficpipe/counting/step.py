@@ -8,6 +8,7 @@ from ..models.classes import TRAFFIC_CLASSES
 from ..pipeline.steps import FrameStep
 from ..sinks.staged import StagedFile
 from .counters import LineCounter, ZoneCounter, anchors
+from .spec import check_in_frame
 
 
 class CountStep(FrameStep):
@@ -16,11 +17,15 @@ class CountStep(FrameStep):
     Per frame, `frame.extra["counts"]` = {"lines": {name: {"in": {cls: n}, "out": {...}}} (cumulative), "zones":
     {name: {cls: objects inside}}} and, in frames where a track crosses, `frame.extra["crossings"]`. At the end the
     summary JSON goes to `summary_path` (lines' totals, zones' visits, peak occupancy and dwell time per track).
-    `time_of(frame)` gives a frame's time in seconds (the tracker's clock)."""
+    `time_of(frame)` gives a frame's time in seconds (the tracker's clock). `frame_size()` (the source's; None where
+    not known yet) is asked again at the first frame, for a stream whose size was not known when the run started: a
+    line or zone outside its frames ends the run in one line (CountSpecError) instead of counting nothing."""
 
     name = "count"
 
-    def __init__(self, regions, summary_path, source_name, time_of, draw=False):
+    def __init__(self, regions, summary_path, source_name, time_of, draw=False, frame_size=None):
+        self.regions = regions
+        self.frame_size = frame_size
         self.lines = [LineCounter(r) for r in regions if r.kind == "line"]
         self.zones = [ZoneCounter(r) for r in regions if r.kind == "zone"]
         self.summary_path = summary_path
@@ -33,6 +38,10 @@ class CountStep(FrameStep):
         self.replaces = self.out is not None and self.out.replaces
 
     def process(self, frame):
+        if self.frames == 0 and self.frame_size is not None:
+            size = self.frame_size()
+            if size:
+                check_in_frame(self.regions, size[0], size[1], self.source_name)
         d = frame.detections
         t = self.time_of(frame)
         if d.track_ids is not None and len(d):

@@ -62,6 +62,9 @@ class Pipeline(object):
             sources = [sources]
         if not sources:
             raise TrafficpipeError("a Pipeline needs at least one source")
+        if out_dir and steps is None and set(outputs) & {"mot", "tracks"}:
+            raise TrafficpipeError("the mot and tracks outputs need tracking: give steps=tracking_steps(...) "
+                                   "(from trafficpipe.tracking.steps)")
         self.detector = detector
         self.sources = []
         try:

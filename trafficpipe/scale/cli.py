@@ -39,7 +39,7 @@ def add_parser(sub):
 
 
 def run(args):
-    from ..commands.options import detector_kwargs
+    from ..commands.options import detector_kwargs, tracker_name
     from ..commands.detect import progress_bar
     from .inputs import expand_sources
     if args.segment_frames < 1 or args.cpus_per_actor < 1 or args.actors < 0 or args.batch < 1:
@@ -53,9 +53,10 @@ def run(args):
     paths = expand_sources(args.sources)
     kw = detector_kwargs(args)
     tracking = None
+    tracker = tracker_name(args, args.track)
     if args.track:
         from .track import track_settings
-        tracking, kw["conf"] = track_settings(args.tracker, args.conf)
+        tracking, kw["conf"] = track_settings(tracker, args.conf)
     if kw.get("model") and os.path.exists(kw["model"]):
         kw["model"] = os.path.abspath(kw["model"])  # workers may start elsewhere
     if args.ray and args.ray != "auto":  # before the output folder is made: a wrong address leaves nothing behind

@@ -113,10 +113,13 @@ def jpeg_cut_short(data):
 
 
 class ImageSource(Source):
-    """A set of still images; each becomes one frame. `current_path` names the image last read. An image that cannot
-    be read is skipped with a warning naming it (`skipped` lists them); the set then ends truncated (exit "partial")."""
+    """A set of still images; each becomes one frame. `current_path` names the image last read, `position` its index
+    in the set: frame numbers are image numbers. An image that cannot be read is skipped with a warning naming it
+    (`skipped` lists them) and leaves a gap in the frame numbers, as a damaged stretch of a video does; the set then
+    ends truncated (exit "partial")."""
 
     live = False
+    position = -1
 
     def __init__(self, uri, name=None, paths=None):
         super(ImageSource, self).__init__(uri, name)
@@ -158,8 +161,9 @@ class ImageSource(Source):
             if not self.width:
                 self.height, self.width = img.shape[:2]
             self.current_path = path
+            self.position = self.frames_read + len(self.skipped)
             self.frames_read += 1
-            return img, float(self.frames_read - 1)
+            return img, float(self.position)
         self.set_state(SourceState.ENDED)
         return None
 

@@ -36,6 +36,9 @@ def add_parser(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_options(p, conf=0.1)
     p.set_defaults(classes="pedestrian")
+    for action in p._actions:  # argparse keeps no public list of a parser's options
+        if "--classes" in action.option_strings:
+            action.help = "the class scored: pedestrian, the one MOTChallenge labels (default pedestrian)"
     return p
 
 
@@ -83,6 +86,7 @@ def run(args):
     if len(benchmarks) > 1:
         raise DatasetError("sequences with and without MOTChallenge classes in gt.txt cannot be scored together")
     benchmark = benchmarks.pop()
+    _check_out(args.out)
     # written into a staging folder and put in place once scored: a run that fails or is stopped leaves the earlier
     # run's files and report as they were
     stage = os.path.join(args.out, STAGE)
@@ -157,9 +161,27 @@ def _rows_upto(rows, length):
     return rows[rows[:, 0] <= length]
 
 
+def _check_out(out):
+    """DatasetError (one line) where something in `out` stands where eval-track writes a file or a folder."""
+    for name, folder in (("report.json", False), ("data", True), ("gt", True), ("dets", True)):
+        path = os.path.join(out, name)
+        if os.path.exists(path) and os.path.isdir(path) != folder:
+            raise DatasetError("cannot write %s: it is %s; move it or choose another --out" % (
+                path, "a file where eval-track writes a folder" if folder else "a folder"))
+
+
 def _put_in_place(stage, out, ours, report):
     """Move the staged sequence files (`data/`, `gt/`, `dets/`: `ours`, the file names this run wrote) into `out`,
-    remove those an earlier run left there that this one did not write, then write report.json."""
+    remove those an earlier run left there that this one did not write, then write report.json; what it replaces is
+    said in one line first."""
+    replaced = [os.path.join(sub, n) for sub in ("data", "gt", "dets") for n in sorted(ours)
+                if os.path.exists(os.path.join(stage, sub, n)) and os.path.exists(os.path.join(out, sub, n))]
+    if os.path.exists(os.path.join(out, "report.json")):
+        replaced.insert(0, "report.json")
+    if replaced:
+        logger.info("eval-track: replacing {} existing output{} in {}: {}", len(replaced),
+                    "" if len(replaced) == 1 else "s", os.path.abspath(out),
+                    ", ".join(replaced[:4]) + (", ..." if len(replaced) > 4 else ""))
     written = {}
     for sub in ("data", "gt", "dets"):  # dets/: end to end, the detections used; a --dets public run writes none
         final = os.path.join(out, sub)
