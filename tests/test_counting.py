@@ -100,6 +100,8 @@ def test_zone_membership_is_opencvs_point_polygon_test_boundary_included():
     ("a=5,5,5,5", "same"),
     ("zone:z=1,2,3,4", "at least 3 points"),
     ("zone:z=0,0,10,10,20,20", "no area"),
+    ("zone:z=0,0,100,100,100,0,0,100", r"no area \(its points lie on one line, or its edges cross"),
+    ("a=nan,1,3,4", "must be finite numbers"), ("a=0,1,inf,4", "must be finite numbers"),
     ("a b=1,2,3,4", "may not hold"),
 ])
 def test_bad_specs(spec, message):

@@ -1,4 +1,6 @@
 """`--count` specs: lines `[name=]x1,y1,x2,y2` and zones `zone:[name=]x1,y1,x2,y2,x3,y3[,...]`, in pixels."""
+import math
+
 from ..errors import TrafficpipeError
 
 
@@ -53,6 +55,8 @@ def parse_count_spec(spec, index=0):
     except ValueError:
         raise CountSpecError("--count %r: coordinates must be numbers, e.g. in=100,400,1200,400 (a line x1,y1,x2,y2) "
                              "or zone:lot=10,10,200,10,200,150 (a polygon)" % spec)
+    if not all(math.isfinite(v) for v in vals):
+        raise CountSpecError("--count %r: coordinates must be finite numbers (pixels), not nan or inf" % spec)
     if len(vals) % 2:
         raise CountSpecError("--count %r: an odd number of coordinates (x,y pairs expected)" % spec)
     pts = [(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
@@ -69,7 +73,8 @@ def parse_count_spec(spec, index=0):
         raise CountSpecError("--count %r: a zone needs at least 3 points (got %d)" % (spec, len(pts)))
     area = 0.5 * abs(sum(pts[i][0] * pts[i - 1][1] - pts[i - 1][0] * pts[i][1] for i in range(len(pts))))
     if area <= 0:
-        raise CountSpecError("--count %r: the zone has no area" % spec)
+        raise CountSpecError("--count %r: the zone has no area (its points lie on one line, or its edges cross and "
+                             "its parts cancel out: give the corners in order around it)" % spec)
     region = Zone(name, pts)
     region.given = given
     return region
