@@ -217,6 +217,7 @@ def _fake_seq(shared, tmp_path, name="seq"):
     ("empty-det", "is empty"),
     ("bad-det", "not comma-separated numbers"),
     ("short-det", "5 values, expected at least 7"),
+    ("nan-score", "line 2: a frame, box or score value is not a finite number"),
     ("no-seqinfo", "has no seqinfo.ini"),
     ("bad-seqinfo", "not a valid seqinfo.ini"),
     ("empty-gt", "is empty"),
@@ -229,6 +230,8 @@ def test_bad_tracking_data_one_line(shared, tmp_path, damage, message):
         (seq / "det" / "det.txt").write_text("")
     elif damage == "bad-det":
         (seq / "det" / "det.txt").write_text("1,-1,10,10,20,20,0.9\n2,-1,ten,10,20,20,0.9\n")
+    elif damage == "nan-score":
+        (seq / "det" / "det.txt").write_text("1,-1,10,10,20,20,0.9\n2,-1,10,10,20,20,nan\n")
     elif damage == "short-det":
         (seq / "det" / "det.txt").write_text("1,-1,10,10,20\n")
     elif damage == "no-seqinfo":

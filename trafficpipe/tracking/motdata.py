@@ -137,8 +137,9 @@ def read_mot_rows(path, min_cols=7, what="detections", allow_empty=False):
             elif len(vals) != width:
                 raise DatasetError("%s line %d: %d values where the file's first row has %d"
                                    % (path, i, len(vals), width))
-            if not np.all(np.isfinite(vals[:6])):
-                raise DatasetError("%s line %d: a frame or box value is not a finite number: %r" % (path, i, line[:60]))
+            if not np.all(np.isfinite(vals[:7])):
+                raise DatasetError("%s line %d: a frame, box or %s value is not a finite number: %r" % (
+                    path, i, "consider" if what == "ground truth" else "score", line[:60]))
             if vals[0] < 1 or vals[0] != int(vals[0]):
                 raise DatasetError("%s line %d: frame %r is not a 1-based frame number" % (path, i, parts[0]))
             if vals[4] <= 0 or vals[5] <= 0:
