@@ -2,7 +2,7 @@
 low-score), on one core. `cpu_ms` is the thread's CPU time per frame (what the tracker costs, whatever else runs on
 the machine); `wall_ms` includes time the thread waited for the core:
 
-    taskset -c 0 python bench/track_speed.py [--objects 50] [--frames 1000] [--json FILE]
+    taskset -c 0 python bench/track_speed.py [--tracker bytetrack|ocsort] [--objects 50] [--frames 1000] [--json FILE]
 """
 import argparse
 import json
@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from trafficpipe.tracking import ByteTracker  # noqa: E402
+from trafficpipe.tracking import TRACKERS, make_tracker  # noqa: E402
 
 
 def frames(n_obj, n_frames, seed=0):
@@ -37,12 +37,13 @@ def frames(n_obj, n_frames, seed=0):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--tracker", default="bytetrack", choices=TRACKERS)
     ap.add_argument("--objects", type=int, default=50)
     ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     data = frames(a.objects, a.frames)
-    tracker = ByteTracker()
+    tracker = make_tracker(a.tracker)
     for k, (b, s, c) in enumerate(data[:20]):  # warm-up (scipy import, first tracks)
         tracker.update(b, s, c, k / 30.0)
     wall, cpu = [], []
@@ -51,7 +52,7 @@ def main():
         ids = tracker.update(b, s, c, k / 30.0)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
-    res = {"objects": a.objects, "frames": len(wall), "tracked_last_frame": int((ids > 0).sum()),
+    res = {"tracker": a.tracker, "objects": a.objects, "frames": len(wall), "tracked_last_frame": int((ids > 0).sum()),
            "cpu_affinity": sorted(os.sched_getaffinity(0)), "load_avg_1m": os.getloadavg()[0]}
     for name, v in (("cpu_ms", cpu), ("wall_ms", wall)):
         ms = np.asarray(v) * 1000.0
