@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cli_helpers import one_error_line, run_cli
+from cli_helpers import one_error_line, run_cli, start_cli
 
 pytest.importorskip("pyarrow")
 
@@ -110,6 +110,52 @@ def test_the_manifest_keeps_the_videos_of_earlier_runs(shared, tmp_path):
     assert sorted(os.path.basename(v["path"]) for v in man["videos"]) == ["a.mp4", "b.mp4"]
     assert [v for v in man["videos"] if v["path"] == a] == [first]
     assert man["summary"]["videos"] == 1
+
+
+def test_a_stopped_run_lists_the_videos_it_finished_and_leaves_no_segment_of_them(shared, tmp_path):
+    """Ctrl-C after the first of three videos is merged: the manifest says it is ok (with its output) at once, not
+    only at the end of the run, and no segment folder of it is left beside its file."""
+    import signal
+    clips = [_clip(shared, tmp_path / ("v%d.mp4" % k), 36) for k in range(3)]
+    out = tmp_path / "out"
+    p = start_cli("score", *clips, "--out", out, "--segment-frames", "12", "--model", "picodet-s-320", "--no-progress")
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None and not [
+                n for n in (os.listdir(str(out)) if out.is_dir() else []) if n.startswith("v0-")]:
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    man = _manifest(out)
+    v0 = [v for v in man["videos"] if v["path"] == clips[0]][0]
+    assert v0["status"] == "ok" and v0["output"].startswith("v0-") and man.get("interrupted") is True
+    assert [n for n in os.listdir(str(out / "segments" / man["config"])) if n.startswith("v0-")] == []
+
+
+def test_a_changed_file_a_foreign_manifest_and_a_list_that_is_no_text_each_say_so(shared, tmp_path):
+    a = _clip(shared, tmp_path / "a.mp4", 12)
+    out = tmp_path / "out"
+    assert run_cli("score", a, "--out", out, "--no-progress").returncode == 0
+    _clip(shared, a, 24)  # the same file, other content
+    p = run_cli("score", a, "--out", out, "--no-progress")
+    assert p.returncode == 0 and "replacing the output of 1 video(s) whose file changed since it was scored" in \
+        p.stderr, p.stderr
+    assert _manifest(out)["videos"][0]["frames"] == 24
+    (out / "manifest.json").write_text("[1, 2]")
+    assert one_error_line(run_cli("score", a, "--out", out)) == "trafficpipe: error: %s is not a trafficpipe score " \
+        "manifest (unreadable JSON or other fields); move it or choose another --out" % (out / "manifest.json")
+    assert (out / "manifest.json").read_text() == "[1, 2]"
+    listing = tmp_path / "videos.txt"
+    listing.write_bytes(b"\xff\xfe\x00a\x00.mp4\n")
+    assert one_error_line(run_cli("score", listing, "--out", tmp_path / "o2")) == "trafficpipe: error: list file " \
+        "%s is not UTF-8 text (one video path per line)" % listing
+    listing.write_text("missing.mp4\n")
+    assert one_error_line(run_cli("score", listing, "--out", tmp_path / "o2")) == "trafficpipe: error: source " \
+        "missing.mp4 does not exist (listed in %s)" % listing
 
 
 def test_globs_name_folders_and_skip_files_that_are_no_video(tmp_path):

@@ -66,6 +66,8 @@ def run(args):
         from ..models.registry import find_model
         find_model(kw.get("model"))
     store = OutputStore(args.out)
+    from .manifest import Manifest
+    Manifest(store)  # a manifest.json of something else is refused before any worker starts
     if args.ray:
         from .cluster import RayRunner
         runner = RayRunner(args.ray, store.uri, kw, args.batch, args.cpus_per_actor, args.actors)

@@ -203,6 +203,16 @@ class RayRunner(object):
     def gather(self, handles):
         return self.ray.get(list(handles))
 
+    def finished(self, handles):
+        """[(index in `handles`, result)] of the merges done by now, without waiting for the others."""
+        handles = list(handles)
+        if not handles:
+            return []
+        ready, _ = self.ray.wait(handles, num_returns=len(handles), timeout=0)
+        ready = set(ready)
+        done = [i for i, h in enumerate(handles) if h in ready]
+        return list(zip(done, self.ray.get([handles[i] for i in done])))
+
     def close(self):
         for a in self.actors:
             try:

@@ -1,5 +1,6 @@
 """The video files of a scoring run: files, folders, globs and text files listing videos."""
 import glob
+import io
 import os
 
 from ..errors import SourceError
@@ -33,7 +34,7 @@ def expand_sources(specs):
             seen.add(p)
             out.append(p)
 
-    def expand(spec, base, depth=0):
+    def expand(spec, base, depth=0, listed_in=None):
         if "://" in spec:
             raise SourceError("score reads video files on a shared file system; %s://... is a URL"
                               % spec.split("://")[0])
@@ -56,15 +57,20 @@ def expand_sources(specs):
         elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS and depth:
             raise SourceError("%s is a list file named in another list; lists do not nest" % spec)
         elif os.path.isfile(path) and os.path.splitext(path)[1].lower() in LIST_EXTENSIONS:
-            with open(path) as f:
-                lines = [ln.strip() for ln in f]
+            try:
+                with io.open(path, encoding="utf-8-sig") as f:
+                    lines = [ln.strip() for ln in f]
+            except UnicodeDecodeError:
+                raise SourceError("list file %s is not UTF-8 text (one video path per line)" % spec)
+            except OSError as e:
+                raise SourceError("cannot read list file %s: %s" % (spec, e.strerror or e))
             for ln in lines:
                 if ln and not ln.startswith("#"):
-                    expand(ln, os.path.dirname(os.path.abspath(path)), depth + 1)
+                    expand(ln, os.path.dirname(os.path.abspath(path)), depth + 1, spec)
         elif os.path.isfile(path):
             add(path)
         else:
-            raise SourceError("source %s does not exist" % spec)
+            raise SourceError("source %s does not exist%s" % (spec, " (listed in %s)" % listed_in if listed_in else ""))
 
     for s in specs:
         expand(str(s), os.getcwd())

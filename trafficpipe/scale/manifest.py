@@ -4,6 +4,9 @@ again after a worker died. Rewritten whole (temporary name, then moved) as the r
 import json
 import time
 
+from ..errors import SinkError
+from ..redact import redact_uri
+
 MANIFEST = "manifest.json"
 
 
@@ -19,7 +22,10 @@ class Manifest(object):
             try:
                 self.previous = dict((v["path"], v) for v in json.loads(text).get("videos", []))
             except (ValueError, KeyError, TypeError, AttributeError):
-                self.previous = {}
+                # not a manifest of this command: replacing it would drop what it says, and scoring again every
+                # video it lists would replace their outputs unasked
+                raise SinkError("%s is not a trafficpipe score manifest (unreadable JSON or other fields); move it "
+                                "or choose another --out" % redact_uri(self.path))
         self.entries = {}  # path -> entry
         self.run = {}
         self._written = 0.0

@@ -51,7 +51,7 @@ class ScoreRun(object):
         t0 = time.time()
         man = self.manifest
         man.run["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
-        todo, other = [], []
+        todo, other, changed = [], [], []
         for p in self.paths:
             prev = self._reusable(p)
             if prev is not None:
@@ -59,8 +59,8 @@ class ScoreRun(object):
             else:
                 todo.append(p)
                 last = man.previous.get(p) or {}
-                if last.get("status") == "ok" and last.get("config") != self.config:
-                    other.append(last)
+                if last.get("status") == "ok":  # its output is replaced: another configuration, or the file changed
+                    (other if last.get("config") != self.config else changed).append(last)
         for p, prev in man.previous.items():  # videos of earlier runs that this one does not name stay listed
             if p not in man.entries and p not in todo:
                 man.entries[p] = prev
@@ -69,6 +69,11 @@ class ScoreRun(object):
                         "run: {}) as each is finished: {}{}", "" if len(other) == 1 else "s", len(other),
                         ", ".join(sorted(set(str(e.get("config")) for e in other))), self.config,
                         ", ".join(str(e.get("output")) for e in other[:4]), ", ..." if len(other) > 4 else "")
+        if changed:
+            logger.info("score: replacing the output{} of {} video(s) whose file changed since it was scored (or "
+                        "whose output is gone) as each is finished: {}{}", "" if len(changed) == 1 else "s",
+                        len(changed), ", ".join(str(e.get("output")) for e in changed[:4]),
+                        ", ..." if len(changed) > 4 else "")
         tasks = []
         for info in self.runner.probe(todo) if todo else []:
             e = man.entry(info["path"])
@@ -92,7 +97,12 @@ class ScoreRun(object):
         try:
             merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
                       if not v["left"]]
-            self.runner.score(tasks, lambda r: merges.extend(self._on_result(r)), self._on_retry)
+            self._collect(merges)
+
+            def on_result(res):
+                merges.extend(self._on_result(res))
+                self._collect(merges)
+            self.runner.score(tasks, on_result, self._on_retry)
             for res in self.runner.gather(merges):
                 self._on_merged(res)
         except BaseException:  # Ctrl-C or a lost cluster: what is committed stays, the manifest says how far it got
@@ -133,16 +143,20 @@ class ScoreRun(object):
             tasks.append(t)
         return tasks
 
+    def _segment_dir(self, video, info):
+        """segments/<config>/<video>-<12 hex of the file's SHA-256>: the folder of a video's segment files"""
+        return self.store.path("segments", self.config, "%s-%s" % (video, (info.get("sha256") or "unknown")[:12]))
+
     def _segment_path(self, video, info, start, stop):
-        """segments/<config>/<video>-<12 hex of the file's SHA-256>/<start>-<stop>.parquet"""
-        content = "%s-%s" % (video, (info.get("sha256") or "unknown")[:12])
-        return self.store.path("segments", self.config, content, segment_name(start, stop))
+        """<segment folder>/<start>-<stop>.parquet"""
+        return self._segment_dir(video, info) + "/" + segment_name(start, stop)
 
     def _merge_job(self, vid):
         v = self.videos[vid]
         return {"video": vid, "info": v["info"], "config": self.config,
                 "tracker": self.tracking["tracker"] if self.tracking else None,
-                "segment_paths": [((a, b), self._segment_path(vid, v["info"], a, b)) for a, b in v["segments"]]}
+                "segment_paths": [((a, b), self._segment_path(vid, v["info"], a, b)) for a, b in v["segments"]],
+                "segment_dir": self._segment_dir(vid, v["info"])}
 
     def _on_result(self, res):
         """One segment's result: the merge to submit when it was its video's last ([] otherwise)."""
@@ -178,6 +192,18 @@ class ScoreRun(object):
                 e["track_restarts"].append(task["start"])
         logger.warning("{}: the worker scoring frames {}-{} died ({}); {}", os.path.basename(task["path"]),
                        task["start"], task["stop"], why, "scoring them again" if again else "giving up")
+
+    def _collect(self, merges):
+        """Take the merges done by now out of `merges` and record them: a video is ok in the manifest (and the
+        progress bar) as soon as its file is in place, also in a run stopped later."""
+        done = self.runner.finished(merges)
+        if not done:
+            return
+        taken = set(i for i, _ in done)
+        merges[:] = [h for i, h in enumerate(merges) if i not in taken]
+        for _, res in done:
+            self._on_merged(res)
+        self.manifest.write()
 
     def _on_merged(self, res):
         e = self.videos[res["video"]]["entry"]

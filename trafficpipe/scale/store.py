@@ -6,6 +6,7 @@ import os
 import uuid
 
 from ..errors import SinkError, first_line
+from ..redact import redact_uri
 
 
 def _abs(uri):
@@ -22,7 +23,10 @@ class OutputStore(object):
             self.fs, self.root = pafs.FileSystem.from_uri(self.uri)
             self.fs.create_dir(self.root, recursive=True)
         except Exception as e:  # pyarrow raises ArrowInvalid/OSError/... for a bad URI or a folder it cannot make
-            raise SinkError("cannot use output folder %s: %s" % (uri, first_line(e)))
+            # pyarrow's message repeats the URI: both shown as one URL, whose password may hold a space
+            text = str(uri)
+            raise SinkError("cannot use output folder %s: %s" % (
+                redact_uri(text), first_line(e).replace(text, redact_uri(text))))
 
     def path(self, *parts):
         # type: (*str) -> str

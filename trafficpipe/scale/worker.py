@@ -108,9 +108,9 @@ def segment_meta(store, path):
     return meta if isinstance(meta, dict) and meta.get("frames") is not None else None
 
 
-def merge_video(store_uri, video, segment_paths, info, config, tracker=None):
+def merge_video(store_uri, video, segment_paths, info, config, tracker=None, segment_dir=None):
     """Concatenate a video's committed segment files (in order) into <video>.parquet (written whole, then the segment
-    folder removed): {video, frames, rows, bytes} or {video, error}. The segments must cover the file without gap or
+    folder `segment_dir` removed): {video, frames, rows, bytes} or {video, error}. The segments must cover the file without gap or
     overlap: each one's recorded frames are checked against its planned range. With `tracker` (its name) the rows
     have a track_id column."""
     import pyarrow as pa
@@ -134,7 +134,8 @@ def merge_video(store_uri, video, segment_paths, info, config, tracker=None):
         if tracker is not None:
             keep["tracker"] = tracker
         store.write_table(final, table, {META_KEY: keep})
-        store.delete_dir(store.path("segments", config, video))
+        if segment_dir:
+            store.delete_dir(segment_dir)
         return {"video": video, "frames": frames, "rows": table.num_rows, "bytes": store.size(final)}
     except Exception as e:
         return {"video": video, "error": first_line(e) if isinstance(e, TrafficpipeError) else
