@@ -1,4 +1,6 @@
 """`trafficpipe detect SRC [SRC ...] --out DIR`: run the pipeline and write annotated outputs."""
+import os
+
 from ..errors import SourceError, TrafficpipeError, TruncatedInput
 from ..log import logger
 from ..sinks.display import DEFAULT_URI, LiveView, check_live_view, is_display_uri
@@ -255,5 +257,6 @@ def _report(summary):
                     "%d unwritten (the run was stopped), " % unwritten if unwritten else "",
                     "%d unreadable (skipped), " % bad if bad else "", s["reconnects"],
                     s["fps"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["state"])
-    logger.info("{} frames written in {:.2f}s = {:.1f} fps; outputs in {}", summary.frames_out, summary.wall_s,
-                summary.fps, summary.out_dir)
+    logger.info("{} frames written in {:.2f}s = {:.1f} fps; {}", summary.frames_out, summary.wall_s, summary.fps,
+                "outputs in %s" % summary.out_dir if summary.out_dir and os.path.isdir(summary.out_dir)
+                else "no output files")
