@@ -158,6 +158,18 @@ def test_a_changed_file_a_foreign_manifest_and_a_list_that_is_no_text_each_say_s
         "missing.mp4 does not exist (listed in %s)" % listing
 
 
+def test_a_symlink_counts_once_and_a_run_without_workers_leaves_no_folder(shared, tmp_path):
+    from trafficpipe.scale.inputs import expand_sources
+    a = _clip(shared, tmp_path / "a.mp4", 12)
+    os.symlink(a, str(tmp_path / "link.mp4"))
+    assert expand_sources([a, str(tmp_path / "link.mp4")]) == [a]
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    p = run_cli("score", a, "--out", tmp_path / "o", "--model", bad)  # no detector to score with
+    assert p.returncode == 2 and str(bad) in one_error_line(p), p.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_globs_name_folders_and_skip_files_that_are_no_video(tmp_path):
     from trafficpipe.errors import SourceError
     from trafficpipe.scale.inputs import expand_sources

@@ -65,15 +65,21 @@ def run(args):
     elif not args.ray:  # scored here: the model must be here
         from ..models.registry import find_model
         find_model(kw.get("model"))
+    made = "://" not in args.out and not os.path.exists(args.out)
     store = OutputStore(args.out)
-    from .manifest import Manifest
-    Manifest(store)  # a manifest.json of something else is refused before any worker starts
-    if args.ray:
-        from .cluster import RayRunner
-        runner = RayRunner(args.ray, store.uri, kw, args.batch, args.cpus_per_actor, args.actors)
-    else:
-        from .local import LocalRunner
-        runner = LocalRunner(store.uri, kw, args.batch)
+    try:
+        from .manifest import Manifest
+        Manifest(store)  # a manifest.json of something else is refused before any worker starts
+        if args.ray:
+            from .cluster import RayRunner
+            runner = RayRunner(args.ray, store.uri, kw, args.batch, args.cpus_per_actor, args.actors)
+        else:
+            from .local import LocalRunner
+            runner = LocalRunner(store.uri, kw, args.batch)
+    except BaseException:  # no worker to score with (no cluster, a detector that cannot be built): no folder left
+        if made and os.path.isdir(args.out) and not os.listdir(args.out):
+            os.rmdir(args.out)
+        raise
     bar = progress_bar(None, args.no_progress)
     try:
         summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar, tracking).run()

@@ -24,14 +24,16 @@ def expand_sources(specs):
     # type: (list) -> list
     """Absolute paths of the video files `specs` name, in order, each once: a file as it is; a folder: its video
     files (by extension, recursively, sorted); a glob: the video files and folders it matches; a .txt/.lst file: one
-    path (or glob) per line, relative to the list's folder, '#' comments. SourceError (one line) for a name that
+    path (or glob) per line, relative to the list's folder, '#' comments. A file named again (or through a symlink)
+    counts once, under its first name. SourceError (one line) for a name that
     matches nothing."""
     out, seen = [], set()
 
     def add(path):
         p = os.path.abspath(path)
-        if p not in seen:
-            seen.add(p)
+        real = os.path.realpath(p)  # a symlink and its target are one video
+        if real not in seen:
+            seen.add(real)
             out.append(p)
 
     def expand(spec, base, depth=0, listed_in=None):
