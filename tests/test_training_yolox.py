@@ -192,7 +192,7 @@ def test_tiny_yolox_training_lowers_the_loss():
 
 @needs_torch
 def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_path):
-    """`trafficpipe train --base yolox_nano_416.onnx` on 4 real images, 2 epochs, validating on 5 dev images: the card,
+    """`trafficpipe train --base yolox_nano_416.onnx` on 4 real images, 1 epoch, validating on 5 dev images: the card,
     the ONNX [1,3549,10] with its class names, the best epoch's validation AP50 equal to what trafficpipe's eval gives
     the exported file on the same images; `trafficpipe export --blend 0` gives back the COCO-initialised head; the
     torch engine's converter runs the export batch-dynamic like ONNX Runtime."""
@@ -202,7 +202,7 @@ def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_p
     from trafficpipe.eval.runner import evaluate
     run = tmp_path / "run"
     proc = run_cli("train", TRAIN, "--base", "yolox_nano_416.onnx", "--val", DEV, "--val-limit", "5", "--max-images",
-                   "4", "--batch", "2", "--epochs", "2", "--workers", "0", "--lr", "0.001", "--warmup-steps", "1",
+                   "4", "--batch", "2", "--epochs", "1", "--workers", "0", "--lr", "0.001", "--warmup-steps", "1",
                    "--device", "cpu", "--out", run, "--no-progress", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     onnx_path = str(run / "trafficpipe_yolox_nano_416.onnx")
@@ -213,7 +213,7 @@ def test_train_cli_with_the_yolox_base_validates_as_eval_scores_its_export(tmp_p
     assert card["base_model"]["license"] == "Apache-2.0"
     assert "YOLOX detector" in open(str(run / "trafficpipe_yolox_nano_416.md")).read()
     summary = json.load(open(str(run / "summary.json")))
-    assert summary["family"] == "yolox" and summary["epochs_run"] == 2
+    assert summary["family"] == "yolox" and summary["epochs_run"] == 1
     assert all(h["dfl"] == 0.0 and np.isfinite(h["loss"]) for h in summary["history"])
     model = onnx.load(onnx_path)
     assert [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] == [1, 3549, 10]
