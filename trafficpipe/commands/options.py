@@ -7,8 +7,9 @@ from ..cli_values import (float_above, fraction_below_one, int_at_least, nonneg_
 from ..errors import TrafficpipeError
 
 
-def add_model_options(p, conf=0.3):
-    """The model/engine options shared by detect, bench and eval."""
+def add_model_options(p, conf=0.3, classes=None, classes_help=None):
+    """The model/engine options shared by detect, bench and eval; `classes` and `classes_help` give --classes another
+    default and help (eval-track: pedestrian)."""
     g = p.add_argument_group("model and engine")
     g.add_argument("--model", default=None,
                    help="ONNX file, file name in the model folders, or alias (picodet-s-416, picodet-s-320, yolox-nano); "
@@ -20,8 +21,8 @@ def add_model_options(p, conf=0.3):
     g.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
                    help="engine precision (default fp16 on GPU engines, fp32 on ONNX Runtime)")
     g.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
-    g.add_argument("--classes", default=None, help="comma-separated traffic classes to report (default: all of "
-                   "vehicle,pedestrian,bicycle,road_sign,traffic_light)")
+    g.add_argument("--classes", default=classes, help=classes_help or "comma-separated traffic classes to report "
+                   "(default: all of vehicle,pedestrian,bicycle,road_sign,traffic_light)")
     g.add_argument("--conf", type=unit_interval, default=conf, help="score threshold (default %(default)s)")
     g.add_argument("--iou", type=unit_interval, default=0.45, help="per-class NMS IoU threshold (default %(default)s)")
     g.add_argument("--plugin-lib", action="append", default=[], metavar="PATH",

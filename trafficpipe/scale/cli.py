@@ -69,7 +69,7 @@ def run(args):
     store = OutputStore(args.out)
     try:
         from .manifest import Manifest
-        Manifest(store)  # a manifest.json of something else is refused before any worker starts
+        manifest = Manifest(store)  # a manifest.json of something else is refused before any worker starts
         if args.ray:
             from .cluster import RayRunner
             runner = RayRunner(args.ray, store.uri, kw, args.batch, args.cpus_per_actor, args.actors)
@@ -82,7 +82,7 @@ def run(args):
         raise
     bar = progress_bar(None, args.no_progress)
     try:
-        summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar, tracking).run()
+        summary = ScoreRun(paths, store, runner, kw, args.segment_frames, bar, tracking, manifest).run()
     finally:
         if bar is not None:
             bar.close()

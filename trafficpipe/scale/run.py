@@ -13,7 +13,8 @@ class ScoreRun(object):
     """Score `paths` into `store` with `runner` (local.LocalRunner or cluster.RayRunner); `tracking` {tracker,
     keep_conf} (track.track_settings) for track ids, None without."""
 
-    def __init__(self, paths, store, runner, detector_kwargs, segment_frames=1800, bar=None, tracking=None):
+    def __init__(self, paths, store, runner, detector_kwargs, segment_frames=1800, bar=None, tracking=None,
+                 manifest=None):
         self.paths = list(paths)
         self.store = store
         self.runner = runner
@@ -21,7 +22,7 @@ class ScoreRun(object):
         self.config = config_key(detector_kwargs, tracking)
         self.segment_frames = segment_frames
         self.bar = bar
-        self.manifest = Manifest(store)
+        self.manifest = manifest if manifest is not None else Manifest(store)  # the output folder's, read once
         self.manifest.run = {"config": self.config, "model": os.path.basename(str(detector_kwargs.get("model") or
                                                                                     "default")),
                              "runner": runner.name, "workers": list(runner.workers)}

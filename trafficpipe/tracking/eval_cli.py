@@ -34,11 +34,8 @@ def add_parser(sub):
     p.add_argument("--max-frames", type=positive_int, default=None,
                    help="score only the first N frames of each sequence")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_model_options(p, conf=0.1)
-    p.set_defaults(classes="pedestrian")
-    for action in p._actions:  # argparse keeps no public list of a parser's options
-        if "--classes" in action.option_strings:
-            action.help = "the class scored: pedestrian, the one MOTChallenge labels (default pedestrian)"
+    add_model_options(p, conf=0.1, classes="pedestrian",
+                      classes_help="the class scored: pedestrian, the one MOTChallenge labels (default pedestrian)")
     return p
 
 
