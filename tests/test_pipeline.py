@@ -142,6 +142,29 @@ def test_ctrl_c_leaves_a_playable_video(picodet320, video_360p, tmp_path):
     assert len(lines) == written and json.loads(lines[-1])["frame"] == written - 1
 
 
+def test_ctrl_c_while_the_stages_start_is_an_interrupt_not_a_join_error(picodet320, video_360p, monkeypatch):
+    """A Ctrl-C that lands between two worker threads' start() leaves the later ones never started: the run ends as
+    interrupted, not with "cannot join thread before it is started"."""
+    from trafficpipe.pipeline import control
+    real_start = threading.Thread.start
+    started = []
+
+    class Interrupting(threading.Thread):
+        def start(self):
+            if self.name.startswith("preprocess") and started:
+                raise KeyboardInterrupt
+            started.append(self.name) if self.name.startswith("preprocess") else None
+            real_start(self)
+
+    monkeypatch.setattr(control.threading, "Thread", Interrupting)
+    p = Pipeline([video_360p], picodet320, RunConfig.defaults(preprocess_workers=3), sinks=[[Collect()]])
+    with pytest.raises(KeyboardInterrupt):
+        p.run()
+    monkeypatch.undo()
+    assert p.summary.interrupted and started == ["preprocess-0"]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("capture", "preprocess", "infer", "post", "write"))]
+
+
 def test_kitti_vehicle_recall(picodet416, dev_set):
     """The default model finds the labeled non-difficult KITTI vehicles (reference decoder: 0.90)."""
     from trafficpipe.models.nms import box_iou

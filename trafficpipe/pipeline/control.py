@@ -93,4 +93,5 @@ class Stage(object):
 
     def join(self, timeout):
         for t in self.threads:
-            t.join(timeout)
+            if t.ident is not None:  # a Ctrl-C during start() leaves later threads never started
+                t.join(timeout)
