@@ -168,3 +168,17 @@ def test_train_stopped_with_its_data_loading_workers_says_so_in_one_line(tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert err.strip().splitlines() == ["trafficpipe: %s" % word], err
+
+
+@pytest.mark.parametrize("terminated,code,word", [(True, 143, "terminated"), (False, 130, "interrupted")])
+def test_a_signal_while_the_subcommands_import_ends_in_one_line(monkeypatch, capsys, terminated, code, word):
+    """Ctrl-C or SIGTERM in the first moments (the subcommands importing) gives the exit code of an interrupted run
+    and one line, not a traceback out of an import."""
+    from trafficpipe import cli
+    from trafficpipe.errors import Terminated
+
+    def interrupted():
+        raise Terminated() if terminated else KeyboardInterrupt()
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["detect", "x.jpg"]) == code
+    assert capsys.readouterr().err.strip().splitlines() == ["trafficpipe: %s" % word]

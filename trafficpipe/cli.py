@@ -57,8 +57,11 @@ def main(argv=None):
     # type: (list) -> int
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # Ctrl-C or SIGTERM while the subcommands import: the exit code of an interrupted run, no traceback
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt as e:
+        sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
+        return 143 if isinstance(e, Terminated) else 130
     return run_command(args)
 
 
