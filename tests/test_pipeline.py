@@ -125,6 +125,26 @@ def test_first_stage_error_stops_everything_and_is_raised_once(video_360p):
     det.close()
 
 
+def test_a_run_failing_before_its_first_frame_leaves_no_empty_outputs(video_360p, tmp_path):
+    """An error before any frame of a source is written (here the first postprocess) leaves no empty JSON lines or
+    video behind, and an earlier run's file of the same name as it was."""
+    det = Detector("picodet-s-320", threads=1)
+
+    def failing(outputs, meta):
+        raise Boom("postprocess broke")
+    det.adapter.postprocess = failing
+    fresh, rerun = tmp_path / "fresh", tmp_path / "rerun"
+    rerun.mkdir()
+    (rerun / "highway-360p.jsonl").write_text("earlier\n")
+    for out in (fresh, rerun):
+        with pytest.raises(Boom):
+            Pipeline([video_360p], det, out_dir=str(out), outputs=("video", "jsonl", "txt")).run()
+    assert os.listdir(str(fresh)) == []
+    assert os.listdir(str(rerun)) == ["highway-360p.jsonl"]
+    assert (rerun / "highway-360p.jsonl").read_text() == "earlier\n"
+    det.close()
+
+
 def test_ctrl_c_leaves_a_playable_video(picodet320, video_360p, tmp_path):
     import _thread
     p = Pipeline([video_360p], picodet320, out_dir=str(tmp_path), on_frame=lambda f: f.index == 20 and

@@ -270,6 +270,8 @@ class _FolderSink(Sink):
         self.staged = temp_folder(folder)
         self.files = 0
         remove_tree(self.staged)  # what a killed run left
+        parent = os.path.dirname(self.staged)
+        self._made_parent = parent if parent and not os.path.isdir(parent) else None  # (txt: <name>/detection-results)
         _ensure_dir(self.staged)
 
     def _target(self, frame):
@@ -283,11 +285,16 @@ class _FolderSink(Sink):
             if self.files:
                 replace_folder(self.staged, self.folder, self.keep)
             else:
-                remove_tree(self.staged)
+                self.discard()
 
     def discard(self):
         """Drop what was written (a run that could not start): an existing folder of this name stays as it was."""
         remove_tree(self.staged)
+        if self._made_parent:  # the folder made to hold it, if nothing else came into it
+            try:
+                os.rmdir(self._made_parent)
+            except OSError:
+                pass
 
 
 class ImageSink(_FolderSink):

@@ -128,7 +128,18 @@ class WriteStage(Stage):
                 for sink in self.sinks[s]:
                     sink.close()
 
+    def _discard(self, s):
+        if not self.closed[s]:
+            self.closed[s] = True
+            for item in self.steps[s] + self.sinks[s]:
+                item.discard()
+
     def finish(self, w):
-        # on stop or error: close this worker's files so what was written stays valid and playable
+        # on stop or error: close this worker's files so what was written stays valid and playable; a source the
+        # failed run wrote no frame of leaves no empty files (an earlier run's stay as they were)
+        failed = self.control.error is not None
         for s in self._mine(w):
-            self._close(s)
+            if failed and not self.frames_out[s]:
+                self._discard(s)
+            else:
+                self._close(s)
