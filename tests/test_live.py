@@ -431,6 +431,43 @@ def test_a_server_that_never_answers_holds_no_other_open(tmp_path):
                               "4 s)") and "pw" not in failed[0], failed
 
 
+def test_a_server_that_answers_options_but_never_describes_the_stream_is_named_so():
+    """A camera whose stream is stuck answers OPTIONS and then hangs in DESCRIBE: that is found outside OpenCV too
+    (with the URL's password left out of the request), and a server that answers both is let through."""
+    import socket
+    from trafficpipe.sources.rtsp_probe import rtsp_silence
+    for describes in (False, True):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(5)
+        asked = []
+
+        def serve():
+            conn, _ = server.accept()
+            for cseq in (1, 2):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                asked.append(data.decode())
+                if cseq == 2 and not describes:
+                    time.sleep(3)
+                    break
+                conn.sendall(b"RTSP/1.0 %s\r\nCSeq: %d\r\n\r\n" % (b"200 OK" if cseq == 1 else b"401 Unauthorized",
+                                                                        cseq))
+            conn.close()
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        port = server.getsockname()[1]
+        try:
+            why = rtsp_silence("rtsp://user:pw@127.0.0.1:%d/cam" % port, 2.0)
+        finally:
+            t.join(5)
+            server.close()
+        assert [a.split(" ", 1)[0] for a in asked] == ["OPTIONS", "DESCRIBE"]
+        assert asked[1].startswith("DESCRIBE rtsp://127.0.0.1:%d/cam RTSP/1.0\r\n" % port) and "pw" not in asked[1]
+        assert why == (None if describes else "the server answered but gave no stream description (DESCRIBE) in 2 s")
+
+
 def test_dead_stream_among_others_is_logged_and_the_others_written(tmp_path):
     url = "rtsp://127.0.0.1:%d/x" % free_port()
     r = _detect([clip_path(), url, "--retries", "1", "--retry-delay", "0.1", "--max-frames", "20"], tmp_path)

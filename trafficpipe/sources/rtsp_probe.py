@@ -2,8 +2,8 @@
 
 OpenCV holds one lock over every FFmpeg open (cameras, files and video writers alike), so a server that takes the
 connection and never answers (a hung camera, a frozen process) would hold every other source's (re)connection and
-every video writer's open for the whole open timeout. An RTSP OPTIONS request sent here, with that timeout, waits
-outside the lock; only a server that answers something (any reply, 401 included) is then opened by OpenCV.
+every video writer's open for the whole open timeout. RTSP OPTIONS and DESCRIBE requests sent here, with that
+timeout, wait outside the lock; only a server that answers both (any reply, 401 included) is then opened by OpenCV.
 """
 import socket
 import time
@@ -46,21 +46,47 @@ def rtsp_silence(uri, timeout, should_stop=None):
     except (OSError, ValueError) as e:  # refused, unreachable: what OpenCV would find at once, said plainly
         return (getattr(e, "strerror", None) or str(e) or type(e).__name__).lower()
     try:
-        sock.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: trafficpipe\r\n\r\n")
         sock.settimeout(_STEP_S)
-        while time.time() < deadline:
-            if should_stop is not None and should_stop():
-                return None
-            try:
-                sock.recv(64)  # any bytes, or the server closing: it is alive, and OpenCV reports what it says
-                return None
-            except socket.timeout:
-                continue
-        return "the server took the connection but gave no answer in %.0f s" % timeout
+        sock.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: trafficpipe\r\n\r\n")
+        head = _read_head(sock, deadline, should_stop)
+        if head is None:
+            return None if _stopped(should_stop) else \
+                "the server took the connection but gave no answer in %.0f s" % timeout
+        if not head.endswith(b"\r\n\r\n"):
+            return None  # it closed after answering: alive, and OpenCV reports what it says
+        # a camera whose stream is stuck answers OPTIONS yet never describes the stream: ask for that too
+        sock.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\nUser-Agent: trafficpipe"
+                      "\r\n\r\n" % strip_userinfo(uri)).encode("utf-8", "replace"))
+        if _read_head(sock, deadline, should_stop, 1) is None and not _stopped(should_stop):
+            return "the server answered but gave no stream description (DESCRIBE) in %.0f s" % timeout
+        return None  # any answer (401 included): OpenCV opens it and reports what it says
     except OSError:
         return None  # reset while asking: let OpenCV try and report
     finally:
         sock.close()
 
+
+def _stopped(should_stop):
+    return should_stop is not None and bool(should_stop())
+
+
+def _read_head(sock, deadline, should_stop, enough=None):
+    # type: (socket.socket, float, object, int) -> object
+    """The bytes of one reply up to the end of its header (or `enough` bytes, or up to the server closing), read
+    before `deadline`; None where nothing came in time or `should_stop()` said so."""
+    got = b""
+    while time.time() < deadline:
+        if _stopped(should_stop):
+            return None
+        try:
+            part = sock.recv(4096)
+        except socket.timeout:
+            continue
+        if not part:  # closed by the server
+            return got or b"closed"
+        got += part
+        if b"\r\n\r\n" in got or (enough is not None and len(got) >= enough):
+            return got[:got.index(b"\r\n\r\n") + 4] if b"\r\n\r\n" in got else got
+    return got or None
 
 __all__ = ["rtsp_address", "rtsp_silence"]
