@@ -76,6 +76,13 @@ def test_score_here_equals_detect_and_resumes(clips, reference, tmp_path):
     man = json.load(open(str(out / "manifest.json")))
     assert man["summary"]["frames_scored"] == 0 and man["summary"]["reused"] == 1
     assert outputs_mtimes(out) == before
+    # a run naming another video keeps this one's entry, as not reused by that run
+    r = run_cli("score", folder / "corrupt.mp4", "--out", out, "--segment-frames", "30", "--threads", "1")
+    assert r.returncode == 2, r.stderr
+    man = json.load(open(str(out / "manifest.json")))
+    kept = [v for v in man["videos"] if v["path"] == os.path.abspath(str(paths[0]))]
+    assert len(kept) == 1 and kept[0]["status"] == "ok" and kept[0]["reused"] is False
+    assert man["summary"]["reused"] == 0 and outputs_mtimes(out) == before
 
 
 def test_score_here_tracked_equals_detect_track_and_is_not_the_untracked_run(clips, tracked_reference, tmp_path):

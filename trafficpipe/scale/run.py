@@ -64,7 +64,7 @@ class ScoreRun(object):
                     (other if last.get("config") != self.config else changed).append(last)
         for p, prev in man.previous.items():  # videos of earlier runs that this one does not name stay listed
             if p not in man.entries and p not in todo:
-                man.entries[p] = prev
+                man.entries[p] = dict(prev, reused=False)  # (`reused` says what this run did with a video)
         if other:
             logger.info("score: replacing the output{} of {} video(s) scored with another configuration ({}; this "
                         "run: {}) as each is finished: {}{}", "" if len(other) == 1 else "s", len(other),
