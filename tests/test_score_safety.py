@@ -85,13 +85,15 @@ def test_another_model_of_the_same_name_scores_again_and_says_it_replaces(shared
 
 
 def test_a_file_without_a_keyframe_table_is_scored_to_its_end(shared, tmp_path):
-    """An MPEG-1 program stream of 120 frames whose container says 119: all 120 are scored, as detect reads them."""
+    """An MPEG-1 program stream of 120 frames whose container says 119: all 120 are scored, as detect reads them;
+    the progress bar counts it by that estimate (not as 0 frames)."""
     import cv2
     clip = _clip(shared, tmp_path / "clip.mpg", 120, fourcc="PIM1")
     assert int(cv2.VideoCapture(clip).get(cv2.CAP_PROP_FRAME_COUNT)) == 119  # the container's estimate
     out = tmp_path / "out"
-    p = run_cli("score", clip, "--out", out, "--no-progress")
+    p = run_cli("score", clip, "--out", out, env={"TRAFFICPIPE_PROGRESS": "1"})
     assert p.returncode == 0, p.stderr
+    assert " 0/119 " in p.stderr.replace("\r", "\n"), p.stderr
     man = _manifest(out)
     assert man["videos"][0]["frames"] == 120 and man["summary"]["frames_scored"] == 120
 

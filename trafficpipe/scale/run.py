@@ -94,7 +94,7 @@ class ScoreRun(object):
             e["segments"] = len(segs)
         man.write()
         if self.bar is not None:
-            self.bar.reset(total=sum((t["stop"] if t["stop"] is not None else 0) - t["start"] for t in tasks) or None)
+            self.bar.reset(total=sum(self._task_frames(t) for t in tasks) or None)
         try:
             merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
                       if not v["left"]]
@@ -143,6 +143,14 @@ class ScoreRun(object):
                 t["track"] = dict(self.tracking, restart=not tasks, first_id=next_id, last=k == len(segs) - 1)
             tasks.append(t)
         return tasks
+
+    def _task_frames(self, task):
+        # type: (dict) -> int
+        """Frames a task will score, for the progress bar: to the end of a file without a keyframe table, the
+        container's frame count (an estimate; 0 where it gives none)."""
+        if task["stop"] is not None:
+            return task["stop"] - task["start"]
+        return max(0, int(self.videos[task["video"]]["info"].get("frames") or 0) - task["start"])
 
     def _segment_dir(self, video, info):
         """segments/<config>/<video>-<12 hex of the file's SHA-256>: the folder of a video's segment files"""
