@@ -131,3 +131,33 @@ def test_a_cached_verdict_spares_importing_onnx_at_start(tmp_path):
         runs = [subprocess.run([sys.executable, "-c", code, model], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                universal_newlines=True, check=True).stdout.split() for _ in range(2)]
         assert runs[0][0] == runs[1][0] and runs[0][1] == "True" and runs[1][1] == "False", runs
+
+
+@pytest.mark.parametrize("failure,expected", [
+    ("missing", "onnxruntime is not installed: pip install onnxruntime"),
+    ("broken", "onnxruntime could not be loaded: libonnxruntime.so: cannot open shared object file"),
+    ("interrupted", None)])
+def test_an_onnxruntime_that_does_not_load_is_told_apart_from_one_not_installed(monkeypatch, failure, expected):
+    """Not installed, installed but failing to load, and a Ctrl-C or SIGTERM that lands while its native part loads
+    (pybind11 raises ImportError("initialization failed") from it): the last is the interrupt, not an error line."""
+    import builtins
+    from trafficpipe.errors import EngineError, Terminated
+    real = builtins.__import__
+
+    def fake(name, *a, **kw):
+        if name == "onnxruntime":
+            if failure == "missing":
+                raise ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")
+            if failure == "broken":
+                raise ImportError("libonnxruntime.so: cannot open shared object file")
+            raise ImportError("initialization failed") from Terminated()
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    model = find_model("picodet-s-320")
+    if expected is None:
+        with pytest.raises(Terminated):
+            OnnxRuntimeEngine(model)
+    else:
+        with pytest.raises(EngineError) as info:
+            OnnxRuntimeEngine(model)
+        assert str(info.value) == expected

@@ -9,6 +9,7 @@ from .commands.dispatch import run_command
 from .commands.expert import finish_parser
 from .cli_values import LOG_LEVELS, OneLineParser, check_comma_lists, log_level
 from .errors import Terminated
+from .stop_signals import terminate_once
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
 SUBCOMMANDS = (
@@ -46,17 +47,10 @@ def build_parser():
     return parser
 
 
-def _terminate(signum, frame):
-    """SIGTERM in the main thread: a Terminated (a KeyboardInterrupt) so the run ends as on Ctrl-C; later ones are
-    ignored while it finishes its outputs."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated()
-
-
 def main(argv=None):
     # type: (list) -> int
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, terminate_once)
     try:  # Ctrl-C or SIGTERM while the subcommands import: the exit code of an interrupted run, no traceback
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt as e:

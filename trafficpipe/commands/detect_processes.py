@@ -8,6 +8,7 @@ import time
 
 from ..log import logger
 from ..errors import TrafficpipeError
+from ..stop_signals import held_while_starting, terminate_once, unblock_in_child
 from .progress import progress_bar
 
 
@@ -28,18 +29,19 @@ def _show(bar, progress):
     bar.refresh()
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt()
-
-
 def _child(args):
     import sys
     from .dispatch import run_command
     # Ctrl-C reaches the whole process group: the parent alone acts on it and sends each child one SIGTERM, which
-    # stops the child's pipeline like Ctrl-C (outputs closed) — also when only the parent was signalled
+    # stops the child's pipeline like Ctrl-C (outputs closed) — also when only the parent was signalled. Both were
+    # blocked since this process began (the parent's held_while_starting): one that came meanwhile is handled now.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, terminate_once)
     _watch_parent(os.getppid())
+    try:
+        unblock_in_child()
+    except KeyboardInterrupt:  # told to stop while starting: nothing was written
+        sys.exit(143)
     sys.exit(run_command(args))
 
 
@@ -56,6 +58,24 @@ def _watch_parent(parent):
     t.start()
 
 
+def _start_child(ctx, args, k, n, names):
+    """Start the process of share `k` of `n` (sources k, k+n, ...) and return it."""
+    idx = list(range(k, len(args.sources), n))
+    a = argparse.Namespace(**vars(args))
+    a.sources = [args.sources[i] for i in idx]
+    a.source_names = [names[i] for i in idx]
+    a.processes = 1
+    a.no_progress = True
+    a.child_process = True
+    a.progress = (ctx.RawValue("q", 0), ctx.RawValue("q", 0))  # frames written, frames expected (-1: unknown)
+    p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
+    p.start()
+    p.progress = a.progress
+    p.source_names = a.source_names
+    logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
+    return p
+
+
 def run_in_processes(args):
     # type: (argparse.Namespace) -> int
     """Run `args` (a parsed detect command) with its sources dealt round-robin over `args.processes` processes; the
@@ -66,23 +86,17 @@ def run_in_processes(args):
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no CUDA state or threads inherited
     procs = []
     t0 = time.time()
-    for k in range(n):
-        idx = list(range(k, len(args.sources), n))
-        a = argparse.Namespace(**vars(args))
-        a.sources = [args.sources[i] for i in idx]
-        a.source_names = [names[i] for i in idx]
-        a.processes = 1
-        a.no_progress = True
-        a.child_process = True
-        a.progress = (ctx.RawValue("q", 0), ctx.RawValue("q", 0))  # frames written, frames expected (-1: unknown)
-        p = ctx.Process(target=_child, args=(a,), name="trafficpipe-detect-%d" % k)
-        p.start()
-        p.progress = a.progress
-        p.source_names = a.source_names
-        logger.info("process {} (pid {}): {}", k, p.pid, ", ".join(a.source_names))
-        procs.append(p)
-    bar = progress_bar(None, args.no_progress)
     interrupted = False
+    try:
+        with held_while_starting():  # a Ctrl-C to the process group meanwhile: the children start with it blocked
+            for k in range(n):
+                procs.append(_start_child(ctx, args, k, n, names))
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while they started: those started are stopped as below
+        interrupted = e
+        logger.warning("interrupted: stopping {} processes", len(procs))
+        for q in procs:
+            os.kill(q.pid, signal.SIGTERM)
+    bar = progress_bar(None, args.no_progress)
     try:
         while True:
             try:

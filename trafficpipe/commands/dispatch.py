@@ -11,10 +11,10 @@ from ..redact import redact
 def run_command(args):
     # type: (argparse.Namespace) -> int
     """Run a parsed command: its exit code, with every error as one line on stderr (the traceback with --debug)."""
-    setup_logging(args.log_level.upper(), args.debug)
-    if not args.debug:  # FFmpeg's and OpenCV's own decoder chatter would bury the one-line errors
-        quiet_native_logs()
     try:
+        setup_logging(args.log_level.upper(), args.debug)
+        if not args.debug:  # FFmpeg's and OpenCV's own decoder chatter would bury the one-line errors
+            quiet_native_logs()
         return int(args._run(args) or 0)
     except TrafficpipeError as e:
         if args.debug:

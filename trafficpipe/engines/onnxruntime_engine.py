@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..cpu import cores_available
-from ..errors import EngineError, ModelError
+from ..errors import EngineError, ModelError, first_line
 from ..log import logger
 from .base import Engine, ExecutionContext, TensorSpec
 from .onnx_graph import cleaned_model_path, read_model
@@ -55,6 +55,19 @@ class OnnxRuntimeContext(ExecutionContext):
                 slot.host_outputs[name][:n] = o
 
 
+def _interrupt_behind(e):
+    # type: (BaseException) -> object
+    """The KeyboardInterrupt (or Terminated) an error was raised from, if any (pybind11 turns one that interrupts a
+    module's loading into ImportError("initialization failed"))."""
+    seen = 0
+    while e is not None and seen < 16:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return None
+
+
 class OnnxRuntimeEngine(Engine):
     """An onnxruntime.InferenceSession on the CPU.
 
@@ -73,8 +86,13 @@ class OnnxRuntimeEngine(Engine):
         super(OnnxRuntimeEngine, self).__init__()
         try:
             import onnxruntime as ort
-        except ImportError:
-            raise EngineError("onnxruntime is not installed: pip install onnxruntime")
+        except ImportError as e:
+            if getattr(e, "name", None) == "onnxruntime":  # (not a part of it failing to load)
+                raise EngineError("onnxruntime is not installed: pip install onnxruntime")
+            stop = _interrupt_behind(e)
+            if stop is not None:  # Ctrl-C or SIGTERM while its native part loaded ("initialization failed")
+                raise stop
+            raise EngineError("onnxruntime could not be loaded: %s" % first_line(e))
         self.ort = ort
         path = cleaned_model_path(model_path) if clean else model_path
         self._path = path

@@ -6,12 +6,11 @@ import multiprocessing
 import os
 import signal
 
+from ..stop_signals import STOP_SIGNALS, held_while_starting
+
 #: set, while the main process starts its workers, to the signals they ignore from their first moment (until
 #: `quiet_on` has them end quietly instead)
 IGNORE_SIGNALS_ENV = "TRAFFICPIPE_IGNORE_SIGNALS"
-
-#: the signals that stop a run (Ctrl-C; docker stop, `timeout`, systemd): the main process alone handles them
-STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 def _ignore_from_the_start():
@@ -62,50 +61,18 @@ def started(loader):
     handled as always. The workers begin life with those signals blocked (a signal mask outlives fork and exec), so
     one sent to the process group while they import their first modules, before this module has them ignored,
     cannot end them with a traceback."""
-    import threading
     if not loader.num_workers:
         return iter(loader)
-    held = []
-    handlers = {}
-    mask = None
-    if threading.current_thread() is threading.main_thread():
-        for name in STOP_SIGNALS:
-            sig = getattr(signal, name)
-            if signal.getsignal(sig) not in (signal.SIG_IGN, None):
-                handlers[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
-        if hasattr(signal, "pthread_sigmask"):  # this thread's mask is what the workers start with
-            _tracker_running()  # starting it unblocks these signals in this thread (multiprocessing's own doing)
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in STOP_SIGNALS])
     before = os.environ.get(IGNORE_SIGNALS_ENV)
     os.environ[IGNORE_SIGNALS_ENV] = ",".join(STOP_SIGNALS)
     try:
-        return iter(loader)
+        with held_while_starting():
+            return iter(loader)
     finally:
         if before is None:
             os.environ.pop(IGNORE_SIGNALS_ENV, None)
         else:
             os.environ[IGNORE_SIGNALS_ENV] = before
-        if mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one that came meanwhile is held now (below)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        for signum in sorted(set(held)):
-            os.kill(os.getpid(), signum)  # to its own handler now
-
-
-def _tracker_running():
-    """Start multiprocessing's resource tracker process now, if it is not running (spawning a worker would start it)."""
-    try:
-        from multiprocessing import resource_tracker as tracker
-    except ImportError:  # Python < 3.8
-        try:
-            from multiprocessing import semaphore_tracker as tracker
-        except ImportError:
-            return
-    try:
-        tracker.ensure_running()
-    except Exception:  # not started here: the workers' start does it, as without this
-        pass
 
 
 def stop(loader):
