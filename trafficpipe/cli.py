@@ -5,7 +5,7 @@ import sys
 import threading
 
 from . import __version__
-from .commands.dispatch import run_command
+from .commands.dispatch import interrupted_exit_code, run_command
 from .commands.expert import finish_parser
 from .cli_values import LOG_LEVELS, OneLineParser, check_comma_lists, log_level
 from .errors import Terminated
@@ -55,7 +55,7 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt as e:
         sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
-        return 143 if isinstance(e, Terminated) else 130
+        return interrupted_exit_code(e)
     return run_command(args)
 
 

@@ -24,7 +24,7 @@ def run_command(args):
     except KeyboardInterrupt as e:
         if not getattr(args, "child_process", False):  # the parent of --processes says it once
             sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
-        return 143 if isinstance(e, Terminated) else 130
+        return interrupted_exit_code(e)
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:
             sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
@@ -35,6 +35,15 @@ def run_command(args):
         sys.stderr.write("trafficpipe: error: %s%s (run with --debug for the traceback)\n"
                          % (type(e).__name__, (": " + first) if first else ""))
         return 1
+
+
+def interrupted_exit_code(e):
+    # type: (KeyboardInterrupt) -> int
+    """The exit code of a run stopped by Ctrl-C (130) or SIGTERM (143), kept as such: CPython (3.8-3.11) marks an
+    interrupt that left an exec() of source text (SciPy's imports run some) as unhandled, even once caught, and may then
+    end the process by SIGINT at exit instead of with this code; running source text again clears that mark."""
+    exec("None")  # noqa: S102 - a constant: clears the mark
+    return 143 if isinstance(e, Terminated) else 130
 
 
 def worker_message(text):
