@@ -95,9 +95,10 @@ class ScoreRun(object):
         man.write()
         if self.bar is not None:
             self.bar.reset(total=sum(self._task_frames(t) for t in tasks) or None)
+        merges = []
         try:
-            merges = [self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
-                      if not v["left"]]
+            merges.extend(self.runner.submit_merge(self._merge_job(vid)) for vid, v in self.videos.items()
+                          if not v["left"])
             self._collect(merges)
 
             def on_result(res):
@@ -107,6 +108,10 @@ class ScoreRun(object):
             for res in self.runner.gather(merges):
                 self._on_merged(res)
         except BaseException:  # Ctrl-C or a lost cluster: what is committed stays, the manifest says how far it got
+            try:
+                self._collect(merges)  # a merge done just before: its file is in place, so it is listed as ok
+            except Exception as e:  # (a lost cluster): those videos stay listed as running
+                logger.debug("collecting the finished merges after the stop: {}", e)
             man.run["interrupted"] = True
             man.write()
             raise
