@@ -145,6 +145,29 @@ def test_a_stopped_run_lists_the_videos_it_finished_and_leaves_no_segment_of_the
     assert [n for n in os.listdir(str(out / "segments" / man["config"])) if n.startswith("v0-")] == []
 
 
+def test_a_video_whose_file_was_put_in_place_but_not_recorded_is_reused_from_its_file(shared, tmp_path):
+    """A stop between a video's merge putting its file in place and the manifest recording it leaves the entry
+    `running` beside a whole file: the next run takes it as done (reused, nothing scored) with what the file holds."""
+    a = _clip(shared, tmp_path / "a.mp4", 24)
+    out = tmp_path / "out"
+    assert run_cli("score", a, "--out", out, "--segment-frames", "12", "--no-progress").returncode == 0
+    man = _manifest(out)
+    done = dict(man["videos"][0])
+    for v in man["videos"]:
+        v.update(status="running", seconds=0.0)
+        for k in ("output", "detections", "bytes"):
+            v.pop(k, None)
+    (out / "manifest.json").write_text(json.dumps(man))
+    p = run_cli("score", a, "--out", out, "--segment-frames", "12", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    again = _manifest(out)
+    assert again["summary"]["reused"] == 1 and again["summary"]["frames_scored"] == 0
+    v = again["videos"][0]
+    assert v["status"] == "ok" and v["reused"] is True
+    assert [v[k] for k in ("output", "frames", "detections", "bytes")] == \
+        [done[k] for k in ("output", "frames", "detections", "bytes")]
+
+
 def test_a_changed_file_a_foreign_manifest_and_a_list_that_is_no_text_each_say_so(shared, tmp_path):
     a = _clip(shared, tmp_path / "a.mp4", 12)
     out = tmp_path / "out"

@@ -34,9 +34,11 @@ class ScoreRun(object):
         self.retries = 0
 
     def _reusable(self, path):
-        """The previous run's entry of `path` where its output stands and the file is unchanged (not re-read)."""
+        """The previous run's entry of `path` where its output stands and the file is unchanged (not re-read). A run
+        stopped between putting a video's file in place and recording it left it `running`: its file is whole (it
+        is put in place complete), so it is taken as ok from what the file records."""
         prev = self.manifest.previous.get(path)
-        if not prev or prev.get("status") != "ok" or prev.get("config") != self.config:
+        if not prev or prev.get("status") not in ("ok", "running") or prev.get("config") != self.config:
             return None
         try:
             st = os.stat(path)
@@ -44,8 +46,14 @@ class ScoreRun(object):
             return None
         if st.st_size != prev.get("size") or st.st_mtime_ns != prev.get("mtime_ns"):
             return None
-        meta = self.store.read_metadata(self.store.path(prev["video"] + ".parquet")).get(META_KEY) or {}
-        return prev if meta.get("sha256") == prev.get("sha256") and meta.get("config") == self.config else None
+        out = self.store.path(prev["video"] + ".parquet")
+        meta = self.store.read_metadata(out).get(META_KEY) or {}
+        if meta.get("sha256") != prev.get("sha256") or meta.get("config") != self.config:
+            return None
+        if prev.get("status") == "running":
+            return dict(prev, status="ok", error=None, frames=meta.get("frames"), detections=self.store.num_rows(out),
+                        bytes=self.store.size(out), output=prev["video"] + ".parquet")
+        return prev
 
     def run(self):
         # type: () -> dict

@@ -104,6 +104,13 @@ class OutputStore(object):
         if self.exists(path) and not self.fs.get_file_info(pafs.FileSelector(path)):
             self.fs.delete_dir(path)
 
+    def num_rows(self, path):
+        # type: (str) -> int
+        """The rows of a Parquet file, from its footer."""
+        import pyarrow.parquet as pq
+        with self.fs.open_input_file(path) as f:
+            return int(pq.read_metadata(f).num_rows)
+
     def size(self, path):
         # type: (str) -> int
         return int(self.fs.get_file_info(path).size or 0)
