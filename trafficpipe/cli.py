@@ -8,7 +8,6 @@ from . import __version__
 from .commands.dispatch import interrupted_exit_code, run_command
 from .commands.expert import finish_parser
 from .cli_values import LOG_LEVELS, OneLineParser, check_comma_lists, log_level
-from .errors import Terminated
 from .stop_signals import terminate_once
 
 #: subcommand -> module exposing add_parser(subparsers) and run(args) -> exit code
@@ -54,7 +53,6 @@ def main(argv=None):
     try:  # Ctrl-C or SIGTERM while the subcommands import: the exit code of an interrupted run, no traceback
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt as e:
-        sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
         return interrupted_exit_code(e)
     return run_command(args)
 

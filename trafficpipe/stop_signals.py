@@ -40,7 +40,7 @@ def held_while_starting():
             handlers[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
     mask = None
     if hasattr(signal, "pthread_sigmask"):
-        tracker_running()  # starting it would unblock these signals in this thread (multiprocessing's own doing)
+        _tracker_running()  # starting it would unblock these signals in this thread (multiprocessing's own doing)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _numbers())
     try:
         yield
@@ -60,7 +60,7 @@ def unblock_in_child():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _numbers())
 
 
-def tracker_running():
+def _tracker_running():
     """Start multiprocessing's resource tracker process now, if it is not running (spawning a child would start it)."""
     try:
         from multiprocessing import resource_tracker as tracker
@@ -75,4 +75,4 @@ def tracker_running():
         pass
 
 
-__all__ = ["STOP_SIGNALS", "held_while_starting", "terminate_once", "tracker_running", "unblock_in_child"]
+__all__ = ["STOP_SIGNALS", "held_while_starting", "terminate_once", "unblock_in_child"]

@@ -76,6 +76,14 @@ def _start_child(ctx, args, k, n, names):
     return p
 
 
+def _stop_children(procs):
+    """Ctrl-C or SIGTERM here: each child still running is told to stop (SIGTERM, handled there as Ctrl-C)."""
+    logger.warning("interrupted: stopping {} processes", len(procs))
+    for q in procs:
+        if q.is_alive():
+            os.kill(q.pid, signal.SIGTERM)
+
+
 def run_in_processes(args):
     # type: (argparse.Namespace) -> int
     """Run `args` (a parsed detect command) with its sources dealt round-robin over `args.processes` processes; the
@@ -91,11 +99,9 @@ def run_in_processes(args):
         with held_while_starting():  # a Ctrl-C to the process group meanwhile: the children start with it blocked
             for k in range(n):
                 procs.append(_start_child(ctx, args, k, n, names))
-    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while they started: those started are stopped as below
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while they started: those started are stopped
         interrupted = e
-        logger.warning("interrupted: stopping {} processes", len(procs))
-        for q in procs:
-            os.kill(q.pid, signal.SIGTERM)
+        _stop_children(procs)
     bar = progress_bar(None, args.no_progress)
     try:
         while True:
@@ -109,10 +115,7 @@ def run_in_processes(args):
             except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
                 if not interrupted:
                     interrupted = e
-                    logger.warning("interrupted: stopping {} processes", n)
-                    for q in procs:
-                        if q.is_alive():
-                            os.kill(q.pid, signal.SIGTERM)
+                    _stop_children(procs)
     finally:
         if bar is not None:
             _show(bar, [p.progress for p in procs])

@@ -22,9 +22,7 @@ def run_command(args):
         sys.stderr.write("trafficpipe: error: %s\n" % redact(worker_message(str(e))))
         return e.exit_code
     except KeyboardInterrupt as e:
-        if not getattr(args, "child_process", False):  # the parent of --processes says it once
-            sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
-        return interrupted_exit_code(e)
+        return interrupted_exit_code(e, say=not getattr(args, "child_process", False))  # --processes: the parent
     except Exception as e:  # a bug or an unexpected library failure: one line unless --debug
         if args.debug:
             sys.stderr.write(redact(traceback.format_exc()))  # a URL's password in a message or a frame never shows
@@ -37,11 +35,14 @@ def run_command(args):
         return 1
 
 
-def interrupted_exit_code(e):
-    # type: (KeyboardInterrupt) -> int
-    """The exit code of a run stopped by Ctrl-C (130) or SIGTERM (143), kept as such: CPython (3.8-3.11) marks an
+def interrupted_exit_code(e, say=True):
+    # type: (KeyboardInterrupt, bool) -> int
+    """The exit code of a run stopped by Ctrl-C (130) or SIGTERM (143), said in one line on stderr (`say`), and kept
+    as such: CPython (3.8-3.11) marks an
     interrupt that left an exec() of source text (SciPy's imports run some) as unhandled, even once caught, and may then
     end the process by SIGINT at exit instead of with this code; running source text again clears that mark."""
+    if say:
+        sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
     exec("None")  # noqa: S102 - a constant: clears the mark
     return 143 if isinstance(e, Terminated) else 130
 

@@ -110,8 +110,8 @@ def segment_meta(store, path):
 
 def merge_video(store_uri, video, segment_paths, info, config, tracker=None, segment_dir=None):
     """Concatenate a video's committed segment files (in order) into <video>.parquet (written whole, then the segment
-    folder `segment_dir` removed): {video, frames, rows, bytes} or {video, error}. The segments must cover the file without gap or
-    overlap: each one's recorded frames are checked against its planned range. With `tracker` (its name) the rows
+    folder `segment_dir` removed): {video, frames, rows, bytes} or {video, error}. The segments must cover the file
+    without gap or overlap: each one's recorded frames are checked against its planned range. With `tracker` (its name) the rows
     have a track_id column."""
     import pyarrow as pa
     from .rows import schema

@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import signal
 
-from ..stop_signals import STOP_SIGNALS, held_while_starting
+from ..stop_signals import STOP_SIGNALS, held_while_starting, unblock_in_child
 
 #: set, while the main process starts its workers, to the signals they ignore from their first moment (until
 #: `quiet_on` has them end quietly instead)
@@ -20,8 +20,8 @@ def _ignore_from_the_start():
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)  # drops one that came while they were blocked
             sigs.append(sig)
-    if sigs and hasattr(signal, "pthread_sigmask"):  # blocked since the process began (`started`): no longer needed
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+    if sigs:  # blocked since the process began (`started`): no longer needed
+        unblock_in_child()
 
 
 _ignore_from_the_start()  # in a worker being started: before its unpickling imports torch (seconds)
