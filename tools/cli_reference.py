@@ -8,14 +8,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from trafficpipe.cli import SUBCOMMANDS, build_parser  # noqa: E402
+from trafficpipe.cli_values import parser_actions  # noqa: E402
 from trafficpipe.commands.expert import ALWAYS, USER_OPTIONS  # noqa: E402
 
 OUT = os.path.join(ROOT, "docs", "cli.md")
 
 
 def _subparsers(parser):
-    for action in parser._actions:  # argparse keeps no public list of subparsers
-        if isinstance(action, argparse._SubParsersAction):
+    for action in parser_actions(parser):
+        if isinstance(action.choices, dict):  # the subcommands: name -> parser
             return action
     raise RuntimeError("no subcommands")
 
@@ -52,13 +53,13 @@ def command_section(name, parser):
     """The markdown lines of one subcommand: usage line, positionals, then its options with a 'main' mark."""
     shown = USER_OPTIONS.get(name)
     lines = ["## `trafficpipe %s`" % name, "", _cell(parser.description or ""), ""]
-    positionals = [a for a in parser._actions if not a.option_strings]
+    positionals = [a for a in parser_actions(parser) if not a.option_strings]
     if positionals:
         lines += ["| argument | what |", "|---|---|"]
         lines += ["| `%s` | %s |" % (a.metavar or a.dest, _cell(_help(a, parser.prog))) for a in positionals]
         lines.append("")
     lines += ["| option | main `--help` | what |", "|---|---|---|"]
-    for a in parser._actions:
+    for a in parser_actions(parser):
         if not a.option_strings or a.dest in ("help", "help_all"):
             continue
         main = shown is None or any(o in shown or o in ALWAYS for o in a.option_strings)

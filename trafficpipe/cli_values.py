@@ -157,10 +157,17 @@ def comma_list(text):
 COMMA_LISTS = ("--classes", "--save", "--keep-base", "--boost", "--copy-paste")
 
 
+def parser_actions(parser):
+    # type: (argparse.ArgumentParser) -> list
+    """Every action (option and positional) of `parser`, in the order they were added. argparse keeps no public list
+    of them; this is the one place that reads its own."""
+    return list(parser._actions)
+
+
 def check_comma_lists(parser):
     # type: (argparse.ArgumentParser) -> None
     """Give every COMMA_LISTS option of `parser` that has no converter of its own the `comma_list` check."""
-    for action in parser._actions:  # argparse keeps no public list of a parser's options
+    for action in parser_actions(parser):
         if action.type is None and action.nargs is None and any(o in COMMA_LISTS for o in action.option_strings):
             action.type = comma_list
 

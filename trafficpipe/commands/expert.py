@@ -5,6 +5,8 @@ import argparse
 import difflib
 import sys
 
+from ..cli_values import parser_actions
+
 #: the options each command's main --help lists (positionals always show); the rest are expert knobs
 USER_OPTIONS = {
     "detect": ("--out", "--save", "--model", "--engine", "--conf", "--classes", "--tiles", "--max-frames", "--track",
@@ -38,7 +40,7 @@ def finish_parser(parser, command):
     parser.add_argument("--set", action=SetAction, parser=parser, metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="set a tuning knob (repeatable), e.g. --set %s; --help-all lists them" % example)
     parser.add_argument("--help-all", action=HelpAllAction, parser=parser, help="show every option, knobs included")
-    for action in parser._actions:  # argparse keeps no public list of a parser's options
+    for action in parser_actions(parser):
         if not action.option_strings or action.help == argparse.SUPPRESS:
             continue
         action.full_help = action.help
@@ -51,7 +53,7 @@ def knobs(parser):
     """dest -> the action that sets it, for every option --set may name (the value-taking one where several share a
     dest, such as --cuda-graphs / --no-cuda-graphs)."""
     out = {}
-    for action in parser._actions:
+    for action in parser_actions(parser):
         if not action.option_strings or action.dest in ("help", "help_all", "set"):
             continue
         if action.dest not in out or out[action.dest].nargs == 0 and action.nargs != 0:
@@ -68,7 +70,7 @@ def knob(parser, key):
     if action is not None:
         return action, False
     name = "--" + key.replace("_", "-")
-    for a in parser._actions:
+    for a in parser_actions(parser):
         if name in a.option_strings and a.nargs == 0 and isinstance(a.const, bool):
             return a, True
     return None, False
@@ -147,7 +149,7 @@ class HelpAllAction(argparse.Action):
         super(HelpAllAction, self).__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        for action in self.owner._actions:
+        for action in parser_actions(self.owner):
             if hasattr(action, "full_help"):
                 action.help = action.full_help
         self.owner.print_help(sys.stdout)
