@@ -31,7 +31,8 @@ SETTINGS = [("iou", t) for t in (0.4, 0.35, 0.3, 0.25, 0.2)] + [("inside", t) fo
 LOOSER = (0.5, 0.55, 0.6, 0.7)  # model NMS IoU thresholds above the default
 SOFT = [("linear", t, 0.5) for t in (0.3, 0.45, 0.6)] + [("gaussian", 0.5, s) for s in (0.1, 0.2, 0.3, 0.5)]
 SOFT_PASS_IOU = 0.95  # the model NMS under Soft-NMS and box voting: only near-identical boxes go
-VOTING = [(0.45, None, 1)] + [(0.45, v, n) for v in (0.55, 0.65, 0.75) for n in (1000, 5)]  # (NMS IoU, vote IoU, best n)
+#: box voting settings: (NMS IoU, vote IoU or None for plain greedy NMS, the best n boxes that vote)
+VOTING = [(0.45, None, 1)] + [(0.45, v, n) for v in (0.55, 0.65, 0.75) for n in (1000, 5)]
 
 
 def suppress(dets, k, mode, threshold):
