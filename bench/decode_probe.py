@@ -72,6 +72,11 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json")
     args = p.parse_args(argv)
+    cap = cv2.VideoCapture(args.video)
+    readable = cap.isOpened() and cap.read()[0]
+    cap.release()
+    if not readable:
+        sys.exit("decode_probe: error: cannot read a frame of %s (a video file's path)" % args.video)
     rows = []
 
     def measure(label, **kw):

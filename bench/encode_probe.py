@@ -49,6 +49,8 @@ def main():
         frames.append(img)
     decode_s = time.perf_counter() - t0
     cap.release()
+    if not frames:
+        sys.exit("encode_probe: error: cannot read a frame of %s (a video file's path)" % a.video)
     size = (frames[0].shape[1], frames[0].shape[0])
     out = {"video": os.path.basename(a.video), "size": size, "decode_opencv_fps": len(frames) / decode_s}
     tmp = tempfile.mkdtemp()
