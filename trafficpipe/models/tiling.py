@@ -8,7 +8,7 @@ NMS merges the rest (as SAHI's "standard + sliced prediction"). Frames within `m
 are left whole, so 16:9 video at the default 2.0 costs nothing more.
 
 Measured with the default model on traffic-dev (VOC AP50; 51 KITTI frames tiled, 5 tiles each at overlap 0.35):
-pedestrian 0.591 -> 0.881, vehicle 0.938 -> 0.951; the other classes' images are not wide and keep their figures.
+pedestrian 0.590 -> 0.881, vehicle 0.938 -> 0.951; the other classes' images are not wide and keep their figures.
 Overlap 0.35 was the best of 0.2-0.5 there (0.2: 0.798, 0.3: 0.873, 0.4: 0.874, 0.5: 0.828; docs/perception.md).
 """
 import math
