@@ -85,8 +85,12 @@ def _read_head(sock, deadline, should_stop, enough=None):
         if not part:  # closed by the server
             return got or b"closed"
         got += part
-        if b"\r\n\r\n" in got or (enough is not None and len(got) >= enough):
-            return got[:got.index(b"\r\n\r\n") + 4] if b"\r\n\r\n" in got else got
+        end = got.find(b"\r\n\r\n")
+        if end >= 0:
+            return got[:end + 4]
+        if enough is not None and len(got) >= enough:
+            return got
     return got or None
+
 
 __all__ = ["rtsp_address", "rtsp_silence"]
