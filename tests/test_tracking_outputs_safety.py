@@ -221,3 +221,26 @@ def test_eval_track_end_to_end_rerun_and_a_stopped_run(shared, tmp_path):
     p = run_cli("eval-track", seq, "--classes", "vehicle", "--out", out)
     assert p.returncode == 2
     assert "--classes must be pedestrian" in one_error_line(p)
+
+
+def test_eval_track_never_writes_into_a_sequence_nor_removes_a_file_it_did_not_write(shared, tmp_path):
+    """--out that is a scored sequence, or a folder inside one, is refused before anything is written (its gt/gt.txt
+    is an input); in a folder of the user's own, a re-run removes only the files of the sequences its earlier
+    report.json lists, never another .txt there."""
+    seq = _sequence_copy(shared, tmp_path, "seq")
+    gt = (seq / "gt" / "gt.txt").read_bytes()
+    for out in (seq, seq / "gt"):
+        p = run_cli("eval-track", seq, "--dets", "public", "--max-frames", 20, "--out", out)
+        assert p.returncode == 2
+        assert "choose another --out" in one_error_line(p) and str(seq) in one_error_line(p)
+    assert (seq / "gt" / "gt.txt").read_bytes() == gt
+    assert sorted(os.listdir(str(seq / "gt"))) == ["gt.txt"] and not (seq / "data").exists()
+    mine = tmp_path / "mine"
+    (mine / "dets").mkdir(parents=True)
+    (mine / "dets" / "keep.txt").write_text("the user's own notes\n")
+    for _ in range(2):
+        p = run_cli("eval-track", seq, "--dets", "public", "--max-frames", 20, "--out", mine)
+        assert p.returncode == 0, p.stderr
+        assert "removed" not in p.stderr
+    assert (mine / "dets" / "keep.txt").read_text() == "the user's own notes\n"
+    assert os.listdir(str(mine / "data")) == ["seq.txt"]

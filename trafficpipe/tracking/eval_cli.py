@@ -48,7 +48,9 @@ def run(args):
         raise TrafficpipeError("eval-track scores pedestrians, the one class MOTChallenge ground truth labels: "
                                "--classes must be pedestrian, not %s" % args.classes)
     seqs = []
-    for folder in _sequence_folders(args.sequences):
+    folders = _sequence_folders(args.sequences)
+    _check_out_apart(args.out, folders)
+    for folder in folders:
         info = read_seqinfo(folder)
         gt = os.path.join(folder, "gt", "gt.txt")
         gt_rows = read_mot_rows(gt, min_cols=7, what="ground truth")
@@ -167,6 +169,29 @@ def _check_out(out):
                 path, "a file where eval-track writes a folder" if folder else "a folder"))
 
 
+def _check_out_apart(out, folders):
+    """DatasetError (one line) where `out` is a sequence being scored or lies inside one: eval-track's gt/ and data/
+    would then mix with the sequence's own files."""
+    where = os.path.realpath(out)
+    for folder in folders:
+        seq = os.path.realpath(folder)
+        if where == seq or where.startswith(seq + os.sep):
+            raise DatasetError("--out %s is %s %s; its gt/ and det/ are inputs: choose another --out"
+                               % (out, "the sequence" if where == seq else "inside the sequence", folder))
+
+
+def _earlier_sequences(out):
+    # type: (str) -> set
+    """The sequence names of the report.json an earlier eval-track left in `out` (none where there is no such
+    report): only their files are this command's to remove."""
+    try:
+        with open(os.path.join(out, "report.json")) as f:
+            sequences = json.load(f).get("sequences")
+    except (IOError, OSError, ValueError, AttributeError):
+        return set()
+    return set(sequences) if isinstance(sequences, dict) else set()
+
+
 def _put_in_place(stage, out, ours, report):
     """Move the staged sequence files (`data/`, `gt/`, `dets/`: `ours`, the file names this run wrote) into `out`,
     remove those an earlier run left there that this one did not write, then write report.json; what it replaces is
@@ -179,6 +204,7 @@ def _put_in_place(stage, out, ours, report):
         logger.info("eval-track: replacing {} existing output{} in {}: {}", len(replaced),
                     "" if len(replaced) == 1 else "s", os.path.abspath(out),
                     ", ".join(replaced[:4]) + (", ..." if len(replaced) > 4 else ""))
+    earlier = _earlier_sequences(out)
     written = {}
     for sub in ("data", "gt", "dets"):  # dets/: end to end, the detections used; a --dets public run writes none
         final = os.path.join(out, sub)
@@ -187,19 +213,20 @@ def _put_in_place(stage, out, ours, report):
             os.makedirs(final, exist_ok=True)
         for n in written[final]:
             os.replace(os.path.join(stage, sub, n), os.path.join(final, n))
-    _remove_earlier(out, written)
+    _remove_earlier(out, written, earlier)
     tmp = os.path.join(stage, "report.json")
     with open(tmp, "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)
     os.replace(tmp, os.path.join(out, "report.json"))
 
 
-def _remove_earlier(out, written):
+def _remove_earlier(out, written, earlier):
     """Remove the sequence files (`data/`, `gt/`, `dets/`) an earlier eval-track left in `out` that this one did not
-    write (`written`: folder -> file names this run wrote there), so the folder matches its report.json; said in one
+    write (`written`: folder -> file names this run wrote there; `earlier`: the sequences the earlier report.json
+    lists, whose files alone are removed, never another file), so the folder matches its report.json; said in one
     line."""
     stale = [os.path.join(d, n) for d in sorted(written) if os.path.isdir(d) for n in sorted(os.listdir(d))
-             if n.endswith(".txt") and n not in written[d]]
+             if n.endswith(".txt") and n[:-4] in earlier and n not in written[d]]
     for path in stale:
         os.remove(path)
     if stale:
