@@ -183,6 +183,49 @@ def test_calibrate_refuses_bad_input_before_writing(run_dir, small, tmp_path):
     assert _digests(run_dir) == before and sorted(os.listdir(str(tmp_path))) == ["rand.onnx"]
 
 
+@needs_torch
+def test_export_and_calibrate_never_write_over_an_input_or_a_file_that_is_no_model_card(run_dir, small, parser,
+                                                                                       tmp_path):
+    """The model, its card (.json) or its card text (.md) would land on an input (the base model, the checkpoint)
+    or on a JSON/Markdown file that is no model card (the run's summary.json, a data set's annotations.json, a
+    README.md): one line, nothing written; an earlier model with its card is still replaced."""
+    run = str(tmp_path / "run")
+    shutil.copytree(run_dir, run)
+    ckpt = os.path.join(run, "best.pt")
+    with open(os.path.join(run, "summary.json"), "w") as f:
+        json.dump({"family": "picodet"}, f)
+    base = str(tmp_path / "base.onnx")
+    shutil.copy(PICODET, base)
+    (tmp_path / "README.md").write_text("notes\n")
+    before = _digests(run)
+    _refused(parser, "which this run reads", "export", ckpt, "--base", base, "--out", base)
+    _refused(parser, "summary.json, which is no trafficpipe model card", "export", ckpt,
+             "--out", os.path.join(run, "summary.onnx"))
+    _refused(parser, "README.md, which is no trafficpipe model card", "export", ckpt,
+             "--out", str(tmp_path / "README.onnx"))
+    model = os.path.join(run, NAME + ".onnx")
+    _refused(parser, "annotations.json, which is no trafficpipe model card", "calibrate", model, "--dataset", small,
+             "--classes", "vehicle", "--out", os.path.join(small, "annotations.onnx"))
+    assert _digests(run) == before and (tmp_path / "README.md").read_text() == "notes\n"
+    with open(PICODET, "rb") as f, open(base, "rb") as g:
+        assert f.read() == g.read()
+    assert sorted(os.listdir(small)) == ["annotations.json", "images"]
+    assert _run(parser, "export", ckpt, "--out", model) == 0  # a model with its card is replaced, as before
+
+
+@needs_torch
+def test_export_refuses_a_checkpoint_whose_classes_or_input_size_are_not_its_own(run_dir, parser, tmp_path):
+    """Class names that are no traffic classes (a checkpoint of another tool), or no list, or an input size that is
+    no number: one line naming the checkpoint, instead of a model whose classes would be misread."""
+    ckpt = torch.load(os.path.join(run_dir, "best.pt"), map_location="cpu", weights_only=False)
+    for i, change in enumerate(({"classes": ["car", "truck", "bus", "x", "y"]}, {"classes": 5},
+                                {"classes": ["vehicle", "vehicle"]}, {"imgsz": "abc"})):
+        bad = str(tmp_path / ("bad%d.pt" % i))
+        torch.save(dict(ckpt, **change), bad)
+        _refused(parser, "%s is not a trafficpipe checkpoint" % bad, "export", bad, "--out", str(tmp_path / "m.onnx"))
+    assert not os.path.exists(str(tmp_path / "m.onnx"))
+
+
 def _vehicle_biases(path):
     from onnx import numpy_helper
     from trafficpipe.training.calibrate import _bias_rows

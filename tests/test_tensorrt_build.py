@@ -292,3 +292,22 @@ def test_build_engine_cli_with_double(monkeypatch, tmp_path, capsys):
                "--cache-dir", str(tmp_path / "plans")])
     assert rc == 0 and "(from the cache)" in capsys.readouterr().out
     assert main(["build-engine", model, "--calib", KITTI]) == 2  # --calib without int8: one-line error
+
+
+def test_build_engine_never_writes_its_plan_over_the_model_or_a_file_that_is_no_plan(tmp_path, capsys):
+    """--out MODEL, or a plan whose sidecar (PLAN.json) is MODEL's card, or a file no build-engine wrote: one line,
+    exit 2, before TensorRT is even needed (this machine has none), and the files as they were."""
+    from trafficpipe.cli import main
+    model = tiny_onnx(str(tmp_path / "tiny.onnx"))
+    card = tmp_path / "tiny.json"
+    card.write_text('{"family": "picodet", "classes": ["vehicle"]}')
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    before = open(model, "rb").read()
+    for out, words in ((model, "the model or its card"), (str(tmp_path / "tiny"), "the model or its card"),
+                       (str(other), "no plan written by build-engine")):
+        assert main(["build-engine", model, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "TensorRT is not installed" not in err, err
+    assert open(model, "rb").read() == before and other.read_text() == "mine"
+    assert card.read_text() == '{"family": "picodet", "classes": ["vehicle"]}'

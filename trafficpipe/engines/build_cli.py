@@ -60,6 +60,7 @@ def run(args):
         if os.path.isdir(args.out):
             raise EngineError("--out %s is a folder; give the plan's file name" % args.out)
         check_folder(os.path.dirname(os.path.abspath(args.out)), "--out %s" % args.out)
+        _check_plan_out(args.out, model)
     if args.cache_dir is not None:
         check_folder(args.cache_dir, "--cache-dir %s" % args.cache_dir)
     if args.calib and args.precision == "int8":
@@ -115,3 +116,21 @@ def check_folder(path, what):
     why = folder_problem(path)
     if why:
         raise EngineError("%s: %s" % (what, why))
+
+
+def _check_plan_out(out, model):
+    # type: (str, str) -> None
+    """EngineError (one line) where the plan or its sidecar (`PLAN.json`) would write over the model, or over a file
+    that is no plan of build-engine's (a model card, another model): a plan written before is replaced, nothing
+    else."""
+    from .plan_cache import read_sidecar, sidecar_path
+    for path in (out, sidecar_path(out)):
+        if os.path.exists(path) and os.path.realpath(path) in (os.path.realpath(model),
+                                                              os.path.realpath(os.path.splitext(model)[0] + ".json")):
+            raise EngineError("--out %s would write over %s, the model or its card; give the plan its own name "
+                              "(e.g. %s.plan)" % (out, path, os.path.splitext(os.path.basename(model))[0]))
+    side = read_sidecar(out)
+    ours = side is not None and "plan_sha256" in side and "key" in side
+    if not ours and (os.path.exists(out) or os.path.exists(sidecar_path(out))):
+        raise EngineError("--out %s would replace %s, which is no plan written by build-engine; choose another --out"
+                          % (out, out if os.path.exists(out) else sidecar_path(out)))

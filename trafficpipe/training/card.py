@@ -125,10 +125,12 @@ def _input_size(onnx_path, summary):
     return int(summary.get("imgsz") or (summary.get("config") or {}).get("imgsz") or 416)
 
 
-def model_out_path(path, announce=True):
-    # type: (str, bool) -> str
-    """`path` checked as where a model is written (--out): an .onnx file name (TrafficpipeError, one line,
-    otherwise); with `announce`, an existing file there is named in the log as replaced, with its card."""
+def model_out_path(path, announce=True, inputs=()):
+    # type: (str, bool, tuple) -> str
+    """`path` checked as where a model is written (--out): an .onnx file name whose model, card (.json) and card text
+    (.md) would write over none of `inputs` (the files the run reads) and over no JSON or Markdown file that is not a
+    trafficpipe model card (a run's summary.json, a data set's annotations.json, a README.md); TrafficpipeError, one
+    line, otherwise. With `announce`, an existing model there is named in the log as replaced, with its card."""
     from ..errors import TrafficpipeError
     from ..log import logger
     if not path.lower().endswith(".onnx"):
@@ -136,9 +138,29 @@ def model_out_path(path, announce=True):
     if os.path.isdir(path):
         raise TrafficpipeError("--out %s is a folder; give a file name ending in .onnx" % path)
     check_out_folder(os.path.dirname(os.path.abspath(path)))
+    outputs = _with_card(path)
+    for given in inputs:
+        if given and any(os.path.realpath(o) == os.path.realpath(given) for o in outputs):
+            raise TrafficpipeError("--out %s would write over %s, which this run reads; choose another --out"
+                                   % (path, given))
+    card, text = outputs[1], outputs[2]
+    if (os.path.exists(card) or os.path.exists(text)) and not is_model_card(card):
+        raise TrafficpipeError("--out %s would replace %s, which is no trafficpipe model card; choose another --out"
+                               % (path, card if os.path.exists(card) else text))
     if announce and os.path.exists(path):
         logger.info("replacing {} and its card", path)
     return path
+
+
+def is_model_card(path):
+    # type: (str) -> bool
+    """True where `path` is a model card this project wrote: a JSON object naming the model's family and classes."""
+    try:
+        with open(path) as f:
+            card = json.load(f)
+    except (IOError, OSError, ValueError):
+        return False
+    return isinstance(card, dict) and isinstance(card.get("classes"), list) and "family" in card
 
 
 def check_out_folder(path):

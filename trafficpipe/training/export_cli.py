@@ -74,8 +74,8 @@ def run(args):
     baseline = find_model(args.baseline) if args.baseline else None  # a typo ends here, before anything is written
     if args.eval:
         check_readable(load_dataset(args.eval))  # a missing or unreadable image ends here, before any writing
-    summary = _read_summary(args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
-                                                         "summary.json"), given=bool(args.summary))
+    summary_path = args.summary or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "summary.json")
+    summary = _read_summary(summary_path, given=bool(args.summary))
     try:
         import torch
         from .export import export_onnx
@@ -92,8 +92,8 @@ def run(args):
     if not args.base and not ckpt.get("base"):
         raise TrafficpipeError("%s does not name the base model it was trained from: give it with --base (e.g. "
                                "picodet_s_416_coco.onnx)" % args.checkpoint)
+    classes = _checkpoint_classes(ckpt, args.checkpoint)
     base = find_model(args.base or ckpt.get("base"))
-    classes = tuple(ckpt["classes"])
     from .bases import open_base
     try:
         family = open_base(base).family
@@ -127,7 +127,8 @@ def run(args):
             first_line(e).rstrip(": ")))
     from .trainer import model_name
     out = model_out_path(args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
-                                                  model_name(net.base, int(ckpt.get("imgsz", 416))) + ".onnx"))
+                                                  model_name(net.base, int(ckpt.get("imgsz", 416))) + ".onnx"),
+                         inputs=(args.checkpoint, base, summary_path, baseline))
     meta = {"trafficpipe.base": os.path.basename(base), "trafficpipe.epoch": str(ckpt.get("epoch")),
             "trafficpipe.blend": str(args.blend), "trafficpipe.keep_base": ",".join(kept)}
     # the model and its card go to hidden names beside `out` and replace what is there only once every step
@@ -229,6 +230,22 @@ def _finish(args, out, staged, base, baseline, classes, summary, ckpt, kept, fam
         card["training"]["note"] = args.note
     _write(lambda: write_card(card, staged), out)
     return evaluation
+
+
+def _checkpoint_classes(ckpt, path):
+    # type: (dict, str) -> tuple
+    """The class names of a checkpoint, checked: traffic classes, each once (TrafficpipeError naming the file)."""
+    from ..models.classes import TRAFFIC_CLASSES
+    names = ckpt.get("classes")
+    if (not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names) or not set(names) <= set(TRAFFIC_CLASSES)):
+        raise TrafficpipeError("%s is not a trafficpipe checkpoint: its classes %.80r are not traffic classes, each "
+                               "once (%s)" % (path, names, ", ".join(TRAFFIC_CLASSES)))
+    imgsz = ckpt.get("imgsz", 416)
+    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz <= 0:
+        raise TrafficpipeError("%s is not a trafficpipe checkpoint: its input size %.40r is no positive whole number"
+                               % (path, imgsz))
+    return tuple(names)
 
 
 def _read_summary(path, given):
