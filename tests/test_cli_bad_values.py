@@ -57,6 +57,17 @@ def test_tracking_knobs_need_tracking_and_finite_values(video_360p, tmp_path, ar
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("command", [["eval", "x"], ["detect", "x"], ["calibrate", "m.onnx", "--dataset", "d",
+                                                                  "--classes", "vehicle"],
+                                     ["export", "best.pt"]])
+def test_onnx_runtime_threads_are_bounded_by_the_cores(command):
+    """A thread count far past the cores (ONNX Runtime's own error, or a run that crawls and hangs at its end) is
+    refused when parsed: 0 (all cores) up to 4 per core."""
+    cap = 4 * (os.cpu_count() or 1)
+    for n in (cap + 1, 99999999999):
+        _one_error(run_cli(*(command + ["--threads", str(n)])), "argument --threads: at most %d threads" % cap)
+
+
 def test_score_refuses_a_tracker_without_tracking(video_360p, tmp_path):
     _one_error(run_cli("score", video_360p, "--out", tmp_path / "o", "--tracker", "ocsort"),
                "--tracker ocsort needs --track")

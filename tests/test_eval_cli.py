@@ -61,6 +61,17 @@ def test_bad_datasets_fail_with_one_line(tmp_path):
         assert "Traceback" not in err
 
 
+def test_a_class_labeled_completely_nowhere_is_refused_before_detecting(tmp_path):
+    """traffic-dev labels road signs only partly: `eval --classes road_sign` would score nothing, so it ends in one
+    line naming what is labeled completely there, exit 2, before the model runs, and writes nothing."""
+    dev = os.path.join(data_dir(), "data", "traffic-dev")
+    rc, out, err = run_cli(dev, "--classes", "road_sign", "--out", str(tmp_path / "o"))
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "nothing to score: no image of %s labels road_sign completely" % dev in err
+    assert "labeled completely there: bicycle, pedestrian, traffic_light, vehicle" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_dataset_errors_name_the_culprit(tmp_path):
     d = str(tmp_path / "exh")
     with pytest.raises(DatasetError, match=r"image images/src/a.jpg: unknown class 'lorry' in exhaustive"):

@@ -244,3 +244,13 @@ def test_eval_track_never_writes_into_a_sequence_nor_removes_a_file_it_did_not_w
         assert "removed" not in p.stderr
     assert (mine / "dets" / "keep.txt").read_text() == "the user's own notes\n"
     assert os.listdir(str(mine / "data")) == ["seq.txt"]
+
+
+def test_eval_track_names_a_ground_truth_or_detection_file_that_is_no_text(shared, tmp_path):
+    """A binary gt.txt or det.txt (a copy gone wrong) is one line naming the file, not a decoding traceback."""
+    for name in ("gt", "det"):
+        seq = _sequence_copy(shared, tmp_path, "binary" + name)
+        (seq / name / (name + ".txt")).write_bytes(b"1,1,\xa3\xff\x00" * 50)
+        p = run_cli("eval-track", seq, "--dets", "public", "--out", tmp_path / "o")
+        assert p.returncode == 2
+        assert "%s.txt: not a text file" % os.path.join(str(seq), name, name) in one_error_line(p)

@@ -41,6 +41,18 @@ def nonneg_int(text):
     return int_at_least(0)(text)
 
 
+def thread_count(text):
+    # type: (str) -> int
+    """ONNX Runtime threads: 0 (all cores) up to four per core of this machine (more only queue for the cores)."""
+    import os
+    n = nonneg_int(text)
+    cap = 4 * (os.cpu_count() or 1)
+    if n > cap:
+        raise argparse.ArgumentTypeError("at most %d threads (4 per core of this machine's %d), got %s"
+                                         % (cap, cap // 4, text))
+    return n
+
+
 def batch_size(text):
     # type: (str) -> int
     """Frames per inference call: 1 to MAX_BATCH."""

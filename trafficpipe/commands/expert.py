@@ -31,9 +31,10 @@ FALSE = ("0", "false", "no", "off")
 def finish_parser(parser, command):
     # type: (argparse.ArgumentParser, str) -> None
     """Give `parser` --set and --help-all and hide from its main --help every option not in USER_OPTIONS[command]
-    (commands without an entry keep their help as it is)."""
+    (commands without an entry keep their help as it is, and take --help-all as --help)."""
     shown = USER_OPTIONS.get(command)
-    if shown is None:
+    if shown is None:  # every option is in the main --help: --help-all is the same help, as in the other commands
+        parser.add_argument("--help-all", action="help", help="the same as --help: this command has no tuning knobs")
         return
     parser.main_options = shown  # what --set may not name: a main option is given as itself
     example = (examples(parser, SET_EXAMPLES) or ["KEY=VALUE"])[0]

@@ -3,7 +3,7 @@ their parsed values."""
 import argparse
 
 from ..cli_values import (float_above, fraction_below_one, int_at_least, nonneg_int, positive_int,
-                          unit_interval)
+                          thread_count, unit_interval)
 from ..errors import TrafficpipeError
 
 
@@ -20,7 +20,7 @@ def add_model_options(p, conf=0.3, classes=None, classes_help=None):
                         "ONNX Runtime on the CPU)")
     g.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
                    help="engine precision (default fp16 on GPU engines, fp32 on ONNX Runtime)")
-    g.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
+    g.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
     g.add_argument("--classes", default=classes, help=classes_help or "comma-separated traffic classes to report "
                    "(default: all of vehicle,pedestrian,bicycle,road_sign,traffic_light)")
     g.add_argument("--conf", type=unit_interval, default=conf, help="score threshold (default %(default)s)")

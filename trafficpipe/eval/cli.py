@@ -47,6 +47,7 @@ def run(args):
         dataset = dataset.subset(source=args.source)
     if args.limit is not None:
         dataset = dataset.subset(limit=max(1, args.limit))
+    _check_something_scored(dataset, args.classes)
     detector = make_detector(args, max_det=args.max_det)
     try:
         out = args.out or "eval-%s-%s" % (dataset.name, os.path.splitext(os.path.basename(detector.model_path))[0])
@@ -65,3 +66,16 @@ def run(args):
                 "%.4f" % result.map if result.map is not None else "-", len(dataset), result.run.get("fps"),
                 os.path.abspath(out))
     return 0
+
+
+def _check_something_scored(dataset, classes):
+    """DatasetError (one line) before any detection where no image of `dataset` labels any of `classes` (--classes)
+    completely: a class is scored only where it is, so the run would score nothing."""
+    from ..errors import DatasetError
+    from ..models.classes import TRAFFIC_CLASSES, parse_classes
+    wanted = parse_classes(classes)
+    labeled = set(TRAFFIC_CLASSES[k] for im in dataset.images for k in im.exhaustive)  # class ids
+    if not labeled & set(wanted):
+        raise DatasetError("nothing to score: no image of %s labels %s completely (a class is scored only on the "
+                           "images whose \"exhaustive\" lists it; labeled completely there: %s)" % (
+                               dataset.root, " or ".join(wanted), ", ".join(sorted(labeled)) or "none"))

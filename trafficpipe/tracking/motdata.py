@@ -119,32 +119,38 @@ def read_mot_rows(path, min_cols=7, what="detections", allow_empty=False):
         raise DatasetError("%s: no such file (MOTChallenge %s)" % (path, what))
     rows = []
     width = None
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.replace(",", " ").split()
-            try:
-                vals = [float(p) for p in parts]
-            except ValueError:
-                raise DatasetError("%s line %d: not comma-separated numbers: %r" % (path, i, line[:60]))
-            if len(vals) < min_cols:
-                raise DatasetError("%s line %d: %d values, expected at least %d (frame,id,x,y,w,h,%s...)"
-                                   % (path, i, len(vals), min_cols, "consider" if what == "ground truth" else "score"))
-            if width is None:
-                width = len(vals)
-            elif len(vals) != width:
-                raise DatasetError("%s line %d: %d values where the file's first row has %d"
-                                   % (path, i, len(vals), width))
-            if not np.all(np.isfinite(vals[:7])):
-                raise DatasetError("%s line %d: a frame, box or %s value is not a finite number: %r" % (
-                    path, i, "consider" if what == "ground truth" else "score", line[:60]))
-            if vals[0] < 1 or vals[0] != int(vals[0]):
-                raise DatasetError("%s line %d: frame %r is not a 1-based frame number" % (path, i, parts[0]))
-            if vals[4] <= 0 or vals[5] <= 0:
-                raise DatasetError("%s line %d: box width and height must be positive" % (path, i))
-            rows.append(vals)
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError("%s: not a text file (MOTChallenge %s; byte %d is no UTF-8)" % (path, what, e.start))
+    except (IOError, OSError) as e:
+        raise DatasetError("cannot read %s: %s" % (path, e.strerror or e))
+    for i, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            raise DatasetError("%s line %d: not comma-separated numbers: %r" % (path, i, line[:60]))
+        if len(vals) < min_cols:
+            raise DatasetError("%s line %d: %d values, expected at least %d (frame,id,x,y,w,h,%s...)"
+                               % (path, i, len(vals), min_cols, "consider" if what == "ground truth" else "score"))
+        if width is None:
+            width = len(vals)
+        elif len(vals) != width:
+            raise DatasetError("%s line %d: %d values where the file's first row has %d"
+                               % (path, i, len(vals), width))
+        if not np.all(np.isfinite(vals[:7])):
+            raise DatasetError("%s line %d: a frame, box or %s value is not a finite number: %r" % (
+                path, i, "consider" if what == "ground truth" else "score", line[:60]))
+        if vals[0] < 1 or vals[0] != int(vals[0]):
+            raise DatasetError("%s line %d: frame %r is not a 1-based frame number" % (path, i, parts[0]))
+        if vals[4] <= 0 or vals[5] <= 0:
+            raise DatasetError("%s line %d: box width and height must be positive" % (path, i))
+        rows.append(vals)
     if not rows and not allow_empty:
         raise DatasetError("%s is empty: no %s" % (path, what))
     return np.asarray(rows, np.float64).reshape(-1, width or min_cols)

@@ -8,7 +8,7 @@ from ..log import logger
 
 
 def add_parser(sub):
-    from ..cli_values import non_empty, nonneg_int
+    from ..cli_values import non_empty, thread_count
     p = sub.add_parser("calibrate", help="shift a trained model's class scores so that the default threshold falls at "
                                          "each class's operating point on a labeled set",
                        description="For each class of --classes, find on DATASET (use the training set, never the "
@@ -41,7 +41,7 @@ def add_parser(sub):
                    help="score the calibrated model on this dataset for its card")
     p.add_argument("--baseline", default=None, metavar="MODEL", type=non_empty,
                    help="with --eval: also score this (COCO) model")
-    p.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime threads (0 = all cores)")
+    p.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime threads (0 = all cores)")
     return p
 
 

@@ -11,7 +11,7 @@ _FAMILY = {"picodet": "PicoDet", "yolox": "YOLOX"}
 
 
 def add_parser(sub):
-    from ..cli_values import non_empty, nonneg_int, unit_interval
+    from ..cli_values import non_empty, thread_count, unit_interval
     p = sub.add_parser("export", help="write a trained checkpoint (best.pt) as ONNX with its model card",
                        description="Write CHECKPOINT (best.pt of `trafficpipe train`) as an ONNX file with the base "
                                    "model's graph, input and outputs (PicoDet: 8, score maps with one column per "
@@ -42,7 +42,7 @@ def add_parser(sub):
                    help="these classes keep the head rows they started from (their COCO rows): for classes the "
                         "training set cannot teach; exact with --trainable head (default: none)")
     p.add_argument("--note", default=None, help="a line for the card's training section (e.g. how the GPU was shared)")
-    p.add_argument("--threads", type=nonneg_int, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
+    p.add_argument("--threads", type=thread_count, default=0, help="ONNX Runtime threads for --eval (0 = all cores)")
     return p
 
 
@@ -66,7 +66,8 @@ def run(args):
 
     # what needs no torch is checked first: a wrong path ends at once, not after torch's few seconds of import
     if not os.path.isfile(args.checkpoint):
-        raise TrafficpipeError("checkpoint %s does not exist" % args.checkpoint)
+        raise TrafficpipeError("checkpoint %s %s" % (args.checkpoint, "is a folder; give its best.pt" if
+                                                     os.path.isdir(args.checkpoint) else "does not exist"))
     if args.out:
         model_out_path(args.out, announce=False)
     if args.baseline and not args.eval:
