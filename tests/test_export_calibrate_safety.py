@@ -226,6 +226,19 @@ def test_export_refuses_a_checkpoint_whose_classes_or_input_size_are_not_its_own
     assert not os.path.exists(str(tmp_path / "m.onnx"))
 
 
+def test_calibrate_names_a_model_whose_class_scores_it_cannot_shift_before_scoring(small, tmp_path):
+    """A model with a card but no PicoDet or YOLOX head (another network): one line saying what calibrate takes,
+    not the engine's "pass --arch" (an option calibrate has not), and before any image is scored."""
+    from trt_support import tiny_onnx
+    model = tiny_onnx(str(tmp_path / "tiny.onnx"))
+    with open(str(tmp_path / "tiny.json"), "w") as f:
+        json.dump({"family": "picodet", "classes": list(TRAFFIC_CLASSES)}, f)
+    p = run_cli("calibrate", model, "--dataset", small, "--classes", "vehicle", "--out", tmp_path / "c.onnx")
+    line = one_error_line(p)
+    assert p.returncode == 2 and "is no PicoDet or YOLOX model as trafficpipe train and export write them" in line
+    assert "--arch" not in line and not (tmp_path / "c.onnx").exists()
+
+
 def _vehicle_biases(path):
     from onnx import numpy_helper
     from trafficpipe.training.calibrate import _bias_rows

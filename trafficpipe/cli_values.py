@@ -3,6 +3,7 @@ so that a bad value ends at parse time with one line and exit 2 instead of being
 usable wherever text becomes a setting."""
 import argparse
 import math
+import os
 
 #: the most frames one inference call may take (a larger batch only fills memory)
 MAX_BATCH = 256
@@ -44,7 +45,6 @@ def nonneg_int(text):
 def thread_count(text):
     # type: (str) -> int
     """ONNX Runtime threads: 0 (all cores) up to four per core of this machine (more only queue for the cores)."""
-    import os
     n = nonneg_int(text)
     cap = 4 * (os.cpu_count() or 1)
     if n > cap:

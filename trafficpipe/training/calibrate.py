@@ -115,6 +115,21 @@ def _bias_rows(model):
     return "yolox", [lv.cls.input[2] if len(lv.cls.input) > 2 else None for lv in yolox_graph.head_levels(model)]
 
 
+def check_shiftable(model, path):
+    # type: (object, str) -> str
+    """The family of the ModelProto `model` (read from `path`) where its class logits can be shifted: a PicoDet or
+    YOLOX head with biases, as train and export write them; ModelError (one line) otherwise, before any scoring."""
+    try:
+        family, names = _bias_rows(model)
+    except ModelError as e:
+        raise ModelError("%s is no PicoDet or YOLOX model as trafficpipe train and export write them (%s); "
+                         "calibrate shifts the class scores of those" % (path, str(e).splitlines()[0]))
+    inits = set(i.name for i in model.graph.initializer)
+    if any(n is None or n not in inits for n in names):
+        raise ModelError("%s: the head convolutions have no bias to shift" % path)
+    return family
+
+
 def shift_class_logit(model, class_index, delta):
     # type: (object, int, float) -> str
     """Add `delta` to class `class_index`'s logit in every head level of the ModelProto (in place); its family."""

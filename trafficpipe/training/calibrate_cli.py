@@ -50,7 +50,7 @@ def run(args):
     from ..eval.runner import check_readable
     from ..models.model_card import card_path, model_classes
     from ..models.registry import find_model
-    from .calibrate import achieved_point, calibration_point, logit, shift_class_logit
+    from .calibrate import achieved_point, calibration_point, check_shiftable, logit, shift_class_logit
     from .card import commit_outputs, discard_outputs, model_out_path, staging_path
 
     if not 0.0 < args.conf < 1.0:
@@ -73,6 +73,7 @@ def run(args):
     if unknown:
         raise TrafficpipeError("--classes: %s not among the model's classes %s" % (", ".join(unknown),
                                                                                   ", ".join(classes)))
+    check_shiftable(proto, model)  # a model of another kind ends here, not after the scoring
     out = args.out or _default_out(model)
     if _same_file(out, model) or _same_file(card_path(out), card_path(model)):
         raise TrafficpipeError("--out %s is %s: choose another --out; calibrate never replaces its input" % (
