@@ -38,9 +38,9 @@ def run_command(args):
 def interrupted_exit_code(e, say=True):
     # type: (KeyboardInterrupt, bool) -> int
     """The exit code of a run stopped by Ctrl-C (130) or SIGTERM (143), said in one line on stderr (`say`), and kept
-    as such: CPython (3.8-3.11) marks an
-    interrupt that left an exec() of source text (SciPy's imports run some) as unhandled, even once caught, and may then
-    end the process by SIGINT at exit instead of with this code; running source text again clears that mark."""
+    as such: CPython (3.8-3.11) marks an interrupt that left an exec() of source text (SciPy's imports run some) as
+    unhandled, even once caught, and may then end the process by SIGINT at exit instead of with this code; running
+    source text again clears that mark."""
     if say:
         sys.stderr.write("trafficpipe: %s\n" % ("terminated" if isinstance(e, Terminated) else "interrupted"))
     exec("None")  # noqa: S102 - a constant: clears the mark

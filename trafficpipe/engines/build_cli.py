@@ -123,10 +123,11 @@ def _check_plan_out(out, model):
     """EngineError (one line) where the plan or its sidecar (`PLAN.json`) would write over the model, or over a file
     that is no plan of build-engine's (a model card, another model): a plan written before is replaced, nothing
     else."""
+    from ..models.model_card import card_path
     from .plan_cache import read_sidecar, sidecar_path
     for path in (out, sidecar_path(out)):
         if os.path.exists(path) and os.path.realpath(path) in (os.path.realpath(model),
-                                                              os.path.realpath(os.path.splitext(model)[0] + ".json")):
+                                                              os.path.realpath(card_path(model))):
             raise EngineError("--out %s would write over %s, the model or its card; give the plan its own name "
                               "(e.g. %s.plan)" % (out, path, os.path.splitext(os.path.basename(model))[0]))
     side = read_sidecar(out)

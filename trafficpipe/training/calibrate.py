@@ -120,24 +120,28 @@ def check_shiftable(model, path):
     """The family of the ModelProto `model` (read from `path`) where its class logits can be shifted: a PicoDet or
     YOLOX head with biases, as train and export write them; ModelError (one line) otherwise, before any scoring."""
     try:
-        family, names = _bias_rows(model)
+        family, _, _ = _head_biases(model)
     except ModelError as e:
         raise ModelError("%s is no PicoDet or YOLOX model as trafficpipe train and export write them (%s); "
                          "calibrate shifts the class scores of those" % (path, str(e).splitlines()[0]))
-    inits = set(i.name for i in model.graph.initializer)
-    if any(n is None or n not in inits for n in names):
-        raise ModelError("%s: the head convolutions have no bias to shift" % path)
     return family
+
+
+def _head_biases(model):
+    """(family, bias initializer names of the class-logit convolutions, name -> initializer); ModelError where the
+    head is not one of ours or has no biases."""
+    family, names = _bias_rows(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    if any(n is None or n not in inits for n in names):
+        raise ModelError("the head convolutions have no bias to shift")
+    return family, names, inits
 
 
 def shift_class_logit(model, class_index, delta):
     # type: (object, int, float) -> str
     """Add `delta` to class `class_index`'s logit in every head level of the ModelProto (in place); its family."""
     from onnx import numpy_helper
-    family, names = _bias_rows(model)
-    inits = {i.name: i for i in model.graph.initializer}
-    if any(n is None or n not in inits for n in names):
-        raise ModelError("the head convolutions have no bias to shift")
+    family, names, inits = _head_biases(model)
     for name in names:
         b = numpy_helper.to_array(inits[name]).astype(np.float32).copy()
         b[class_index] += np.float32(delta)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from ..engines.onnx_graph import file_sha256
-from ..models.model_card import card_path
+from ..models.model_card import card_path, read_card
 
 BASE_MODELS = {
     "picodet_s_416_coco.onnx": {"name": "PP-PicoDet-S 416 (COCO, PaddleDetection 2.3)", "license": "Apache-2.0",
@@ -144,7 +144,7 @@ def model_out_path(path, announce=True, inputs=()):
             raise TrafficpipeError("--out %s would write over %s, which this run reads; choose another --out"
                                    % (path, given))
     card, text = outputs[1], outputs[2]
-    if (os.path.exists(card) or os.path.exists(text)) and not is_model_card(card):
+    if (os.path.exists(card) or os.path.exists(text)) and not is_model_card(path):
         raise TrafficpipeError("--out %s would replace %s, which is no trafficpipe model card; choose another --out"
                                % (path, card if os.path.exists(card) else text))
     if announce and os.path.exists(path):
@@ -152,15 +152,16 @@ def model_out_path(path, announce=True, inputs=()):
     return path
 
 
-def is_model_card(path):
+def is_model_card(model_path):
     # type: (str) -> bool
-    """True where `path` is a model card this project wrote: a JSON object naming the model's family and classes."""
+    """True where the card beside `model_path` is one this project wrote: a JSON object naming the model's family and
+    classes."""
+    from ..errors import ModelError
     try:
-        with open(path) as f:
-            card = json.load(f)
-    except (IOError, OSError, ValueError):
+        card = read_card(model_path)
+    except ModelError:  # not valid JSON, or no object
         return False
-    return isinstance(card, dict) and isinstance(card.get("classes"), list) and "family" in card
+    return card is not None and isinstance(card.get("classes"), list) and "family" in card
 
 
 def check_out_folder(path):
